@@ -1,0 +1,303 @@
+//! The build-pkg pipeline: config -> executables -> bundle -> sign ->
+//! product archive -> pkg signature, with nothing left at the output path
+//! unless every step succeeded.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use sha2::{Digest, Sha256};
+
+use crate::{
+    bundle::{self, BundleError},
+    config::Release,
+    entitlements::{self, Entitlements, EntitlementsError, Role},
+    executables::{self, ExecutableSource, ExecutablesError},
+    pkg::{self, ArchiveInputs, PkgError},
+    progress::Progress,
+    report::{BuildReport, PayloadReport, StepTimings},
+    signing::{self, BundleSigning, Purpose, SignOptions, SigningError, SigningIdentity},
+};
+
+/// Where a signing identity comes from.
+#[derive(Clone, Debug)]
+pub enum IdentityChoice {
+    /// A p12 file and the name of the environment variable holding its password.
+    P12 {
+        path: PathBuf,
+        password_env: &'static str,
+    },
+    /// A fresh self-signed Developer ID identity (tests, demo).
+    SelfSigned,
+}
+
+/// Whether signatures get a secure time-stamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timestamp {
+    /// Apple's server when the identity chains to Apple, none otherwise.
+    Auto,
+    Url(String),
+    Off,
+}
+
+#[derive(Clone, Debug)]
+pub struct BuildRequest {
+    pub release: Release,
+    pub executables: ExecutableSource,
+    pub app_identity: IdentityChoice,
+    pub installer_identity: IdentityChoice,
+    /// Sign the app ad-hoc (never the pkg, which cannot be ad-hoc signed).
+    pub dev: bool,
+    pub output_dir: PathBuf,
+    pub source_date_epoch: Option<i64>,
+    pub timestamp: Timestamp,
+    /// Also keep the unsigned product archive next to the signed one.
+    pub keep_unsigned: bool,
+    pub threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "output directory {path} is not writable\nhelp: create it or pass a writable --output-dir"
+    )]
+    OutputDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("password for {path} is not set\nhelp: export ${env} (passwords are read from the environment only, never from flags)")]
+    MissingPassword { path: PathBuf, env: &'static str },
+    #[error(transparent)]
+    Entitlements(#[from] EntitlementsError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    Executables(#[from] ExecutablesError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Package(#[from] PkgError),
+    #[error("cannot move the finished pkg to {path}")]
+    Persist {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn load_identity(
+    choice: &IdentityChoice,
+    purpose: Purpose,
+    release: &Release,
+) -> Result<SigningIdentity, BuildError> {
+    match choice {
+        IdentityChoice::P12 { path, password_env } => {
+            let password =
+                std::env::var(password_env).map_err(|_| BuildError::MissingPassword {
+                    path: path.clone(),
+                    env: password_env,
+                })?;
+            Ok(SigningIdentity::from_p12(
+                path,
+                &password,
+                password_env,
+                purpose,
+                &release.team_id,
+            )?)
+        }
+        IdentityChoice::SelfSigned => Ok(SigningIdentity::self_signed(
+            purpose,
+            &release.team_id,
+            &format!("{} (self-signed test identity)", release.name),
+        )?),
+    }
+}
+
+fn timestamp_url(choice: &Timestamp, identity: Option<&SigningIdentity>) -> Option<String> {
+    match choice {
+        Timestamp::Off => None,
+        Timestamp::Url(url) => identity.map(|_| url.clone()),
+        Timestamp::Auto => identity
+            .filter(|i| i.chains_to_apple())
+            .map(|_| signing::APPLE_TIMESTAMP_URL.to_string()),
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+fn millis(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+/// Runs the whole pipeline and returns the report of what was written.
+pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let release = &request.release;
+    let output_error = |source| BuildError::OutputDir {
+        path: request.output_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&request.output_dir).map_err(output_error)?;
+    // The work directory lives in the output directory: that proves it is
+    // writable before any work is done, and keeps the final rename atomic.
+    let work = tempfile::Builder::new()
+        .prefix(".installer-tool-")
+        .tempdir_in(&request.output_dir)
+        .map_err(output_error)?;
+
+    let app_entitlements = Entitlements::load(
+        &release.app.entitlements,
+        Role::App,
+        &release.team_id,
+        &release.app.bundle_id,
+    )?;
+    let extension_entitlements = Entitlements::load(
+        &release.extension.entitlements,
+        Role::Extension,
+        &release.team_id,
+        &release.extension.bundle_id,
+    )?;
+    entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
+
+    let app_identity = if request.dev && !matches!(request.app_identity, IdentityChoice::P12 { .. })
+    {
+        None
+    } else {
+        Some(load_identity(
+            &request.app_identity,
+            Purpose::Application,
+            release,
+        )?)
+    };
+    let installer_identity =
+        load_identity(&request.installer_identity, Purpose::Installer, release)?;
+    let epoch = request.source_date_epoch;
+    let signing_time = epoch.and_then(|e| chrono::DateTime::from_timestamp(e, 0));
+    let app_options = SignOptions {
+        timestamp_url: timestamp_url(&request.timestamp, app_identity.as_ref()),
+        signing_time,
+    };
+    let pkg_options = SignOptions {
+        timestamp_url: timestamp_url(&request.timestamp, Some(&installer_identity)),
+        signing_time,
+    };
+
+    let step = Instant::now();
+    let executables = executables::provide(&request.executables, release, work.path())?;
+    let unsigned_dir = work.path().join("unsigned");
+    let assembled = bundle::assemble(release, &executables, &unsigned_dir)?;
+    let assemble_ms = millis(step);
+
+    let step = Instant::now();
+    let stage = work.path().join("stage");
+    let signed_app = stage
+        .join("Applications")
+        .join(release.app_bundle_file_name());
+    progress.begin("sign app", None);
+    signing::sign_app_bundle(
+        &assembled.path,
+        &signed_app,
+        app_identity.as_ref(),
+        &BundleSigning {
+            app_entitlements: &app_entitlements,
+            extension_path: &assembled.extension_relative,
+            extension_entitlements: &extension_entitlements,
+            team: &release.team_id,
+        },
+        &app_options,
+    )?;
+    progress.end();
+    let sign_app_ms = millis(step);
+
+    let step = Instant::now();
+    let file_name = format!("{}-{}.pkg", release.app.bundle_name, release.version);
+    let unsigned = work.path().join("unsigned.pkg");
+    let product = pkg::write_product_archive(
+        release,
+        &stage,
+        work.path(),
+        &unsigned,
+        &ArchiveInputs {
+            epoch: epoch.unwrap_or(0),
+            threads: request.threads,
+        },
+        progress,
+    )?;
+    let package_ms = millis(step);
+
+    let step = Instant::now();
+    progress.begin("sign pkg", None);
+    let signed = work.path().join(&file_name);
+    signing::sign_package(&unsigned, &signed, &installer_identity, &pkg_options)?;
+    progress.end();
+    let sign_pkg_ms = millis(step);
+
+    let final_path = request.output_dir.join(&file_name);
+    let persist = |from: &Path, to: &Path| {
+        std::fs::rename(from, to).map_err(|source| BuildError::Persist {
+            path: to.to_path_buf(),
+            source,
+        })
+    };
+    let unsigned_path = if request.keep_unsigned {
+        let path = request.output_dir.join(format!(
+            "{}-{}-unsigned.pkg",
+            release.app.bundle_name, release.version
+        ));
+        persist(&unsigned, &path)?;
+        Some(path)
+    } else {
+        None
+    };
+    let (pkg_size, pkg_sha256) = sha256_file(&signed).map_err(|source| BuildError::Persist {
+        path: signed.clone(),
+        source,
+    })?;
+    persist(&signed, &final_path)?;
+
+    let mut identities = vec![match &app_identity {
+        Some(identity) => {
+            identity.summary(Purpose::Application, app_options.timestamp_url.is_some())
+        }
+        None => signing::ad_hoc_summary(),
+    }];
+    identities
+        .push(installer_identity.summary(Purpose::Installer, pkg_options.timestamp_url.is_some()));
+
+    Ok(BuildReport {
+        schema_version: BuildReport::SCHEMA_VERSION,
+        pkg: final_path,
+        pkg_size,
+        pkg_sha256,
+        unsigned_pkg: unsigned_path,
+        product: release.name.clone(),
+        version: release.version.to_string(),
+        app_bundle_id: release.app.bundle_id.to_string(),
+        extension_bundle_id: release.extension.bundle_id.to_string(),
+        service_name: release.service_name().to_string(),
+        executables: request.executables.describe(),
+        stand_ins: request.executables == ExecutableSource::StandIns,
+        identities,
+        payload: PayloadReport {
+            component: product.component,
+            compressed_size: product.payload.compressed_size,
+            content_size: product.payload.content_size,
+            entries: product.payload.entries,
+            sha1: hex::encode(product.payload.sha1),
+            bom_size: product.bom_size,
+        },
+        timings: StepTimings {
+            assemble_ms,
+            sign_app_ms,
+            package_ms,
+            sign_pkg_ms,
+            total_ms: millis(started),
+        },
+    })
+}

@@ -1,0 +1,98 @@
+//! Assembles `Name.app` with the system extension embedded where macOS looks
+//! for it: `Contents/Library/SystemExtensions/<ext-bundle-id>.systemextension`.
+
+use std::{
+    io,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    config::{BundleSpec, Release},
+    executables::Executables,
+    info_plist,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("provisioning profile {path} cannot be read\nhelp: download it from the developer portal, or remove `provisioning-profile` from release.toml")]
+    Profile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where the assembled app is and where its extension sits inside it.
+#[derive(Clone, Debug)]
+pub struct AssembledApp {
+    pub path: PathBuf,
+    /// The extension bundle, relative to the app.
+    pub extension_relative: String,
+}
+
+fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), BundleError> {
+    let error = |source| BundleError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(error)?;
+    }
+    std::fs::write(path, data).map_err(error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(error)
+}
+
+fn write_bundle(
+    contents: &Path,
+    spec: &BundleSpec,
+    info_plist: &[u8],
+    executable: &[u8],
+) -> Result<(), BundleError> {
+    write(&contents.join("Info.plist"), info_plist, 0o644)?;
+    write(
+        &contents.join("MacOS").join(&spec.executable),
+        executable,
+        0o755,
+    )?;
+    if let Some(profile) = &spec.provisioning_profile {
+        let data = std::fs::read(profile).map_err(|source| BundleError::Profile {
+            path: profile.clone(),
+            source,
+        })?;
+        write(&contents.join("embedded.provisionprofile"), &data, 0o644)?;
+    }
+    Ok(())
+}
+
+/// Writes the unsigned app bundle under `dir`.
+pub fn assemble(
+    release: &Release,
+    executables: &Executables,
+    dir: &Path,
+) -> Result<AssembledApp, BundleError> {
+    let app = dir.join(release.app_bundle_file_name());
+    let extension_relative = release.extension_relative_path();
+    write_bundle(
+        &app.join(&extension_relative).join("Contents"),
+        &release.extension,
+        &info_plist::to_xml(&info_plist::extension_info_plist(release)),
+        &executables.extension,
+    )?;
+    write_bundle(
+        &app.join("Contents"),
+        &release.app,
+        &info_plist::to_xml(&info_plist::app_info_plist(release)),
+        &executables.app,
+    )?;
+    Ok(AssembledApp {
+        path: app,
+        extension_relative,
+    })
+}

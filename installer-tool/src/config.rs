@@ -1,0 +1,404 @@
+//! The declarative release config (`release.toml`) and its validation.
+//!
+//! Settings flow one way: file -> [`ReleaseConfig`] -> checked [`Release`].
+//! The version is not in the file: it is the workspace version in the
+//! `Cargo.toml` beside it, the single source of truth.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ids::{BundleId, ServiceName, TeamId, Version};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: `{field}` {problem}\nhelp: {help}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        problem: String,
+        help: String,
+    },
+}
+
+/// `release.toml`, as written by the vendor. Unknown keys are errors, so a
+/// typo never silently falls back to a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReleaseConfig {
+    pub product: ProductConfig,
+    pub app: AppConfig,
+    pub extension: ExtensionConfig,
+    pub package: PackageConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProductConfig {
+    /// Display name: `CFBundleName`, the installer title.
+    pub name: String,
+    pub team_id: TeamId,
+    /// Oldest macOS the pkg installs on (`LSMinimumSystemVersion` and the
+    /// Distribution's `allowed-os-versions`).
+    pub minimum_macos: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AppConfig {
+    pub bundle_id: BundleId,
+    /// `Name.app` is written from this; also the binary name in Contents/MacOS.
+    pub bundle_name: String,
+    pub executable: String,
+    pub entitlements: PathBuf,
+    #[serde(default)]
+    pub provisioning_profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExtensionConfig {
+    pub bundle_id: BundleId,
+    pub executable: String,
+    /// Objective-C class of the `NEPacketTunnelProvider` subclass
+    /// (`NEProviderClasses` in the extension's Info.plist).
+    pub provider_class: String,
+    pub entitlements: PathBuf,
+    #[serde(default)]
+    pub provisioning_profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageConfig {
+    /// Identifier of the component package (receipts are kept under it).
+    pub identifier: BundleId,
+    /// Where the pkg is written, relative to the config file.
+    pub output_dir: PathBuf,
+}
+
+/// A checked release: everything build-pkg needs to know about the product,
+/// with paths made absolute.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub name: String,
+    pub team_id: TeamId,
+    pub version: Version,
+    pub minimum_macos: String,
+    pub app: BundleSpec,
+    pub extension: BundleSpec,
+    pub provider_class: String,
+    pub package_identifier: BundleId,
+    pub output_dir: PathBuf,
+    /// Directory of the config file; templates and stand-ins are found from here.
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    pub bundle_id: BundleId,
+    pub executable: String,
+    pub entitlements: PathBuf,
+    pub provisioning_profile: Option<PathBuf>,
+    /// `DemoVPN` for the app (`DemoVPN.app`), the bundle id for the extension
+    /// (`<id>.systemextension`, the name macOS requires).
+    pub bundle_name: String,
+}
+
+impl Release {
+    /// The versioned XPC Mach service name, the same in both Info.plists.
+    pub fn service_name(&self) -> ServiceName {
+        ServiceName::versioned(&self.team_id, &self.extension.bundle_id, &self.version)
+    }
+
+    /// `Name.app`.
+    pub fn app_bundle_file_name(&self) -> String {
+        format!("{}.app", self.app.bundle_name)
+    }
+
+    /// Where the extension bundle sits inside the app.
+    pub fn extension_relative_path(&self) -> String {
+        format!(
+            "Contents/Library/SystemExtensions/{}.systemextension",
+            self.extension.bundle_name
+        )
+    }
+
+    /// Loads `release.toml` and the workspace version from the `Cargo.toml`
+    /// beside it.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: ReleaseConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let root = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let root = std::fs::canonicalize(&root).unwrap_or(root);
+        let version = workspace_version(&root.join("Cargo.toml"))?;
+        Self::from_config(config, version, root, path)
+    }
+
+    fn from_config(
+        config: ReleaseConfig,
+        version: Version,
+        root: PathBuf,
+        path: &Path,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |field, problem: String, help: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            problem,
+            help,
+        };
+        if !config
+            .extension
+            .bundle_id
+            .is_strictly_under(&config.app.bundle_id)
+        {
+            return Err(invalid(
+                "extension.bundle-id",
+                format!(
+                    "`{}` is not prefixed by app.bundle-id `{}`",
+                    config.extension.bundle_id, config.app.bundle_id
+                ),
+                format!(
+                    "macOS only activates system extensions named under the app: use `{}.<name>`",
+                    config.app.bundle_id
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("app.bundle-name", &config.app.bundle_name),
+            ("app.executable", &config.app.executable),
+            ("extension.executable", &config.extension.executable),
+        ] {
+            if value.is_empty() || value.contains('/') || value.starts_with('.') {
+                return Err(invalid(
+                    field,
+                    format!("`{value}` is not a plain file name"),
+                    "use a name without `/` that does not start with `.`".into(),
+                ));
+            }
+        }
+        if !is_objc_identifier(&config.extension.provider_class) {
+            return Err(invalid(
+                "extension.provider-class",
+                format!(
+                    "`{}` is not an Objective-C class name",
+                    config.extension.provider_class
+                ),
+                "use letters, digits and `_`, not starting with a digit".into(),
+            ));
+        }
+        let minimum = &config.product.minimum_macos;
+        let parts: Vec<&str> = minimum.split('.').collect();
+        if !(2..=3).contains(&parts.len())
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+            || parts[0].parse::<u32>().map_or(true, |major| major < 11)
+        {
+            return Err(invalid(
+                "product.minimum-macos",
+                format!("`{minimum}` is not a macOS version from 11.0 on"),
+                "system network extensions with arm64 need macOS 11 or later: write e.g. `13.0`"
+                    .into(),
+            ));
+        }
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { root.join(p) };
+        Ok(Self {
+            name: config.product.name,
+            team_id: config.product.team_id,
+            version,
+            minimum_macos: config.product.minimum_macos,
+            app: BundleSpec {
+                bundle_name: config.app.bundle_name,
+                bundle_id: config.app.bundle_id,
+                executable: config.app.executable,
+                entitlements: resolve(config.app.entitlements),
+                provisioning_profile: config.app.provisioning_profile.map(resolve),
+            },
+            extension: BundleSpec {
+                bundle_name: config.extension.bundle_id.to_string(),
+                bundle_id: config.extension.bundle_id,
+                executable: config.extension.executable,
+                entitlements: resolve(config.extension.entitlements),
+                provisioning_profile: config.extension.provisioning_profile.map(resolve),
+            },
+            provider_class: config.extension.provider_class,
+            package_identifier: config.package.identifier,
+            output_dir: resolve(config.package.output_dir),
+            root,
+        })
+    }
+}
+
+fn is_objc_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Reads `[workspace.package] version` (or `[package] version`).
+fn workspace_version(cargo_toml: &Path) -> Result<Version, ConfigError> {
+    #[derive(Deserialize)]
+    struct Manifest {
+        workspace: Option<Workspace>,
+        package: Option<Package>,
+    }
+    #[derive(Deserialize)]
+    struct Workspace {
+        package: Option<Package>,
+    }
+    #[derive(Deserialize)]
+    struct Package {
+        version: Option<toml::Value>,
+    }
+    let text = std::fs::read_to_string(cargo_toml).map_err(|source| ConfigError::Read {
+        path: cargo_toml.to_path_buf(),
+        source,
+    })?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: cargo_toml.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    let version = manifest
+        .workspace
+        .and_then(|w| w.package)
+        .and_then(|p| p.version)
+        .or_else(|| manifest.package.and_then(|p| p.version));
+    let invalid = |problem: String| {
+        ConfigError::Invalid {
+        path: cargo_toml.to_path_buf(),
+        field: "workspace.package.version",
+        problem,
+        help: "set `version = \"MAJOR.MINOR.PATCH\"` under [workspace.package]: it is the release version".into(),
+    }
+    };
+    match version {
+        Some(toml::Value::String(v)) => v
+            .parse()
+            .map_err(|e: crate::ids::IdError| invalid(e.to_string())),
+        Some(other) => Err(invalid(format!("is `{other}`, not a version string"))),
+        None => Err(invalid("is missing".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[product]
+name = "Demo VPN"
+team-id = "ABCDE12345"
+minimum-macos = "13.0"
+
+[app]
+bundle-id = "com.example.demovpn"
+bundle-name = "DemoVPN"
+executable = "vpn-app"
+entitlements = "signing/app.entitlements"
+
+[extension]
+bundle-id = "com.example.demovpn.tunnel"
+executable = "vpn-extension"
+provider-class = "PacketTunnelProvider"
+entitlements = "signing/extension.entitlements"
+
+[package]
+identifier = "com.example.demovpn.pkg"
+output-dir = "dist"
+"#;
+
+    fn write(dir: &Path, release: &str, version: &str) -> PathBuf {
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!("[workspace]\n[workspace.package]\nversion = \"{version}\"\n"),
+        )
+        .unwrap();
+        let path = dir.join("release.toml");
+        std::fs::write(&path, release).unwrap();
+        path
+    }
+
+    fn load(release: &str) -> Result<Release, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        Release::load(&write(dir.path(), release, "2.3.4"))
+    }
+
+    #[test]
+    fn good_config_loads_with_workspace_version() {
+        let release = load(GOOD).unwrap();
+        assert_eq!(release.version.as_str(), "2.3.4");
+        assert_eq!(
+            release.service_name().as_str(),
+            "ABCDE12345.com.example.demovpn.tunnel.2.3.4"
+        );
+        assert!(release.app.entitlements.is_absolute());
+        assert_eq!(release.extension.bundle_name, "com.example.demovpn.tunnel");
+    }
+
+    #[test]
+    fn typo_in_a_key_names_it() {
+        let err = load(&GOOD.replace("provider-class", "provider-klass")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("provider-klass"), "{msg}");
+        assert!(msg.contains("release.toml"), "{msg}");
+    }
+
+    #[test]
+    fn extension_outside_app_prefix_is_refused_with_help() {
+        let err =
+            load(&GOOD.replace("com.example.demovpn.tunnel", "com.other.tunnel")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("extension.bundle-id"), "{msg}");
+        assert!(msg.contains("help: "), "{msg}");
+    }
+
+    #[test]
+    fn bad_team_id_names_the_value() {
+        let msg = load(&GOOD.replace("ABCDE12345", "abc"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("team-id") || msg.contains("`abc`"), "{msg}");
+        assert!(msg.contains("10 upper-case"), "{msg}");
+    }
+
+    #[test]
+    fn bad_workspace_version_points_at_cargo_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = Release::load(&write(dir.path(), GOOD, "1.0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("Cargo.toml") && msg.contains("workspace.package.version"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn old_minimum_macos_is_refused() {
+        let msg = load(&GOOD.replace("\"13.0\"", "\"10.15\""))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("product.minimum-macos"), "{msg}");
+    }
+}

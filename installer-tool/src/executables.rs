@@ -1,0 +1,215 @@
+//! Where the app and extension executables come from.
+//!
+//! - `Prebuilt`: a directory from a macOS build job (`--prebuilt DIR`), each
+//!   executable universal, or two thin files `<name>-arm64` and `<name>-x86_64`.
+//! - `Cargo`: `cargo build --release` of `vpn-app` and `vpn-extension` for both
+//!   Apple targets, joined into universal binaries (the default on macOS).
+//! - `StandIns`: small C programs compiled to Mach-O with zig, so a Linux
+//!   machine with no macOS toolchain still packages, signs and verifies a
+//!   real pkg; the report says plainly that they are stand-ins.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{
+    config::{BundleSpec, Release},
+    macho::{self, MachOError, REQUIRED_ARCHITECTURES},
+};
+
+const STAND_IN_SOURCE: &str = include_str!("../stand-ins/stand-in.c");
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutableSource {
+    Prebuilt(PathBuf),
+    Cargo,
+    StandIns,
+}
+
+impl ExecutableSource {
+    /// The default when no `--prebuilt` is given: build on a Mac, stand in elsewhere.
+    pub fn default_for_host() -> Self {
+        if cfg!(target_os = "macos") {
+            Self::Cargo
+        } else {
+            Self::StandIns
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Prebuilt(dir) => format!("prebuilt from {}", dir.display()),
+            Self::Cargo => "built by cargo for aarch64- and x86_64-apple-darwin".into(),
+            Self::StandIns => {
+                "STAND-INS: small C programs compiled by zig, not the real VPN (build on a Mac or pass --prebuilt for the real one)".into()
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutablesError {
+    #[error(transparent)]
+    MachO(#[from] MachOError),
+    #[error("`{command}` failed: {detail}\nhelp: {help}")]
+    Tool {
+        command: String,
+        detail: String,
+        help: String,
+    },
+    #[error("cannot prepare the stand-in build directory")]
+    Io(#[from] std::io::Error),
+}
+
+/// The two universal executables, ready to place in the bundle.
+pub struct Executables {
+    pub app: Vec<u8>,
+    pub extension: Vec<u8>,
+}
+
+pub fn provide(
+    source: &ExecutableSource,
+    release: &Release,
+    work: &Path,
+) -> Result<Executables, ExecutablesError> {
+    let get = |spec: &BundleSpec| -> Result<Vec<u8>, ExecutablesError> {
+        let data = match source {
+            ExecutableSource::Prebuilt(dir) => prebuilt(dir, &spec.executable)?,
+            ExecutableSource::Cargo => cargo_build(release, &spec.executable)?,
+            ExecutableSource::StandIns => stand_in(release, &spec.executable, work)?,
+        };
+        macho::require_universal(Path::new(&spec.executable), &data)?;
+        Ok(data)
+    };
+    Ok(Executables {
+        app: get(&release.app)?,
+        extension: get(&release.extension)?,
+    })
+}
+
+fn prebuilt(dir: &Path, name: &str) -> Result<Vec<u8>, ExecutablesError> {
+    let universal = dir.join(name);
+    let thin: Vec<PathBuf> = REQUIRED_ARCHITECTURES
+        .iter()
+        .map(|a| dir.join(format!("{name}-{}", a.name())))
+        .collect();
+    if !universal.exists() && thin.iter().all(|p| p.exists()) {
+        let slices = thin
+            .iter()
+            .map(|p| macho::read(p, "").and_then(|d| macho::architectures(p, &d).map(|_| d)))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(macho::join_universal(name, &slices)?);
+    }
+    let help = format!(
+        "put the macOS build of `{name}` in {} (universal), or `{name}-arm64` and `{name}-x86_64` beside each other",
+        dir.display()
+    );
+    let data = macho::read(&universal, &help)?;
+    macho::architectures(&universal, &data)?;
+    Ok(data)
+}
+
+fn run(command: &mut Command, help: &str) -> Result<(), ExecutablesError> {
+    let shown = format!("{command:?}").replace('"', "");
+    let output = command.output().map_err(|e| ExecutablesError::Tool {
+        command: shown.clone(),
+        detail: e.to_string(),
+        help: help.to_string(),
+    })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        Err(ExecutablesError::Tool {
+            command: shown,
+            detail: format!(
+                "{}\n{}",
+                output.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+            help: help.to_string(),
+        })
+    }
+}
+
+fn cargo_build(release: &Release, name: &str) -> Result<Vec<u8>, ExecutablesError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| release.root.join("target"));
+    let mut slices = Vec::new();
+    for arch in REQUIRED_ARCHITECTURES {
+        run(
+            Command::new(&cargo).current_dir(&release.root).args([
+                "build",
+                "--release",
+                "--bin",
+                name,
+                "--target",
+                arch.rust_target(),
+            ]),
+            &format!(
+                "install the target with `rustup target add {}`, or pass --prebuilt DIR",
+                arch.rust_target()
+            ),
+        )?;
+        let path = target_dir
+            .join(arch.rust_target())
+            .join("release")
+            .join(name);
+        slices.push(macho::read(
+            &path,
+            "cargo did not write the binary where expected",
+        )?);
+    }
+    Ok(macho::join_universal(name, &slices)?)
+}
+
+/// The zig front end: `$ZIG` (a command line), `zig` on PATH, or the
+/// `ziglang` package from PyPI through `python3 -m ziglang`.
+fn zig_command() -> Command {
+    if let Ok(custom) = std::env::var("ZIG") {
+        let mut words = custom.split_whitespace();
+        if let Some(program) = words.next() {
+            let mut command = Command::new(program);
+            command.args(words);
+            return command;
+        }
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()))
+        .unwrap_or(false);
+    if on_path {
+        Command::new("zig")
+    } else {
+        let mut command = Command::new("python3");
+        command.args(["-m", "ziglang"]);
+        command
+    }
+}
+
+fn stand_in(release: &Release, name: &str, work: &Path) -> Result<Vec<u8>, ExecutablesError> {
+    let dir = work.join("stand-ins");
+    std::fs::create_dir_all(&dir)?;
+    let source = dir.join("stand-in.c");
+    std::fs::write(&source, STAND_IN_SOURCE)?;
+    let mut slices = Vec::new();
+    for arch in REQUIRED_ARCHITECTURES {
+        let out = dir.join(format!("{name}-{}", arch.name()));
+        run(
+            zig_command()
+                .arg("cc")
+                .args(["-target", arch.zig_target(), "-Os"])
+                .arg(format!("-DSTAND_IN_NAME=\"{name}\""))
+                .arg(format!("-DSTAND_IN_VERSION=\"{}\"", release.version))
+                .arg(&source)
+                .arg("-o")
+                .arg(&out),
+            "install zig (`pip install ziglang`, or set ZIG to a zig command), or pass --prebuilt DIR with real macOS builds",
+        )?;
+        slices.push(macho::read(&out, "zig did not write the stand-in")?);
+    }
+    Ok(macho::join_universal(name, &slices)?)
+}

@@ -1,0 +1,38 @@
+//! `installer-tool`: from one release config to a signed flat `.pkg` of a
+//! macOS app with an embedded system network extension, on Linux or macOS.
+//!
+//! # Map
+//! - [`config`]: `release.toml` -> a checked [`config::Release`] (version from
+//!   the workspace `Cargo.toml`); [`ids`]: the newtypes it is made of.
+//! - [`executables`]: where the two Mach-O executables come from (cargo on a
+//!   Mac, `--prebuilt`, or zig-compiled stand-ins); [`macho`]: their checks.
+//! - [`bundle`] + [`info_plist`] + [`entitlements`]: `Name.app` with the
+//!   extension at `Contents/Library/SystemExtensions/`, the versioned
+//!   `NEMachServiceName`, checked entitlements.
+//! - [`signing`]: identities and inside-out signing with `apple-codesign`;
+//!   the pkg's RSA + CMS signature with `apple-xar`.
+//! - [`pkg`]: the flat package, written here: [`pkg::payload`] (cpio odc,
+//!   pigz-style parallel gzip), [`pkg::bom`], [`pkg::xar`].
+//! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
+//!
+//! # Not yet
+//! Notarization and stapling, and compiling the real executables on Linux,
+//! are separate pieces of work; SHA-256 xar checksums are not offered (SHA-1
+//! is what `productbuild` writes and every reader accepts).
+//!
+//! The library never prints: progress goes through [`progress::Progress`]
+//! and results come back as values.
+
+pub mod build;
+pub mod bundle;
+pub mod config;
+pub mod entitlements;
+pub mod executables;
+pub mod ids;
+pub mod info_plist;
+pub mod macho;
+pub mod pkg;
+pub mod progress;
+pub mod report;
+pub mod signing;
+pub mod templates;

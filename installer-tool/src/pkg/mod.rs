@@ -1,0 +1,214 @@
+//! The flat package, written by us: a product archive (xar) holding the
+//! `Distribution` and one component package (`Bom`, `PackageInfo`,
+//! `Payload`, `Scripts`).
+//!
+//! Each format has its own module: [`bom`], [`payload`] (cpio + gzip),
+//! [`xar`]; this module puts them together.
+
+pub mod bom;
+pub mod cksum;
+pub mod payload;
+pub mod tree;
+pub mod xar;
+
+use std::{
+    io::BufWriter,
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    config::Release,
+    progress::Progress,
+    templates::{self, TemplateError, TemplateId},
+};
+use payload::{ArchiveSettings, ArchiveSummary, PayloadError};
+use tree::TreeEntry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkgError {
+    #[error("cannot read the staged tree {path}")]
+    Scan {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error(transparent)]
+    Bom(#[from] bom::BomError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Xar(#[from] xar::XarError),
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Inputs that make the archive reproducible: the same tree and these give
+/// the same bytes.
+#[derive(Clone, Debug)]
+pub struct ArchiveInputs {
+    /// Seconds since the epoch for every mtime and the xar creation time
+    /// (`SOURCE_DATE_EPOCH`).
+    pub epoch: i64,
+    pub threads: usize,
+}
+
+/// What was written into the unsigned product archive.
+#[derive(Clone, Debug)]
+pub struct ProductSummary {
+    pub path: PathBuf,
+    pub size: u64,
+    pub component: String,
+    pub payload: ArchiveSummary,
+    pub bom_size: u64,
+    pub scripts: ArchiveSummary,
+}
+
+/// The component's file name inside the product archive.
+pub fn component_file_name(release: &Release) -> String {
+    format!("{}.pkg", release.app.bundle_name)
+}
+
+/// Name used for the install log and syslog tag: the bundle name, lower-case,
+/// with anything but letters and digits turned into `-`.
+pub fn log_name(release: &Release) -> String {
+    release
+        .app
+        .bundle_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
+    vec![
+        ("PRODUCT_NAME", release.name.clone()),
+        ("VERSION", release.version.to_string()),
+        ("LOG_NAME", log_name(release)),
+        ("APP_BUNDLE", release.app_bundle_file_name()),
+        ("APP_ID", release.app.bundle_id.to_string()),
+        ("EXTENSION_ID", release.extension.bundle_id.to_string()),
+        ("SERVICE_NAME", release.service_name().to_string()),
+    ]
+}
+
+fn render(id: TemplateId, vars: &[(&'static str, String)]) -> Result<String, TemplateError> {
+    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    templates::render(id, &borrowed)
+}
+
+fn creation_time(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// Writes the unsigned product archive for the tree staged under `stage`
+/// (which holds `Applications/Name.app`) to `out`, using `work` for the
+/// intermediate archives.
+pub fn write_product_archive(
+    release: &Release,
+    stage: &Path,
+    work: &Path,
+    out: &Path,
+    inputs: &ArchiveInputs,
+    progress: &dyn Progress,
+) -> Result<ProductSummary, PkgError> {
+    let mtime = u32::try_from(inputs.epoch.max(0)).unwrap_or(u32::MAX);
+    let mut entries = tree::scan(stage).map_err(|source| PkgError::Scan {
+        path: stage.to_path_buf(),
+        source,
+    })?;
+    // /Applications is rwxrwxr-x root:admin on macOS; the payload says the
+    // same so the receipt matches the system.
+    for entry in entries.iter_mut().filter(|e| e.path == "Applications") {
+        entry.permissions = 0o775;
+    }
+    let mut settings = ArchiveSettings::payload(mtime);
+    settings.threads = inputs.threads;
+    let payload = payload::write_archive(&entries, &settings, &work.join("Payload"), progress)?;
+    let bom = bom::write_bom(&payload.bom_records)?;
+
+    let vars = script_vars(release);
+    let scripts_tree = vec![
+        TreeEntry::directory(""),
+        TreeEntry::file(
+            "postinstall",
+            render(TemplateId::Postinstall, &vars)?.into_bytes(),
+            0o755,
+        ),
+        TreeEntry::file(
+            "preinstall",
+            render(TemplateId::Preinstall, &vars)?.into_bytes(),
+            0o755,
+        ),
+    ];
+    let scripts = payload::write_archive(
+        &scripts_tree,
+        &ArchiveSettings {
+            threads: 1,
+            ..settings
+        },
+        &work.join("Scripts"),
+        &crate::progress::NoProgress,
+    )?;
+
+    let install_kbytes = payload.content_size.div_ceil(1024).to_string();
+    let component = component_file_name(release);
+    let mut vars = vars;
+    vars.extend([
+        ("TITLE", release.name.clone()),
+        ("MINIMUM_MACOS", release.minimum_macos.clone()),
+        ("PACKAGE_ID", release.package_identifier.to_string()),
+        ("INSTALL_KBYTES", install_kbytes),
+        ("NUMBER_OF_FILES", payload.entries.to_string()),
+        ("COMPONENT_FILE", component.clone()),
+    ]);
+    let distribution = render(TemplateId::Distribution, &vars)?;
+    let package_info = render(TemplateId::PackageInfo, &vars)?;
+
+    let mut xar = xar::XarWriter::new(creation_time(inputs.epoch));
+    xar.add_compressed("Distribution", distribution.as_bytes())?;
+    xar.add_compressed(&format!("{component}/Bom"), &bom)?;
+    xar.add_compressed(&format!("{component}/PackageInfo"), package_info.as_bytes())?;
+    xar.add_stored(
+        &format!("{component}/Payload"),
+        payload.path.clone(),
+        payload.compressed_size,
+        payload.sha1,
+    )?;
+    xar.add_stored(
+        &format!("{component}/Scripts"),
+        scripts.path.clone(),
+        scripts.compressed_size,
+        scripts.sha1,
+    )?;
+    let write_error = |source| PkgError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let mut file = BufWriter::new(std::fs::File::create(out).map_err(write_error)?);
+    let size = xar.write(&mut file)?;
+    std::io::Write::flush(&mut file).map_err(write_error)?;
+
+    Ok(ProductSummary {
+        path: out.to_path_buf(),
+        size,
+        component,
+        payload,
+        bom_size: bom.len() as u64,
+        scripts,
+    })
+}

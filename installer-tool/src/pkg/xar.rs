@@ -1,0 +1,402 @@
+//! Unsigned xar writer: the container of flat packages.
+//!
+//! `apple-xar` reads and signs xar archives but cannot create one, so this is
+//! the small missing piece. Layout (big-endian):
+//!
+//! ```text
+//! header   magic "xar!", header size 28, version 1, TOC lengths, checksum algorithm
+//! TOC      zlib-compressed XML: creation time, TOC checksum location, files
+//! heap     TOC checksum (offset 0), then each file's data in id order
+//! ```
+//! The TOC checksum is the digest of the compressed TOC; `apple-codesign`
+//! later rewrites the archive with RSA and CMS signatures next to it.
+//! Files are either compressed here with zlib (`application/x-gzip`, what xar
+//! calls it) or stored as they are (the already-gzipped Payload and Scripts).
+//! SHA-1 is the algorithm Apple's `productbuild` uses and every reader knows.
+
+use std::{
+    fmt::Write as _,
+    fs::File,
+    io::{self, Read, Write},
+    path::PathBuf,
+};
+
+use flate2::{write::ZlibEncoder, Compression};
+use sha1::{Digest, Sha1};
+
+const XAR_MAGIC: u32 = 0x7861_7221;
+const XAR_HEADER_SIZE: u16 = 28;
+const XAR_VERSION: u16 = 1;
+const XAR_CHECKSUM_SHA1: u32 = 1;
+const SHA1_LEN: u64 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum XarError {
+    #[error("xar path `{0}` is empty or has an empty component")]
+    BadPath(String),
+    #[error("xar path `{0}` is both a file and a directory")]
+    Conflict(String),
+    #[error("stored file {path} changed while being archived (expected {expected} bytes)")]
+    SourceChanged { path: PathBuf, expected: u64 },
+    #[error("i/o error writing the xar archive")]
+    Io(#[from] io::Error),
+}
+
+/// Where a file's bytes come from.
+enum Content {
+    /// Small metadata, zlib-compressed in memory when added.
+    Compressed {
+        archived: Vec<u8>,
+        extracted_len: u64,
+        extracted_sha1: [u8; 20],
+        archived_sha1: [u8; 20],
+    },
+    /// A large file already compressed, copied from disk as it is; its SHA-1
+    /// was computed while it was written, so it is not read twice.
+    Stored {
+        path: PathBuf,
+        length: u64,
+        sha1: [u8; 20],
+    },
+}
+
+impl Content {
+    fn archived_len(&self) -> u64 {
+        match self {
+            Content::Compressed { archived, .. } => archived.len() as u64,
+            Content::Stored { length, .. } => *length,
+        }
+    }
+}
+
+enum Node {
+    Directory { name: String, children: Vec<Node> },
+    File { name: String, content: Content },
+}
+
+impl Node {
+    fn name(&self) -> &str {
+        match self {
+            Node::Directory { name, .. } | Node::File { name, .. } => name,
+        }
+    }
+}
+
+/// Builds an unsigned xar archive from files added by path.
+pub struct XarWriter {
+    creation_time: String,
+    root: Vec<Node>,
+}
+
+impl XarWriter {
+    /// `creation_time` is written verbatim (`YYYY-MM-DDTHH:MM:SS`), which keeps
+    /// the archive reproducible under `SOURCE_DATE_EPOCH`.
+    pub fn new(creation_time: impl Into<String>) -> Self {
+        Self {
+            creation_time: creation_time.into(),
+            root: Vec::new(),
+        }
+    }
+
+    /// Adds `data` at `path` (`a/b/c`), compressed with zlib.
+    pub fn add_compressed(&mut self, path: &str, data: &[u8]) -> Result<(), XarError> {
+        let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(data)?;
+        let archived = encoder.finish()?;
+        let content = Content::Compressed {
+            extracted_len: data.len() as u64,
+            extracted_sha1: Sha1::digest(data).into(),
+            archived_sha1: Sha1::digest(&archived).into(),
+            archived,
+        };
+        self.insert(path, content)
+    }
+
+    /// Adds the file at `source` under `path`, stored without compression.
+    /// `length` and `sha1` describe its bytes and are checked while copying.
+    pub fn add_stored(
+        &mut self,
+        path: &str,
+        source: PathBuf,
+        length: u64,
+        sha1: [u8; 20],
+    ) -> Result<(), XarError> {
+        self.insert(
+            path,
+            Content::Stored {
+                path: source,
+                length,
+                sha1,
+            },
+        )
+    }
+
+    fn insert(&mut self, path: &str, content: Content) -> Result<(), XarError> {
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(XarError::BadPath(path.to_string()));
+        }
+        let (file_name, dirs) = parts.split_last().expect("split yields one part");
+        let mut level = &mut self.root;
+        for dir in dirs {
+            let index = match level.iter().position(|n| n.name() == *dir) {
+                Some(i) => i,
+                None => {
+                    level.push(Node::Directory {
+                        name: dir.to_string(),
+                        children: Vec::new(),
+                    });
+                    level.len() - 1
+                }
+            };
+            level = match &mut level[index] {
+                Node::Directory { children, .. } => children,
+                Node::File { .. } => return Err(XarError::Conflict(path.to_string())),
+            };
+        }
+        if level.iter().any(|n| n.name() == *file_name) {
+            return Err(XarError::Conflict(path.to_string()));
+        }
+        level.push(Node::File {
+            name: file_name.to_string(),
+            content,
+        });
+        Ok(())
+    }
+
+    /// Writes the archive; returns the number of bytes written.
+    pub fn write(self, out: &mut impl Write) -> Result<u64, XarError> {
+        let mut toc = String::new();
+        let mut heap_order = Vec::new();
+        let mut next_id = 1u64;
+        let mut heap_offset = SHA1_LEN;
+        toc.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xar>\n <toc>\n");
+        let _ = writeln!(
+            toc,
+            "  <creation-time>{}</creation-time>\n  <checksum style=\"sha1\">\n   <offset>0</offset>\n   <size>{SHA1_LEN}</size>\n  </checksum>",
+            xml_escape(&self.creation_time)
+        );
+        for node in &self.root {
+            write_node(
+                node,
+                2,
+                &mut toc,
+                &mut next_id,
+                &mut heap_offset,
+                &mut heap_order,
+            );
+        }
+        toc.push_str(" </toc>\n</xar>\n");
+
+        let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(toc.as_bytes())?;
+        let toc_compressed = encoder.finish()?;
+        let toc_sha1: [u8; 20] = Sha1::digest(&toc_compressed).into();
+
+        out.write_all(&XAR_MAGIC.to_be_bytes())?;
+        out.write_all(&XAR_HEADER_SIZE.to_be_bytes())?;
+        out.write_all(&XAR_VERSION.to_be_bytes())?;
+        out.write_all(&(toc_compressed.len() as u64).to_be_bytes())?;
+        out.write_all(&(toc.len() as u64).to_be_bytes())?;
+        out.write_all(&XAR_CHECKSUM_SHA1.to_be_bytes())?;
+        out.write_all(&toc_compressed)?;
+        out.write_all(&toc_sha1)?;
+        let mut written = u64::from(XAR_HEADER_SIZE) + toc_compressed.len() as u64 + SHA1_LEN;
+        for content in heap_order {
+            written += write_content(content, out)?;
+        }
+        Ok(written)
+    }
+}
+
+fn write_content(content: &Content, out: &mut impl Write) -> Result<u64, XarError> {
+    match content {
+        Content::Compressed { archived, .. } => {
+            out.write_all(archived)?;
+            Ok(archived.len() as u64)
+        }
+        Content::Stored { path, length, .. } => {
+            let copied = io::copy(&mut File::open(path)?.take(*length + 1), out)?;
+            if copied != *length {
+                return Err(XarError::SourceChanged {
+                    path: path.clone(),
+                    expected: *length,
+                });
+            }
+            Ok(copied)
+        }
+    }
+}
+
+fn write_node<'a>(
+    node: &'a Node,
+    depth: usize,
+    toc: &mut String,
+    next_id: &mut u64,
+    heap_offset: &mut u64,
+    heap_order: &mut Vec<&'a Content>,
+) {
+    let pad = " ".repeat(depth);
+    let id = *next_id;
+    *next_id += 1;
+    let _ = writeln!(toc, "{pad}<file id=\"{id}\">");
+    let _ = writeln!(toc, "{pad} <name>{}</name>", xml_escape(node.name()));
+    match node {
+        Node::Directory { children, .. } => {
+            let _ = writeln!(
+                toc,
+                "{pad} <type>directory</type>\n{pad} <mode>0755</mode>\n{pad} <uid>0</uid>\n{pad} <gid>0</gid>\n{pad} <user>root</user>\n{pad} <group>wheel</group>"
+            );
+            for child in children {
+                write_node(child, depth + 1, toc, next_id, heap_offset, heap_order);
+            }
+        }
+        Node::File { content, .. } => {
+            let (encoding, length, size, extracted, archived) = match content {
+                Content::Compressed {
+                    archived,
+                    extracted_len,
+                    extracted_sha1,
+                    archived_sha1,
+                } => (
+                    "application/x-gzip",
+                    archived.len() as u64,
+                    *extracted_len,
+                    extracted_sha1,
+                    archived_sha1,
+                ),
+                Content::Stored { length, sha1, .. } => {
+                    ("application/octet-stream", *length, *length, sha1, sha1)
+                }
+            };
+            let _ = writeln!(
+                toc,
+                "{pad} <type>file</type>\n{pad} <mode>0644</mode>\n{pad} <uid>0</uid>\n{pad} <gid>0</gid>\n{pad} <user>root</user>\n{pad} <group>wheel</group>\n{pad} <size>{size}</size>"
+            );
+            let _ = writeln!(
+                toc,
+                "{pad} <data>\n{pad}  <length>{length}</length>\n{pad}  <offset>{offset}</offset>\n{pad}  <size>{size}</size>\n{pad}  <encoding style=\"{encoding}\"/>\n{pad}  <extracted-checksum style=\"sha1\">{}</extracted-checksum>\n{pad}  <archived-checksum style=\"sha1\">{}</archived-checksum>\n{pad} </data>",
+                hex::encode(extracted),
+                hex::encode(archived),
+                offset = *heap_offset,
+            );
+            *heap_offset += content.archived_len();
+            heap_order.push(content);
+        }
+    }
+    let _ = writeln!(toc, "{pad}</file>");
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apple_xar::reader::XarReader;
+    use std::io::Cursor;
+
+    fn archive() -> (Vec<u8>, tempfile::NamedTempFile) {
+        let mut stored = tempfile::NamedTempFile::new().unwrap();
+        stored
+            .write_all(b"stored bytes, already compressed")
+            .unwrap();
+        let digest: [u8; 20] = Sha1::digest(b"stored bytes, already compressed").into();
+        let mut writer = XarWriter::new("2023-11-14T22:13:20");
+        writer
+            .add_compressed("Distribution", b"<xml & more/>")
+            .unwrap();
+        writer
+            .add_stored("pkg/Payload", stored.path().to_path_buf(), 32, digest)
+            .unwrap();
+        writer.add_compressed("pkg/Bom", &[7u8; 1000]).unwrap();
+        let mut out = Vec::new();
+        writer.write(&mut out).unwrap();
+        (out, stored)
+    }
+
+    #[test]
+    fn apple_xar_reads_every_file_back() {
+        let (bytes, _keep) = archive();
+        let mut reader = XarReader::new(Cursor::new(bytes)).unwrap();
+        let names: Vec<String> = reader.files().unwrap().into_iter().map(|f| f.0).collect();
+        assert_eq!(names, ["Distribution", "pkg", "pkg/Payload", "pkg/Bom"]);
+        assert_eq!(
+            reader
+                .get_file_data_from_path("Distribution")
+                .unwrap()
+                .unwrap(),
+            b"<xml & more/>"
+        );
+        assert_eq!(
+            reader
+                .get_file_data_from_path("pkg/Payload")
+                .unwrap()
+                .unwrap(),
+            b"stored bytes, already compressed"
+        );
+        assert_eq!(
+            reader.get_file_data_from_path("pkg/Bom").unwrap().unwrap(),
+            vec![7u8; 1000]
+        );
+    }
+
+    #[test]
+    fn toc_checksum_sits_at_heap_offset_zero() {
+        let (bytes, _keep) = archive();
+        let toc_len = u64::from_be_bytes(bytes[8..16].try_into().unwrap()) as usize;
+        let toc = &bytes[28..28 + toc_len];
+        assert_eq!(
+            &bytes[28 + toc_len..28 + toc_len + 20],
+            Sha1::digest(toc).as_slice()
+        );
+    }
+
+    #[test]
+    fn same_input_same_bytes() {
+        assert_eq!(archive().0, archive().0);
+    }
+
+    #[test]
+    fn rejects_conflicts_and_empty_components() {
+        let mut writer = XarWriter::new("t");
+        writer.add_compressed("a", b"").unwrap();
+        assert!(matches!(
+            writer.add_compressed("a/b", b""),
+            Err(XarError::Conflict(_))
+        ));
+        assert!(matches!(
+            writer.add_compressed("a", b""),
+            Err(XarError::Conflict(_))
+        ));
+        assert!(matches!(
+            writer.add_compressed("x//y", b""),
+            Err(XarError::BadPath(_))
+        ));
+    }
+
+    #[test]
+    fn stored_file_that_shrank_is_an_error() {
+        let stored = tempfile::NamedTempFile::new().unwrap();
+        let mut writer = XarWriter::new("t");
+        writer
+            .add_stored("p", stored.path().to_path_buf(), 10, [0; 20])
+            .unwrap();
+        assert!(matches!(
+            writer.write(&mut Vec::new()),
+            Err(XarError::SourceChanged { .. })
+        ));
+    }
+}

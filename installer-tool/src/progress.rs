@@ -1,0 +1,21 @@
+//! Progress of the long steps, reported to whoever drives the pipeline; the
+//! library never draws anything itself (the CLI renders bars with indicatif).
+
+/// Receives progress of byte-heavy steps (payload compression, hashing).
+pub trait Progress: Sync {
+    /// A step starts; `total` bytes are expected when known.
+    fn begin(&self, step: &'static str, total: Option<u64>);
+    /// `bytes` more bytes were processed in the current step.
+    fn advance(&self, bytes: u64);
+    /// The current step ended.
+    fn end(&self);
+}
+
+/// Progress that goes nowhere: tests, `--json`, CI.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn begin(&self, _: &'static str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}

@@ -1,0 +1,1 @@
+//! Harnesses shared by the cross-crate system tests.
