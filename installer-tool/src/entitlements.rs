@@ -124,18 +124,19 @@ impl Entitlements {
         team: &TeamId,
         bundle_id: &BundleId,
     ) -> Result<(), EntitlementsError> {
-        let values: Vec<&str> =
-            match self.dict.get(NETWORK_EXTENSION) {
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_string).collect(),
-                Some(_) => return Err(self.invalid(
+        let values: Vec<&str> = match self.dict.get(NETWORK_EXTENSION) {
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_string).collect(),
+            Some(_) => {
+                return Err(self.invalid(
                     NETWORK_EXTENSION,
                     "is not an array of strings".into(),
                     format!(
                         "write <array><string>{PACKET_TUNNEL_SYSTEM_EXTENSION}</string></array>"
                     ),
-                )),
-                None => Vec::new(),
-            };
+                ))
+            }
+            None => Vec::new(),
+        };
         if values.contains(&"packet-tunnel-provider") {
             return Err(self.invalid(
                 NETWORK_EXTENSION,

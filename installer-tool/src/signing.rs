@@ -7,18 +7,24 @@
 //! identity for tests and the demo, and ad-hoc for the app in `--dev` only.
 
 use std::{
-    fs::File,
-    io::BufWriter,
+    fs::{File, OpenOptions},
+    io::{BufWriter, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
 use apple_codesign::{
-    cryptography::parse_pfx_data, AppleCertificate, AppleCodesignError, CertificateProfile,
-    CodeSignatureFlags, SettingsScope, SigningSettings, UnifiedSigner,
+    cryptography::InMemoryPrivateKey, AppleCertificate, AppleCertificateBuilder,
+    AppleCodesignError, CertificateProfile, CodeSignatureFlags, SettingsScope, SigningSettings,
+    UnifiedSigner,
 };
 use apple_xar::{reader::XarReader, signing::XarSigner};
+use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+use rsa::{
+    pkcs8::{DecodePrivateKey, EncodePrivateKey},
+    Pkcs1v15Sign, RsaPrivateKey,
+};
 use sha2::{Digest, Sha256};
-use x509_certificate::{CapturedX509Certificate, KeyAlgorithm, KeyInfoSigner};
+use x509_certificate::{CapturedX509Certificate, InMemorySigningKeyPair, X509CertificateBuilder};
 
 use crate::{entitlements::Entitlements, ids::TeamId};
 
@@ -78,8 +84,10 @@ pub enum SigningError {
         found: String,
         expected: TeamId,
     },
-    #[error("cannot generate the self-signed {0:?} identity")]
-    Generate(Purpose, #[source] AppleCodesignError),
+    #[error("cannot generate the self-signed {purpose:?} identity: {message}")]
+    Generate { purpose: Purpose, message: String },
+    #[error("{path} holds a non-RSA key\nhelp: Developer ID identities are RSA; export the one from your Apple account")]
+    NotRsa { path: PathBuf },
     #[error("cannot sign the app bundle {path}")]
     Bundle {
         path: PathBuf,
@@ -92,6 +100,8 @@ pub enum SigningError {
         #[source]
         source: apple_xar::Error,
     },
+    #[error("cannot sign the package {path}: {message}")]
+    PackageRsa { path: PathBuf, message: String },
     #[error("invalid time-stamp URL `{url}`: {message}\nhelp: pass a full http(s) URL to --timestamp-url")]
     TimestampUrl { url: String, message: String },
     #[error("i/o error while signing {path}")]
@@ -113,9 +123,81 @@ pub enum IdentityOrigin {
 
 /// A key and certificate able to sign for one purpose.
 pub struct SigningIdentity {
-    key: Box<dyn KeyInfoSigner>,
+    /// The key as apple-codesign and the CMS builder use it.
+    key: InMemoryPrivateKey,
+    /// The same key for the xar RSA signature, which must sign the TOC digest
+    /// itself (see [`sign_package`]).
+    rsa: RsaPrivateKey,
     pub certificate: CapturedX509Certificate,
+    /// Issuers shipped in the p12, then Apple's when the certificate is Apple's.
+    chain: Vec<CapturedX509Certificate>,
     pub origin: IdentityOrigin,
+}
+
+/// Both views of one RSA private key given as PKCS#8 DER.
+fn rsa_key_pair(der: &[u8]) -> Result<(InMemoryPrivateKey, RsaPrivateKey), ()> {
+    let rsa = RsaPrivateKey::from_pkcs8_der(der).map_err(|_| ())?;
+    let key = InMemoryPrivateKey::from_pkcs8_der(der).map_err(|_| ())?;
+    Ok((key, rsa))
+}
+
+enum P12Problem {
+    BadPassword,
+    Invalid(String),
+}
+
+/// Reads the key and certificates of a p12. `p12-keystore` rather than
+/// `apple-codesign`'s own reader: that one (the `p12` crate) panics on the
+/// SHA-256 MAC and AES encryption that OpenSSL 3 writes by default.
+fn parse_p12(
+    data: &[u8],
+    password: &str,
+) -> Result<
+    (
+        CapturedX509Certificate,
+        zeroize::Zeroizing<Vec<u8>>,
+        Vec<CapturedX509Certificate>,
+    ),
+    P12Problem,
+> {
+    let store =
+        KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Strict).map_err(|e| match e {
+            p12_keystore::error::Error::MacError(_) => P12Problem::BadPassword,
+            other => P12Problem::Invalid(other.to_string()),
+        })?;
+    let (_, chain) = store.private_key_chain().ok_or_else(|| {
+        P12Problem::Invalid("it holds no private key with its certificate".into())
+    })?;
+    let key = zeroize::Zeroizing::new(chain.key().as_der().to_vec());
+    let mut certificates = chain
+        .certs()
+        .iter()
+        .map(|c| CapturedX509Certificate::from_der(c.as_der().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| P12Problem::Invalid(format!("unreadable certificate: {e}")))?;
+    if certificates.is_empty() {
+        return Err(P12Problem::Invalid(
+            "it holds no certificate for its key".into(),
+        ));
+    }
+    let leaf = certificates.remove(0);
+    Ok((leaf, key, certificates))
+}
+
+impl SigningIdentity {
+    /// The certificates to embed after the signing certificate.
+    fn issuers(&self) -> Vec<CapturedX509Certificate> {
+        let mut chain = self.chain.clone();
+        if let Some(apple) = self.certificate.apple_root_certificate_chain() {
+            chain.extend(
+                apple
+                    .into_iter()
+                    .skip(1)
+                    .filter(|c| !self.chain.contains(c)),
+            );
+        }
+        chain
+    }
 }
 
 /// What the JSON summary says about an identity (never key material).
@@ -142,14 +224,14 @@ impl SigningIdentity {
             path: path.to_path_buf(),
             source,
         })?;
-        let (certificate, key) = parse_pfx_data(&data, password).map_err(|e| match e {
-            AppleCodesignError::PfxBadPassword => SigningError::BadPassword {
+        let (certificate, key_der, chain) = parse_p12(&data, password).map_err(|e| match e {
+            P12Problem::BadPassword => SigningError::BadPassword {
                 path: path.to_path_buf(),
                 env: password_env,
             },
-            other => SigningError::BadP12 {
+            P12Problem::Invalid(message) => SigningError::BadP12 {
                 path: path.to_path_buf(),
-                message: other.to_string(),
+                message,
             },
         })?;
         let found = certificate.apple_guess_profile();
@@ -174,9 +256,14 @@ impl SigningIdentity {
                 expected: team.clone(),
             });
         }
+        let (key, rsa) = rsa_key_pair(&key_der).map_err(|_| SigningError::NotRsa {
+            path: path.to_path_buf(),
+        })?;
         Ok(Self {
-            key: Box::new(key),
+            key,
+            rsa,
             certificate,
+            chain,
             origin: IdentityOrigin::P12 {
                 path: path.to_path_buf(),
             },
@@ -190,18 +277,30 @@ impl SigningIdentity {
         team: &TeamId,
         person: &str,
     ) -> Result<Self, SigningError> {
-        let (certificate, key) = apple_codesign::create_self_signed_code_signing_certificate(
-            KeyAlgorithm::Rsa,
-            purpose.profile(),
-            team.as_str(),
-            person,
-            "US",
-            chrono::Duration::days(30),
-        )
-        .map_err(|e| SigningError::Generate(purpose, e))?;
+        let generate = |message: String| SigningError::Generate { purpose, message };
+        let rsa = RsaPrivateKey::new(&mut rand::thread_rng(), 2048)
+            .map_err(|e| generate(e.to_string()))?;
+        let der = rsa.to_pkcs8_der().map_err(|e| generate(e.to_string()))?;
+        let key = InMemoryPrivateKey::from_pkcs8_der(der.as_bytes())
+            .map_err(|e| generate(e.to_string()))?;
+        let pair = InMemorySigningKeyPair::from_pkcs8_der(der.as_bytes())
+            .map_err(|e| generate(e.to_string()))?;
+        let mut builder = X509CertificateBuilder::default();
+        builder
+            .apple_certificate_profile(purpose.profile())
+            .map_err(|e| generate(e.to_string()))?;
+        builder
+            .apple_subject(team.as_str(), person, "US")
+            .map_err(|e| generate(e.to_string()))?;
+        builder.validity_duration(chrono::Duration::days(30));
+        let certificate = builder
+            .create_with_key_pair(&pair)
+            .map_err(|e| generate(e.to_string()))?;
         Ok(Self {
-            key: Box::new(key),
+            key,
+            rsa,
             certificate,
+            chain: Vec::new(),
             origin: IdentityOrigin::SelfSigned,
         })
     }
@@ -278,8 +377,10 @@ pub fn sign_app_bundle(
     };
     let mut settings = SigningSettings::default();
     if let Some(identity) = identity {
-        settings.set_signing_key(identity.key.as_ref(), identity.certificate.clone());
-        settings.chain_apple_certificates();
+        settings.set_signing_key(&identity.key, identity.certificate.clone());
+        for issuer in identity.issuers() {
+            settings.chain_certificate(issuer);
+        }
         settings.set_team_id(what.team.as_str());
         if let Some(url) = &options.timestamp_url {
             settings
@@ -308,6 +409,12 @@ pub fn sign_app_bundle(
 
 /// Signs the unsigned product archive at `input` into `output` with RSA and
 /// CMS signatures over the TOC checksum.
+///
+/// `apple-xar`'s signer writes the TOC, the CMS signature and the heap, but
+/// its RSA signature is PKCS#1 v1.5 over SHA-256 *of* the TOC digest. The
+/// `signature` element of a flat package is, as `productsign` writes it and
+/// `xar` verifies it, PKCS#1 v1.5 with a SHA-1 DigestInfo over the digest
+/// itself; the slot has the same size either way, so it is rewritten in place.
 pub fn sign_package(
     input: &Path,
     output: &Path,
@@ -330,20 +437,61 @@ pub fn sign_package(
         .as_deref()
         .map(|url| url::Url::parse(url).map_err(|e| timestamp_error(url, e)))
         .transpose()?;
-    let chain = identity
-        .certificate
-        .apple_root_certificate_chain()
-        .map(|c| c.into_iter().skip(1).collect::<Vec<_>>())
-        .unwrap_or_default();
     XarSigner::new(reader)
         .sign(
             &mut out,
-            identity.key.as_ref(),
+            &identity.key,
             &identity.certificate,
             timestamp.as_ref(),
-            chain.into_iter(),
+            identity.issuers().into_iter(),
         )
         .map_err(package_error)?;
-    std::io::Write::flush(&mut out).map_err(io_error(output))?;
-    Ok(())
+    out.flush().map_err(io_error(output))?;
+    drop(out);
+    rewrite_rsa_signature(output, identity)
+}
+
+fn rewrite_rsa_signature(path: &Path, identity: &SigningIdentity) -> Result<(), SigningError> {
+    let rsa_error = |message: String| SigningError::PackageRsa {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = XarReader::new(File::open(path).map_err(|source| SigningError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?)
+    .map_err(|e| rsa_error(e.to_string()))?;
+    let digest = reader
+        .checksum_data()
+        .map_err(|e| rsa_error(e.to_string()))?;
+    let slot = reader
+        .table_of_contents()
+        .signature
+        .as_ref()
+        .map(|s| (reader.heap_start_offset() + s.offset, s.size))
+        .ok_or_else(|| rsa_error("the signed TOC has no RSA signature".into()))?;
+    let signature = identity
+        .rsa
+        .sign(Pkcs1v15Sign::new::<sha1::Sha1>(), &digest)
+        .map_err(|e| rsa_error(e.to_string()))?;
+    if signature.len() as u64 != slot.1 {
+        return Err(rsa_error(format!(
+            "RSA signature is {} bytes but its slot holds {}",
+            signature.len(),
+            slot.1
+        )));
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.seek(SeekFrom::Start(slot.0)).map(|_| f))
+        .map_err(|source| SigningError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    file.write_all(&signature)
+        .map_err(|source| SigningError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -1,1 +1,254 @@
-//! Harnesses shared by the cross-crate system tests.
+//! Harnesses shared by the cross-crate system tests: the `installer-tool`
+//! binary, external readers (bsdtar, 7z, cpio, openssl) run with a
+//! description, and throw-away signing identities made by openssl the way a
+//! vendor's p12 is made (certificate + key, password protected).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+/// The workspace root (holds `release.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Path of the `installer-tool` binary, built once per test process by the
+/// cargo running the tests. The build selects what `cargo test --workspace`
+/// selects, so features unify the same way and nothing is compiled twice;
+/// it is never a stale binary from an earlier build.
+pub fn installer_tool() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace_root()).args([
+            "build",
+            "-q",
+            "--workspace",
+            "--all-targets",
+            "--message-format=json",
+        ]);
+        // Variables cargo sets for this test process only; build scripts that
+        // watch them (ring watches CARGO_MANIFEST_DIR) would rebuild.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+                command.env_remove(key);
+            }
+        }
+        let output = command.output().expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "building installer-tool failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|v| v["target"]["name"] == "installer-tool" && v["target"]["kind"][0] == "bin")
+            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .last()
+            .expect("cargo reports the installer-tool executable")
+    })
+}
+
+/// Runs `command`, describing it in the panic message if it fails.
+pub fn run_ok(what: &str, command: &mut Command) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a shell pipeline with `sh -c`.
+pub fn sh(what: &str, script: &str) -> Output {
+    run_ok(what, Command::new("sh").args(["-c", script]))
+}
+
+pub const TEAM_ID: &str = "ABCDE12345";
+pub const P12_PASSWORD: &str = "correct horse battery staple";
+
+/// Which Developer ID certificate to make.
+#[derive(Clone, Copy, Debug)]
+pub enum CertKind {
+    Application,
+    Installer,
+}
+
+/// Makes a p12 holding a self-signed certificate shaped like Apple's
+/// Developer ID certificates (team id in OU, the Developer ID extension and
+/// EKU), with openssl.
+pub fn make_p12(dir: &Path, kind: CertKind, team: &str) -> PathBuf {
+    let (label, name, extensions) = match kind {
+        CertKind::Application => (
+            "application",
+            "Developer ID Application",
+            "extendedKeyUsage = critical, codeSigning\n1.2.840.113635.100.6.1.13 = critical, DER:0500\n",
+        ),
+        CertKind::Installer => (
+            "installer",
+            "Developer ID Installer",
+            "extendedKeyUsage = critical, 1.2.840.113635.100.4.13\n1.2.840.113635.100.6.1.14 = critical, DER:0500\n",
+        ),
+    };
+    let config = dir.join(format!("{label}-{team}.cnf"));
+    std::fs::write(
+        &config,
+        format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ext\n\
+             [dn]\nCN = {name}: System Tests ({team})\nOU = {team}\nO = System Tests\nC = US\n\
+             [ext]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\n{extensions}"
+        ),
+    )
+    .unwrap();
+    let key = dir.join(format!("{label}-{team}.key"));
+    let cert = dir.join(format!("{label}-{team}.crt"));
+    let p12 = dir.join(format!("{label}-{team}.p12"));
+    run_ok(
+        "openssl req (test identity)",
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-config",
+            ])
+            .arg(&config)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    run_ok(
+        "openssl pkcs12 (test identity)",
+        Command::new("openssl")
+            .args([
+                "pkcs12",
+                "-export",
+                "-passout",
+                &format!("pass:{P12_PASSWORD}"),
+                "-inkey",
+            ])
+            .arg(&key)
+            .arg("-in")
+            .arg(&cert)
+            .arg("-out")
+            .arg(&p12),
+    );
+    p12
+}
+
+/// A `Command` for `installer-tool build-pkg` on the workspace's release
+/// config, writing into `out`.
+pub fn build_pkg(out: &Path) -> Command {
+    let mut command = Command::new(installer_tool());
+    command
+        .current_dir(workspace_root())
+        .args(["build-pkg", "--json", "--output-dir"])
+        .arg(out)
+        .env("CI", "true")
+        .env_remove("INSTALLER_TOOL_APP_P12")
+        .env_remove("INSTALLER_TOOL_INSTALLER_P12")
+        .env_remove("INSTALLER_TOOL_OUTPUT_DIR")
+        .env_remove("INSTALLER_TOOL_PREBUILT")
+        .env_remove("SOURCE_DATE_EPOCH");
+    command
+}
+
+/// Runs a build and returns its JSON report.
+pub fn build_ok(what: &str, command: &mut Command) -> serde_json::Value {
+    let output = run_ok(what, command);
+    serde_json::from_slice(&output.stdout).expect("build-pkg --json prints JSON")
+}
+
+/// The demo pkg built once per test process with openssl-made p12
+/// identities, with its report and an extraction of everything in it.
+pub struct BuiltPkg {
+    pub dir: tempfile::TempDir,
+    pub report: serde_json::Value,
+    pub pkg: PathBuf,
+    /// `bsdtar -x` of the pkg.
+    pub extracted: PathBuf,
+    /// The payload unpacked by GNU cpio.
+    pub payload: PathBuf,
+    pub app_cert: PathBuf,
+    pub installer_cert: PathBuf,
+}
+
+impl BuiltPkg {
+    pub fn component(&self) -> PathBuf {
+        self.extracted.join(
+            self.report["payload"]["component"]
+                .as_str()
+                .expect("component in report"),
+        )
+    }
+
+    pub fn app(&self) -> PathBuf {
+        self.payload.join("Applications/DemoVPN.app")
+    }
+
+    pub fn extension(&self) -> PathBuf {
+        self.app()
+            .join("Contents/Library/SystemExtensions/com.example.demovpn.tunnel.systemextension")
+    }
+}
+
+pub fn demo_pkg() -> &'static BuiltPkg {
+    static BUILT: OnceLock<BuiltPkg> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let app_p12 = make_p12(dir.path(), CertKind::Application, TEAM_ID);
+        let installer_p12 = make_p12(dir.path(), CertKind::Installer, TEAM_ID);
+        let out = dir.path().join("out");
+        let report = build_ok(
+            "build-pkg of the demo VPN",
+            build_pkg(&out)
+                .args(["--stand-ins", "--app-p12"])
+                .arg(&app_p12)
+                .arg("--installer-p12")
+                .arg(&installer_p12)
+                .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
+                .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
+        );
+        let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
+        let extracted = dir.path().join("extracted");
+        std::fs::create_dir_all(&extracted).unwrap();
+        run_ok(
+            "bsdtar -x",
+            Command::new("bsdtar")
+                .arg("-xf")
+                .arg(&pkg)
+                .arg("-C")
+                .arg(&extracted),
+        );
+        let payload = dir.path().join("payload");
+        std::fs::create_dir_all(&payload).unwrap();
+        let component = extracted.join(report["payload"]["component"].as_str().unwrap());
+        run_ok(
+            "gzip -dc Payload | cpio -idm",
+            Command::new("sh")
+                .current_dir(&payload)
+                .args(["-c", "gzip -dc \"$1\" | cpio -idm --quiet", "sh"])
+                .arg(component.join("Payload")),
+        );
+        BuiltPkg {
+            app_cert: dir.path().join(format!("application-{TEAM_ID}.crt")),
+            installer_cert: dir.path().join(format!("installer-{TEAM_ID}.crt")),
+            dir,
+            report,
+            pkg,
+            extracted,
+            payload,
+        }
+    })
+}

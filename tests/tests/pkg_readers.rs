@@ -1,0 +1,468 @@
+//! The demo pkg as seen by readers we did not write: bsdtar, 7z, GNU cpio,
+//! openssl, apple-flat-package and apple-bom.
+
+use std::{io::Read, path::Path, process::Command};
+
+use system_tests::{demo_pkg, run_ok, sh};
+
+fn stdout(output: std::process::Output) -> String {
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+const ARCHIVE_FILES: [&str; 5] = [
+    "Distribution",
+    "DemoVPN.pkg/Bom",
+    "DemoVPN.pkg/PackageInfo",
+    "DemoVPN.pkg/Payload",
+    "DemoVPN.pkg/Scripts",
+];
+
+#[test]
+fn bsdtar_and_7z_list_the_product_archive() {
+    let built = demo_pkg();
+    let bsdtar = stdout(run_ok(
+        "bsdtar -tf",
+        Command::new("bsdtar").arg("-tf").arg(&built.pkg),
+    ));
+    let listed: Vec<&str> = bsdtar.lines().collect();
+    for file in ARCHIVE_FILES {
+        assert!(
+            listed.contains(&file),
+            "bsdtar does not list {file}: {listed:?}"
+        );
+    }
+    let seven = stdout(run_ok("7z l", Command::new("7z").arg("l").arg(&built.pkg)));
+    for file in ARCHIVE_FILES {
+        assert!(seven.contains(file), "7z does not list {file}:\n{seven}");
+    }
+    // 7z also checks the stored checksums when testing the archive.
+    let tested = stdout(run_ok("7z t", Command::new("7z").arg("t").arg(&built.pkg)));
+    assert!(tested.contains("Everything is Ok"), "{tested}");
+}
+
+/// The xar header, TOC and heap offsets of a product archive.
+struct XarLayout {
+    toc_compressed: Vec<u8>,
+    toc_xml: String,
+    heap: usize,
+}
+
+fn xar_layout(bytes: &[u8]) -> XarLayout {
+    assert_eq!(&bytes[..4], b"xar!");
+    let header_size = u16::from_be_bytes([bytes[4], bytes[5]]) as usize;
+    let toc_len = u64::from_be_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    assert_eq!(
+        u32::from_be_bytes(bytes[24..28].try_into().unwrap()),
+        1,
+        "sha1 checksum"
+    );
+    let toc_compressed = bytes[header_size..header_size + toc_len].to_vec();
+    let mut toc_xml = String::new();
+    flate2::read::ZlibDecoder::new(toc_compressed.as_slice())
+        .read_to_string(&mut toc_xml)
+        .unwrap();
+    XarLayout {
+        toc_compressed,
+        toc_xml,
+        heap: header_size + toc_len,
+    }
+}
+
+/// Text between the first `<open>` after `after` and its closing tag.
+fn element<'a>(xml: &'a str, after: &str, name: &str) -> &'a str {
+    let from = xml
+        .find(after)
+        .unwrap_or_else(|| panic!("TOC has no {after}"));
+    let xml = &xml[from..];
+    let open = format!("<{name}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{name}> after {after}"))
+        + open.len();
+    let end = start + xml[start..].find(&format!("</{name}>")).unwrap();
+    &xml[start..end]
+}
+
+fn der_length(der: &[u8]) -> usize {
+    // SEQUENCE with a long-form length: the CMS blob is zero-padded to its
+    // reserved size, openssl wants the DER object alone.
+    assert_eq!(der[0], 0x30);
+    if der[1] & 0x80 == 0 {
+        return 2 + der[1] as usize;
+    }
+    let n = (der[1] & 0x7f) as usize;
+    2 + n
+        + der[2..2 + n]
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | *b as usize)
+}
+
+#[test]
+fn toc_checksum_and_both_signatures_verify_with_openssl() {
+    let built = demo_pkg();
+    let bytes = std::fs::read(&built.pkg).unwrap();
+    let layout = xar_layout(&bytes);
+    let work = built.dir.path().join("openssl");
+    std::fs::create_dir_all(&work).unwrap();
+    let write = |name: &str, data: &[u8]| {
+        let path = work.join(name);
+        std::fs::write(&path, data).unwrap();
+        path
+    };
+
+    let toc = write("toc.z", &layout.toc_compressed);
+    let sha1 = run_ok(
+        "openssl dgst -sha1",
+        Command::new("openssl")
+            .args(["dgst", "-sha1", "-binary"])
+            .arg(&toc),
+    )
+    .stdout;
+    let offset: usize = element(&layout.toc_xml, "<checksum", "offset")
+        .parse()
+        .unwrap();
+    let size: usize = element(&layout.toc_xml, "<checksum", "size")
+        .parse()
+        .unwrap();
+    assert_eq!(size, 20);
+    let stored = &bytes[layout.heap + offset..layout.heap + offset + size];
+    assert_eq!(
+        sha1, stored,
+        "TOC checksum at heap offset {offset} is the SHA-1 of the compressed TOC"
+    );
+    let digest = write("digest", stored);
+
+    let cert_b64: String = element(
+        &layout.toc_xml,
+        "<signature style=\"RSA\"",
+        "X509Certificate",
+    )
+    .split_whitespace()
+    .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        cert_b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let cert = write("toc-cert.pem", pem.as_bytes());
+    let subject = stdout(run_ok(
+        "openssl x509 -subject",
+        Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(&cert),
+    ));
+    assert!(
+        subject.contains("Developer ID Installer: System Tests (ABCDE12345)"),
+        "{subject}"
+    );
+    // The certificate in the TOC is the installer identity we passed in.
+    let fingerprint = |path: &Path| {
+        stdout(run_ok(
+            "openssl x509 -fingerprint",
+            Command::new("openssl")
+                .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+                .arg(path),
+        ))
+    };
+    assert_eq!(fingerprint(&cert), fingerprint(&built.installer_cert));
+
+    let rsa_offset: usize = element(&layout.toc_xml, "<signature style=\"RSA\"", "offset")
+        .parse()
+        .unwrap();
+    let rsa_size: usize = element(&layout.toc_xml, "<signature style=\"RSA\"", "size")
+        .parse()
+        .unwrap();
+    let rsa = write(
+        "rsa.sig",
+        &bytes[layout.heap + rsa_offset..layout.heap + rsa_offset + rsa_size],
+    );
+    let public = work.join("public.pem");
+    run_ok(
+        "openssl x509 -pubkey",
+        Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(&cert)
+            .arg("-out")
+            .arg(&public),
+    );
+    let verified = stdout(run_ok(
+        "openssl pkeyutl -verify (RSA signature of the TOC checksum)",
+        Command::new("openssl")
+            .args([
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-pkeyopt",
+                "digest:sha1",
+                "-inkey",
+            ])
+            .arg(&public)
+            .arg("-in")
+            .arg(&digest)
+            .arg("-sigfile")
+            .arg(&rsa),
+    ));
+    assert!(
+        verified.contains("Signature Verified Successfully"),
+        "{verified}"
+    );
+
+    let cms_offset: usize = element(&layout.toc_xml, "<x-signature style=\"CMS\"", "offset")
+        .parse()
+        .unwrap();
+    let cms_blob = &bytes[layout.heap + cms_offset..];
+    let cms = write("cms.der", &cms_blob[..der_length(cms_blob)]);
+    let signer = work.join("signer.pem");
+    run_ok(
+        "openssl cms -verify (CMS signature of the TOC checksum)",
+        Command::new("openssl")
+            // -noverify skips only the chain walk (openssl refuses Apple's
+            // critical Developer ID extension); the signature is checked.
+            .args([
+                "cms",
+                "-verify",
+                "-noverify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+            ])
+            .arg(&cms)
+            .arg("-content")
+            .arg(&digest)
+            .arg("-signer")
+            .arg(&signer)
+            .args(["-out", "/dev/null"]),
+    );
+    assert_eq!(fingerprint(&signer), fingerprint(&built.installer_cert));
+
+    // A flipped byte in the TOC checksum must fail both checks.
+    let mut tampered = stored.to_vec();
+    tampered[0] ^= 1;
+    let tampered = write("tampered", &tampered);
+    let rsa_check = Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-pkeyopt",
+            "digest:sha1",
+            "-inkey",
+        ])
+        .arg(&public)
+        .arg("-in")
+        .arg(&tampered)
+        .arg("-sigfile")
+        .arg(&rsa)
+        .output()
+        .unwrap();
+    assert!(!rsa_check.status.success());
+    let cms_check = Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-noverify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+        ])
+        .arg(&cms)
+        .arg("-content")
+        .arg(&tampered)
+        .args(["-out", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!cms_check.status.success());
+}
+
+#[test]
+fn gnu_cpio_lists_the_bundle_with_modes_and_owners() {
+    let built = demo_pkg();
+    let payload = built.component().join("Payload");
+    let listing = stdout(sh(
+        "gzip -dc Payload | cpio -itv",
+        &format!(
+            "gzip -dc '{}' | cpio -itv --numeric-uid-gid --quiet",
+            payload.display()
+        ),
+    ));
+    let line = |path: &str| -> Vec<String> {
+        listing
+            .lines()
+            .find(|l| l.ends_with(&format!(" {path}")) || l.contains(&format!(" {path} -> ")))
+            .unwrap_or_else(|| panic!("cpio does not list {path}:\n{listing}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let app = "./Applications/DemoVPN.app/Contents";
+    let ext = format!(
+        "{app}/Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents"
+    );
+    for (path, mode) in [
+        (".".to_string(), "drwxr-xr-x"),
+        ("./Applications".to_string(), "drwxrwxr-x"),
+        (app.to_string(), "drwxr-xr-x"),
+        (format!("{app}/Info.plist"), "-rw-r--r--"),
+        (format!("{app}/MacOS/vpn-app"), "-rwxr-xr-x"),
+        (format!("{app}/_CodeSignature/CodeResources"), "-rw-r--r--"),
+        (format!("{ext}/Info.plist"), "-rw-r--r--"),
+        (format!("{ext}/MacOS/vpn-extension"), "-rwxr-xr-x"),
+    ] {
+        let fields = line(&path);
+        assert_eq!(fields[0], mode, "{path}");
+        assert_eq!(
+            (fields[2].as_str(), fields[3].as_str()),
+            ("0", "80"),
+            "{path} owned 0:80"
+        );
+    }
+    // One gzip member: gzip itself says so when testing the file.
+    sh(
+        "gzip -t Payload",
+        &format!("gzip -t '{}'", payload.display()),
+    );
+}
+
+#[test]
+fn scripts_archive_holds_executable_posix_scripts() {
+    let built = demo_pkg();
+    let scripts = built.component().join("Scripts");
+    let listing = stdout(sh(
+        "gzip -dc Scripts | cpio -itv",
+        &format!("gzip -dc '{}' | cpio -itv --quiet", scripts.display()),
+    ));
+    for name in ["./preinstall", "./postinstall"] {
+        let line = listing
+            .lines()
+            .find(|l| l.ends_with(name))
+            .unwrap_or_else(|| panic!("{listing}"));
+        assert!(line.starts_with("-rwxr-xr-x"), "{line}");
+    }
+    let dir = built.dir.path().join("scripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_ok(
+        "cpio -id Scripts",
+        Command::new("sh")
+            .current_dir(&dir)
+            .args(["-c", "gzip -dc \"$1\" | cpio -id --quiet", "sh"])
+            .arg(&scripts),
+    );
+    for name in ["preinstall", "postinstall"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(
+            text.contains("1.0.0") && !text.contains("{{"),
+            "{name} is rendered"
+        );
+        run_ok("sh -n", Command::new("sh").arg("-n").arg(dir.join(name)));
+        run_ok("shellcheck", Command::new("shellcheck").arg(dir.join(name)));
+    }
+}
+
+#[test]
+fn apple_flat_package_parses_package_info_and_distribution() {
+    let built = demo_pkg();
+    let mut reader =
+        apple_flat_package::PkgReader::new(std::fs::File::open(&built.pkg).unwrap()).unwrap();
+    let distribution = reader.distribution().unwrap().expect("a Distribution");
+    let options = distribution.options.as_ref().unwrap();
+    assert_eq!(options.host_architecutres.as_deref(), Some("arm64,x86_64"));
+    assert!(distribution.domains.as_ref().unwrap().enable_local_system);
+    assert!(
+        !distribution
+            .domains
+            .as_ref()
+            .unwrap()
+            .enable_current_user_home
+    );
+    assert_eq!(
+        distribution.title.as_ref().map(|t| t.title.as_str()),
+        Some("Demo VPN")
+    );
+    // apple-flat-package's VolumeCheck never matches `allowed-os-versions`
+    // (its serde attribute is `rename`, not `rename_all`): read the text.
+    assert!(distribution.volume_check.is_some());
+    let text = std::fs::read_to_string(built.extracted.join("Distribution")).unwrap();
+    assert!(text.contains("<os-version min=\"13.0\"/>"), "{text}");
+    let pkg_ref = distribution
+        .pkg_ref
+        .iter()
+        .find(|r| r.version.is_some())
+        .unwrap();
+    assert_eq!(pkg_ref.id, "com.example.demovpn.pkg");
+    assert_eq!(pkg_ref.version.as_deref(), Some("1.0.0"));
+
+    let components = reader.component_packages().unwrap();
+    assert_eq!(components.len(), 1);
+    let info = components[0].package_info().expect("PackageInfo");
+    assert_eq!(info.identifier, "com.example.demovpn.pkg");
+    assert_eq!(info.version, "1.0.0");
+    assert_eq!(info.install_location.as_deref(), Some("/"));
+    assert_eq!(info.auth, "root");
+    assert!(
+        info.relocate.is_empty(),
+        "no <relocate>: the app always lands in /Applications"
+    );
+    assert_eq!(info.scripts.scripts.len(), 2);
+    let payload = info.payload.as_ref().unwrap();
+    assert_eq!(
+        payload.number_of_files,
+        built.report["payload"]["entries"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn bom_lists_exactly_the_payload() {
+    let built = demo_pkg();
+    let component = built.component();
+    let bom = std::fs::read(component.join("Bom")).unwrap();
+    let parsed = apple_bom::ParsedBom::parse(&bom).unwrap();
+    let bom_paths: Vec<(String, String, u32, u32, usize)> = parsed
+        .paths()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p.path().to_string(),
+                p.symbolic_mode(),
+                p.user_id(),
+                p.group_id(),
+                p.size(),
+            )
+        })
+        .collect();
+    let listing = stdout(sh(
+        "cpio -itv of the payload",
+        &format!(
+            "gzip -dc '{}' | cpio -itv --numeric-uid-gid --quiet",
+            component.join("Payload").display()
+        ),
+    ));
+    let mut cpio: Vec<(String, String, u32, u32, usize)> = listing
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let mut mode = f[0].to_string();
+            if mode.starts_with('l') {
+                mode.replace_range(0..1, "l");
+            }
+            (
+                f[8].to_string(),
+                mode,
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    let mut bom_sorted = bom_paths.clone();
+    bom_sorted.sort();
+    cpio.sort();
+    assert_eq!(bom_sorted, cpio);
+    assert!(bom_paths.len() > 10);
+}
