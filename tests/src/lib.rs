@@ -50,7 +50,11 @@ pub fn installer_tool() -> &'static Path {
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|v| v["target"]["name"] == "installer-tool" && v["target"]["kind"][0] == "bin")
+            .filter(|v| {
+                v["target"]["name"] == "installer-tool"
+                    && v["target"]["kind"][0] == "bin"
+                    && v["profile"]["test"] == false
+            })
             .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
             .last()
             .expect("cargo reports the installer-tool executable")

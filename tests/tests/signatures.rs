@@ -1,0 +1,199 @@
+//! The signed executables inside the demo pkg: code hashes against their
+//! CodeDirectory (what `rcodesign compute-code-hashes` and `extract
+//! code-directory` compare, done with the same library), CMS signer checked
+//! by openssl, entitlements, hardened runtime and the versioned service name
+//! bound through the Info.plist hash.
+
+use std::{path::Path, process::Command};
+
+use apple_codesign::{CodeSignatureFlags, CodeSigningSlot, MachFile};
+use sha2::{Digest, Sha256};
+use system_tests::{demo_pkg, run_ok, TEAM_ID};
+
+const SERVICE_NAME: &str = "ABCDE12345.com.example.demovpn.tunnel.1.0.0";
+
+struct Expected<'a> {
+    executable: &'a Path,
+    info_plist: &'a Path,
+    identifier: &'a str,
+    entitlement: &'a str,
+}
+
+fn fingerprint(path: &Path) -> String {
+    let out = run_ok(
+        "openssl x509 -fingerprint",
+        Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(path),
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn check_executable(expected: &Expected<'_>) {
+    let built = demo_pkg();
+    let data = std::fs::read(expected.executable).unwrap();
+    let info_plist = std::fs::read(expected.info_plist).unwrap();
+    let file = MachFile::parse(&data).unwrap();
+    let slices: Vec<_> = file.iter_macho().collect();
+    assert_eq!(slices.len(), 2, "universal: arm64 and x86_64");
+    let work = tempfile::tempdir().unwrap();
+    for (index, macho) in slices.into_iter().enumerate() {
+        let signature = macho.code_signature().unwrap().expect("signed");
+        let cd = signature
+            .code_directory()
+            .unwrap()
+            .expect("a CodeDirectory");
+        let computed = macho
+            .code_digests(cd.digest_type, cd.page_size as usize)
+            .unwrap();
+        let recorded: Vec<Vec<u8>> = cd.code_digests.iter().map(|d| d.to_vec()).collect();
+        assert_eq!(
+            computed, recorded,
+            "slice {index}: code hashes match the CodeDirectory"
+        );
+        assert_eq!(cd.ident, expected.identifier);
+        assert_eq!(cd.team_name.as_deref(), Some(TEAM_ID));
+        assert!(
+            cd.flags.contains(CodeSignatureFlags::RUNTIME),
+            "hardened runtime"
+        );
+        assert_eq!(
+            cd.special_digests
+                .get(&CodeSigningSlot::Info)
+                .map(|d| d.to_vec()),
+            Some(Sha256::digest(&info_plist).to_vec()),
+            "the Info.plist (with the service name) is bound into the signature"
+        );
+        let entitlements = signature.entitlements().unwrap().expect("entitlements");
+        assert!(
+            entitlements.as_str().contains(expected.entitlement),
+            "{}",
+            entitlements.as_str()
+        );
+        assert!(entitlements
+            .as_str()
+            .contains(&format!("{TEAM_ID}.group.com.example.demovpn")));
+
+        // The CMS signature over the CodeDirectory, read by openssl.
+        let cms = work.path().join(format!("cms-{index}.der"));
+        std::fs::write(&cms, signature.signature_data().unwrap().expect("CMS blob")).unwrap();
+        let cd_blob = work.path().join(format!("cd-{index}.bin"));
+        std::fs::write(
+            &cd_blob,
+            signature
+                .find_slot(CodeSigningSlot::CodeDirectory)
+                .unwrap()
+                .data,
+        )
+        .unwrap();
+        let signer = work.path().join(format!("signer-{index}.pem"));
+        run_ok(
+            "openssl cms -verify (Mach-O CMS signature)",
+            Command::new("openssl")
+                .args([
+                    "cms",
+                    "-verify",
+                    "-noverify",
+                    "-binary",
+                    "-inform",
+                    "DER",
+                    "-in",
+                ])
+                .arg(&cms)
+                .arg("-content")
+                .arg(&cd_blob)
+                .arg("-signer")
+                .arg(&signer)
+                .args(["-out", "/dev/null"]),
+        );
+        assert_eq!(
+            fingerprint(&signer),
+            fingerprint(&built.app_cert),
+            "signed by the identity passed in"
+        );
+    }
+}
+
+#[test]
+fn extension_executable_is_signed_with_its_own_entitlements() {
+    let built = demo_pkg();
+    let contents = built.extension().join("Contents");
+    check_executable(&Expected {
+        executable: &contents.join("MacOS/vpn-extension"),
+        info_plist: &contents.join("Info.plist"),
+        identifier: "com.example.demovpn.tunnel",
+        entitlement: "packet-tunnel-provider-systemextension",
+    });
+    let info = plist::Value::from_file(contents.join("Info.plist")).unwrap();
+    let ne = info.as_dictionary().unwrap()["NetworkExtension"]
+        .as_dictionary()
+        .unwrap();
+    assert_eq!(ne["NEMachServiceName"].as_string(), Some(SERVICE_NAME));
+    assert_eq!(
+        ne["NEProviderClasses"].as_dictionary().unwrap()
+            ["com.apple.networkextension.packet-tunnel"]
+            .as_string(),
+        Some("PacketTunnelProvider")
+    );
+    let entitlements =
+        std::fs::read(built.extension().join("Contents/MacOS/vpn-extension")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&entitlements)
+            .contains("com.apple.developer.system-extension.install"),
+        "only the app may install system extensions"
+    );
+}
+
+#[test]
+fn app_executable_is_signed_and_names_the_same_service() {
+    let built = demo_pkg();
+    let contents = built.app().join("Contents");
+    check_executable(&Expected {
+        executable: &contents.join("MacOS/vpn-app"),
+        info_plist: &contents.join("Info.plist"),
+        identifier: "com.example.demovpn",
+        entitlement: "com.apple.developer.system-extension.install",
+    });
+    let info = plist::Value::from_file(contents.join("Info.plist")).unwrap();
+    let info = info.as_dictionary().unwrap();
+    assert_eq!(
+        info["VPNExtensionMachServiceName"].as_string(),
+        Some(SERVICE_NAME)
+    );
+    assert_eq!(
+        info["CFBundleShortVersionString"].as_string(),
+        Some("1.0.0")
+    );
+    assert_eq!(info["CFBundleVersion"].as_string(), Some("1.0.0"));
+    // The stand-ins run and say what they are (checked on the arm64 slice's
+    // strings: this machine cannot execute Mach-O).
+    let data = std::fs::read(contents.join("MacOS/vpn-app")).unwrap();
+    assert!(String::from_utf8_lossy(&data).contains("stand-in executable built by installer-tool"));
+    assert_eq!(built.report["stand_ins"], true);
+}
+
+#[test]
+fn app_seal_covers_the_signed_extension() {
+    // The extension sits outside codesign's "nested" directories, so the
+    // app's CodeResources seals its files by hash, as Apple's codesign does.
+    // The hashes must be those of the final, signed files.
+    let built = demo_pkg();
+    let resources =
+        plist::Value::from_file(built.app().join("Contents/_CodeSignature/CodeResources")).unwrap();
+    let files2 = resources.as_dictionary().unwrap()["files2"]
+        .as_dictionary()
+        .unwrap();
+    let prefix = "Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents";
+    for file in ["MacOS/vpn-extension", "Info.plist"] {
+        let key = format!("{prefix}/{file}");
+        let sealed = files2
+            .get(&key)
+            .and_then(|v| v.as_dictionary())
+            .and_then(|d| d.get("hash2"))
+            .and_then(|h| h.as_data())
+            .unwrap_or_else(|| panic!("{key} not sealed: {:?}", files2.keys().collect::<Vec<_>>()));
+        let actual =
+            Sha256::digest(std::fs::read(built.extension().join("Contents").join(file)).unwrap());
+        assert_eq!(sealed, actual.as_slice(), "{key}");
+    }
+}
