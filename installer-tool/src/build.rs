@@ -190,19 +190,16 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
 
     let step = Instant::now();
     let executables = executables::provide(&request.executables, release, work.path())?;
-    let unsigned_dir = work.path().join("unsigned");
-    let assembled = bundle::assemble(release, &executables, &unsigned_dir)?;
+    // Assembled where the payload is taken from and signed in place there:
+    // copying a large bundle once more costs as much as hashing it.
+    let stage = work.path().join("stage");
+    let assembled = bundle::assemble(release, &executables, &stage.join("Applications"))?;
     let assemble_ms = millis(step);
 
     let step = Instant::now();
-    let stage = work.path().join("stage");
-    let signed_app = stage
-        .join("Applications")
-        .join(release.app_bundle_file_name());
     progress.begin("sign app", None);
-    signing::sign_app_bundle(
+    signing::sign_app_bundle_in_place(
         &assembled.path,
-        &signed_app,
         app_identity.as_ref(),
         &BundleSigning {
             app_entitlements: &app_entitlements,

@@ -61,12 +61,38 @@ fn write_bundle(
         executable,
         0o755,
     )?;
+    if let Some(resources) = &spec.resources {
+        copy_tree(resources, &contents.join("Resources"))?;
+    }
     if let Some(profile) = &spec.provisioning_profile {
         let data = std::fs::read(profile).map_err(|source| BundleError::Profile {
             path: profile.clone(),
             source,
         })?;
         write(&contents.join("embedded.provisionprofile"), &data, 0o644)?;
+    }
+    Ok(())
+}
+
+/// Copies the directory `from` to `to`, symlinks kept as symlinks.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
+    let error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BundleError::Write { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(error(to))?;
+    for entry in std::fs::read_dir(from).map_err(error(from))? {
+        let entry = entry.map_err(error(from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(error(&source))?;
+        if kind.is_symlink() {
+            let link = std::fs::read_link(&source).map_err(error(&source))?;
+            std::os::unix::fs::symlink(link, &target).map_err(error(&target))?;
+        } else if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(error(&target))?;
+        }
     }
     Ok(())
 }

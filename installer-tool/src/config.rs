@@ -61,6 +61,9 @@ pub struct AppConfig {
     pub entitlements: PathBuf,
     #[serde(default)]
     pub provisioning_profile: Option<PathBuf>,
+    /// A directory copied into `Contents/Resources` (icons, localizations).
+    #[serde(default)]
+    pub resources: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +111,8 @@ pub struct BundleSpec {
     pub executable: String,
     pub entitlements: PathBuf,
     pub provisioning_profile: Option<PathBuf>,
+    /// Copied into `Contents/Resources`.
+    pub resources: Option<PathBuf>,
     /// `DemoVPN` for the app (`DemoVPN.app`), the bundle id for the extension
     /// (`<id>.systemextension`, the name macOS requires).
     pub bundle_name: String,
@@ -221,6 +226,14 @@ impl Release {
             ));
         }
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { root.join(p) };
+        let resources = config.app.resources.map(resolve);
+        if let Some(dir) = resources.as_ref().filter(|d| !d.is_dir()) {
+            return Err(invalid(
+                "app.resources",
+                format!("{} is not a directory", dir.display()),
+                "point it at the folder whose contents go into Contents/Resources, or remove the key".into(),
+            ));
+        }
         Ok(Self {
             name: config.product.name,
             team_id: config.product.team_id,
@@ -232,6 +245,7 @@ impl Release {
                 executable: config.app.executable,
                 entitlements: resolve(config.app.entitlements),
                 provisioning_profile: config.app.provisioning_profile.map(resolve),
+                resources,
             },
             extension: BundleSpec {
                 bundle_name: config.extension.bundle_id.to_string(),
@@ -239,6 +253,7 @@ impl Release {
                 executable: config.extension.executable,
                 entitlements: resolve(config.extension.entitlements),
                 provisioning_profile: config.extension.provisioning_profile.map(resolve),
+                resources: None,
             },
             provider_class: config.extension.provider_class,
             package_identifier: config.package.identifier,
@@ -390,6 +405,19 @@ output-dir = "dist"
             .to_string();
         assert!(
             msg.contains("Cargo.toml") && msg.contains("workspace.package.version"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn missing_resources_directory_is_refused() {
+        let text = GOOD.replace(
+            "entitlements = \"signing/app.entitlements\"",
+            "entitlements = \"signing/app.entitlements\"\nresources = \"nowhere\"",
+        );
+        let msg = load(&text).unwrap_err().to_string();
+        assert!(
+            msg.contains("app.resources") && msg.contains("nowhere"),
             "{msg}"
         );
     }

@@ -362,17 +362,16 @@ pub struct BundleSigning<'a> {
     pub team: &'a TeamId,
 }
 
-/// Signs the app bundle at `input` into `output` (a new directory). With no
+/// Signs the app bundle at `bundle` in place, nested code first. With no
 /// identity the signature is ad-hoc.
-pub fn sign_app_bundle(
-    input: &Path,
-    output: &Path,
+pub fn sign_app_bundle_in_place(
+    bundle: &Path,
     identity: Option<&SigningIdentity>,
     what: &BundleSigning<'_>,
     options: &SignOptions,
 ) -> Result<(), SigningError> {
     let bundle_error = |source| SigningError::Bundle {
-        path: input.to_path_buf(),
+        path: bundle.to_path_buf(),
         source,
     };
     let mut settings = SigningSettings::default();
@@ -403,7 +402,7 @@ pub fn sign_app_bundle(
         settings.set_code_signature_flags(scope, CodeSignatureFlags::RUNTIME);
     }
     UnifiedSigner::new(settings)
-        .sign_bundle(input, output)
+        .sign_bundle(bundle, bundle)
         .map_err(bundle_error)
 }
 

@@ -81,6 +81,19 @@ pub fn sh(what: &str, script: &str) -> Output {
     run_ok(what, Command::new("sh").args(["-c", script]))
 }
 
+/// zig as installer-tool finds it: `zig` on PATH, else PyPI's `ziglang`.
+pub fn zig() -> Command {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()));
+    if on_path {
+        Command::new("zig")
+    } else {
+        let mut command = Command::new("python3");
+        command.args(["-m", "ziglang"]);
+        command
+    }
+}
+
 pub const TEAM_ID: &str = "ABCDE12345";
 pub const P12_PASSWORD: &str = "correct horse battery staple";
 

@@ -8,8 +8,8 @@ use std::{
 };
 
 use system_tests::{
-    build_ok, build_pkg, installer_tool, make_p12, run_ok, workspace_root, CertKind, P12_PASSWORD,
-    TEAM_ID,
+    build_ok, build_pkg, installer_tool, make_p12, run_ok, workspace_root, zig, CertKind,
+    P12_PASSWORD, TEAM_ID,
 };
 
 /// Runs a build that must fail; returns stderr after checking the exit code,
@@ -80,8 +80,8 @@ fn zig_stand_in(dir: &Path, name: &str, target: &str) -> PathBuf {
     let out = dir.join(name);
     run_ok(
         "zig cc (test Mach-O)",
-        Command::new("python3")
-            .args(["-m", "ziglang", "cc", "-target", target])
+        zig()
+            .args(["cc", "-target", target])
             .arg(&source)
             .arg("-o")
             .arg(&out),
