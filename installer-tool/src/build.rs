@@ -4,6 +4,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::mpsc,
     time::Instant,
 };
 
@@ -14,7 +15,13 @@ use crate::{
     config::Release,
     entitlements::{self, Entitlements, EntitlementsError, Role},
     executables::{self, ExecutableSource, ExecutablesError},
-    pkg::{self, ArchiveInputs, PkgError},
+    pkg::{
+        self,
+        payload::{ArchiveSettings, ArchiveSummary, ArchiveWriter},
+        signing_split,
+        tree::TreeEntry,
+        ArchiveInputs, PkgError,
+    },
     progress::Progress,
     report::{BuildReport, PayloadReport, StepTimings},
     signing::{self, BundleSigning, Purpose, SignOptions, SigningError, SigningIdentity},
@@ -135,6 +142,51 @@ fn millis(start: Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
+/// Signs the staged app with `sign` while the files signing does not touch
+/// (`early`) are compressed, then archives what signing wrote. Signing is
+/// hashing on one core; compression wants every core, so this keeps both
+/// busy. Returns the payload and how long signing took.
+fn sign_while_archiving(
+    stage: &Path,
+    early: Vec<TreeEntry>,
+    payload_path: &Path,
+    settings: &ArchiveSettings,
+    progress: &dyn Progress,
+    sign: impl FnOnce() -> Result<(), SigningError>,
+) -> Result<(ArchiveSummary, u64), BuildError> {
+    std::thread::scope(|scope| {
+        let (late_tx, late_rx) = mpsc::channel::<Vec<TreeEntry>>();
+        let early = &early;
+        let archiver = scope.spawn(move || -> Result<ArchiveSummary, PkgError> {
+            let mut writer = ArchiveWriter::create(payload_path, settings)?;
+            writer.append(early, progress)?;
+            // A closed channel means signing failed; its error is reported.
+            let late = late_rx.recv().map_err(|_| PkgError::Abandoned)?;
+            writer.append(&late, progress)?;
+            Ok(writer.finish()?)
+        });
+        let started = Instant::now();
+        let late = sign().map_err(BuildError::from).and_then(|()| {
+            let rescanned = pkg::staged_tree(stage)?;
+            Ok(signing_split::remaining_after_signing(early, rescanned).map_err(PkgError::from)?)
+        });
+        let sign_ms = millis(started);
+        match late {
+            Ok(late) => {
+                // The archiver stops receiving only after failing; its error wins.
+                let _ = late_tx.send(late);
+                let payload = archiver.join().expect("the archiver does not panic")?;
+                Ok((payload, sign_ms))
+            }
+            Err(error) => {
+                drop(late_tx);
+                let _ = archiver.join();
+                Err(error)
+            }
+        }
+    })
+}
+
 /// Runs the whole pipeline and returns the report of what was written.
 pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
@@ -183,10 +235,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         timestamp_url: timestamp_url(&request.timestamp, app_identity.as_ref()),
         signing_time,
     };
-    let pkg_options = SignOptions {
-        timestamp_url: timestamp_url(&request.timestamp, Some(&installer_identity)),
-        signing_time,
-    };
+    let pkg_timestamp_url = timestamp_url(&request.timestamp, Some(&installer_identity));
 
     let step = Instant::now();
     let executables = executables::provide(&request.executables, release, work.path())?;
@@ -196,42 +245,54 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
     let assembled = bundle::assemble(release, &executables, &stage.join("Applications"))?;
     let assemble_ms = millis(step);
 
+    let inputs = ArchiveInputs {
+        epoch: epoch.unwrap_or(0),
+        threads: request.threads,
+    };
     let step = Instant::now();
-    progress.begin("sign app", None);
-    signing::sign_app_bundle_in_place(
-        &assembled.path,
-        app_identity.as_ref(),
-        &BundleSigning {
-            app_entitlements: &app_entitlements,
-            extension_path: &assembled.extension_relative,
-            extension_entitlements: &extension_entitlements,
-            team: &release.team_id,
+    let early =
+        signing_split::untouched_by_signing(pkg::staged_tree(&stage)?).map_err(PkgError::from)?;
+    let expected_bytes = early.iter().map(|e| e.size).sum::<u64>() + executables.total_size();
+    progress.begin("payload", Some(expected_bytes));
+    let signing = BundleSigning {
+        app_entitlements: &app_entitlements,
+        extension_path: &assembled.extension_relative,
+        extension_entitlements: &extension_entitlements,
+        team: &release.team_id,
+    };
+    let (payload, sign_app_ms) = sign_while_archiving(
+        &stage,
+        early,
+        &work.path().join("Payload"),
+        &pkg::payload_settings(&inputs),
+        progress,
+        || {
+            signing::sign_app_bundle_in_place(
+                &assembled.path,
+                app_identity.as_ref(),
+                &signing,
+                &app_options,
+            )
         },
-        &app_options,
     )?;
     progress.end();
-    let sign_app_ms = millis(step);
+    let payload_ms = millis(step);
 
     let step = Instant::now();
     let file_name = format!("{}-{}.pkg", release.app.bundle_name, release.version);
     let unsigned = work.path().join("unsigned.pkg");
-    let product = pkg::write_product_archive(
-        release,
-        &stage,
-        work.path(),
-        &unsigned,
-        &ArchiveInputs {
-            epoch: epoch.unwrap_or(0),
-            threads: request.threads,
-        },
-        progress,
-    )?;
+    let product = pkg::write_product_archive(release, payload, work.path(), &unsigned, &inputs)?;
     let package_ms = millis(step);
 
     let step = Instant::now();
     progress.begin("sign pkg", None);
     let signed = work.path().join(&file_name);
-    signing::sign_package(&unsigned, &signed, &installer_identity, &pkg_options)?;
+    signing::sign_package(
+        &unsigned,
+        &signed,
+        &installer_identity,
+        pkg_timestamp_url.as_deref(),
+    )?;
     progress.end();
     let sign_pkg_ms = millis(step);
 
@@ -264,8 +325,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         }
         None => signing::ad_hoc_summary(),
     }];
-    identities
-        .push(installer_identity.summary(Purpose::Installer, pkg_options.timestamp_url.is_some()));
+    identities.push(installer_identity.summary(Purpose::Installer, pkg_timestamp_url.is_some()));
 
     Ok(BuildReport {
         schema_version: BuildReport::SCHEMA_VERSION,
@@ -292,6 +352,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         timings: StepTimings {
             assemble_ms,
             sign_app_ms,
+            payload_ms,
             package_ms,
             sign_pkg_ms,
             total_ms: millis(started),

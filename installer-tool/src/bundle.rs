@@ -11,6 +11,7 @@ use crate::{
     config::{BundleSpec, Release},
     executables::Executables,
     info_plist,
+    pkg::signing_split::is_macho,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +75,13 @@ fn write_bundle(
     Ok(())
 }
 
-/// Copies the directory `from` to `to`, symlinks kept as symlinks.
+/// Replicates the directory `from` at `to`, symlinks kept as symlinks.
+///
+/// Files that signing rewrites in place (Mach-O) are copied, so the vendor's
+/// originals are never touched. Other files are hard-linked when possible:
+/// signing only reads them, and the build checks after signing that every
+/// one of them is unchanged. Copying hundreds of megabytes of resources would
+/// otherwise cost as much as compressing them.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
     let error = |path: &Path| {
         let path = path.to_path_buf();
@@ -91,7 +98,10 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
         } else if kind.is_dir() {
             copy_tree(&source, &target)?;
         } else {
-            std::fs::copy(&source, &target).map_err(error(&target))?;
+            let rewritten_by_signing = is_macho(&source).map_err(error(&source))?;
+            if rewritten_by_signing || std::fs::hard_link(&source, &target).is_err() {
+                std::fs::copy(&source, &target).map_err(error(&target))?;
+            }
         }
     }
     Ok(())

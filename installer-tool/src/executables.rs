@@ -68,6 +68,12 @@ pub struct Executables {
     pub extension: Vec<u8>,
 }
 
+impl Executables {
+    pub fn total_size(&self) -> u64 {
+        (self.app.len() + self.extension.len()) as u64
+    }
+}
+
 pub fn provide(
     source: &ExecutableSource,
     release: &Release,

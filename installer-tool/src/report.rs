@@ -48,7 +48,11 @@ pub struct PayloadReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct StepTimings {
     pub assemble_ms: u64,
+    /// Signing the app, which runs while the payload is being compressed.
     pub sign_app_ms: u64,
+    /// Writing the payload, from the start of signing to the last byte.
+    pub payload_ms: u64,
+    /// BOM, scripts and the unsigned xar around the payload.
     pub package_ms: u64,
     pub sign_pkg_ms: u64,
     pub total_ms: u64,

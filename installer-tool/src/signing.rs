@@ -92,13 +92,13 @@ pub enum SigningError {
     Bundle {
         path: PathBuf,
         #[source]
-        source: AppleCodesignError,
+        source: Box<AppleCodesignError>,
     },
     #[error("cannot sign the package {path}")]
     Package {
         path: PathBuf,
         #[source]
-        source: apple_xar::Error,
+        source: Box<apple_xar::Error>,
     },
     #[error("cannot sign the package {path}: {message}")]
     PackageRsa { path: PathBuf, message: String },
@@ -141,6 +141,13 @@ fn rsa_key_pair(der: &[u8]) -> Result<(InMemoryPrivateKey, RsaPrivateKey), ()> {
     Ok((key, rsa))
 }
 
+/// The leaf certificate, its private key (PKCS#8 DER) and the issuers.
+type P12Contents = (
+    CapturedX509Certificate,
+    zeroize::Zeroizing<Vec<u8>>,
+    Vec<CapturedX509Certificate>,
+);
+
 enum P12Problem {
     BadPassword,
     Invalid(String),
@@ -149,17 +156,7 @@ enum P12Problem {
 /// Reads the key and certificates of a p12. `p12-keystore` rather than
 /// `apple-codesign`'s own reader: that one (the `p12` crate) panics on the
 /// SHA-256 MAC and AES encryption that OpenSSL 3 writes by default.
-fn parse_p12(
-    data: &[u8],
-    password: &str,
-) -> Result<
-    (
-        CapturedX509Certificate,
-        zeroize::Zeroizing<Vec<u8>>,
-        Vec<CapturedX509Certificate>,
-    ),
-    P12Problem,
-> {
+fn parse_p12(data: &[u8], password: &str) -> Result<P12Contents, P12Problem> {
     let store =
         KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Strict).map_err(|e| match e {
             p12_keystore::error::Error::MacError(_) => P12Problem::BadPassword,
@@ -372,7 +369,7 @@ pub fn sign_app_bundle_in_place(
 ) -> Result<(), SigningError> {
     let bundle_error = |source| SigningError::Bundle {
         path: bundle.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let mut settings = SigningSettings::default();
     if let Some(identity) = identity {
@@ -414,11 +411,14 @@ pub fn sign_app_bundle_in_place(
 /// `signature` element of a flat package is, as `productsign` writes it and
 /// `xar` verifies it, PKCS#1 v1.5 with a SHA-1 DigestInfo over the digest
 /// itself; the slot has the same size either way, so it is rewritten in place.
+///
+/// The CMS signing time is the current time (`apple-xar` sets it), so only
+/// the unsigned archive is reproducible.
 pub fn sign_package(
     input: &Path,
     output: &Path,
     identity: &SigningIdentity,
-    options: &SignOptions,
+    timestamp_url: Option<&str>,
 ) -> Result<(), SigningError> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -426,14 +426,12 @@ pub fn sign_package(
     };
     let package_error = |source| SigningError::Package {
         path: input.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let reader =
         XarReader::new(File::open(input).map_err(io_error(input))?).map_err(package_error)?;
     let mut out = BufWriter::new(File::create(output).map_err(io_error(output))?);
-    let timestamp = options
-        .timestamp_url
-        .as_deref()
+    let timestamp = timestamp_url
         .map(|url| url::Url::parse(url).map_err(|e| timestamp_error(url, e)))
         .transpose()?;
     XarSigner::new(reader)

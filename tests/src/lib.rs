@@ -56,7 +56,7 @@ pub fn installer_tool() -> &'static Path {
                     && v["profile"]["test"] == false
             })
             .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .last()
+            .next_back()
             .expect("cargo reports the installer-tool executable")
     })
 }

@@ -328,3 +328,102 @@ fn dev_mode_signs_the_app_ad_hoc_and_the_pkg_for_real() {
     );
     assert!(stdout.contains("STAND-INS"), "{stdout}");
 }
+
+#[test]
+fn a_signing_failure_stops_the_archiving_and_leaves_nothing() {
+    // Nothing listens on port 1 of loopback: the time-stamp request fails
+    // while the payload is being compressed in parallel.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let stderr = fails(
+        build_pkg(&out).args(["--stand-ins", "--timestamp-url", "http://127.0.0.1:1/ts"]),
+        &out,
+    );
+    assert!(stderr.contains("cannot sign the app bundle"), "{stderr}");
+}
+
+#[test]
+fn resources_are_packaged_and_the_vendors_files_stay_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = config_copy(dir.path());
+    let resources = config.parent().unwrap().join("resources");
+    std::fs::create_dir_all(resources.join("docs")).unwrap();
+    std::fs::write(resources.join("docs/readme.txt"), b"read me\n").unwrap();
+    std::os::unix::fs::symlink("readme.txt", resources.join("docs/link.txt")).unwrap();
+    std::fs::create_dir_all(resources.join("bin")).unwrap();
+    let helper_dir = dir.path().join("helper");
+    std::fs::create_dir_all(&helper_dir).unwrap();
+    let helper = zig_stand_in(&helper_dir, "helper", "aarch64-macos.11.0");
+    std::fs::copy(&helper, resources.join("bin/helper")).unwrap();
+    let helper_before = std::fs::read(resources.join("bin/helper")).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "entitlements = \"signing/app.entitlements\"",
+        "entitlements = \"signing/app.entitlements\"\nresources = \"resources\"",
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let report = build_ok(
+        "build-pkg with resources",
+        build_pkg(&out)
+            .arg("--config")
+            .arg(&config)
+            .arg("--stand-ins"),
+    );
+    assert_eq!(
+        report["version"], "2.0.0",
+        "the version comes from the Cargo.toml beside the config"
+    );
+    let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run_ok(
+        "bsdtar -x",
+        Command::new("bsdtar")
+            .arg("-xf")
+            .arg(&pkg)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let payload = dir.path().join("payload");
+    std::fs::create_dir_all(&payload).unwrap();
+    run_ok(
+        "cpio -id",
+        Command::new("sh")
+            .current_dir(&payload)
+            .args(["-c", "gzip -dc \"$1\" | cpio -id --quiet", "sh"])
+            .arg(unpacked.join("DemoVPN.pkg/Payload")),
+    );
+    let packaged = payload.join("Applications/DemoVPN.app/Contents/Resources");
+    assert_eq!(
+        std::fs::read(packaged.join("docs/readme.txt")).unwrap(),
+        b"read me\n"
+    );
+    assert_eq!(
+        std::fs::read_link(packaged.join("docs/link.txt")).unwrap(),
+        PathBuf::from("readme.txt")
+    );
+    // The packaged helper was signed; the vendor's copy was not touched.
+    let signed_helper = std::fs::read(packaged.join("bin/helper")).unwrap();
+    let signed = apple_codesign::MachFile::parse(&signed_helper).unwrap();
+    for macho in signed.iter_macho() {
+        let signature = macho.code_signature().unwrap().expect("signed");
+        let cd = signature
+            .code_directory()
+            .unwrap()
+            .expect("a CodeDirectory");
+        assert_eq!(
+            cd.team_name.as_deref(),
+            Some(TEAM_ID),
+            "signed by our identity, not zig's ad-hoc"
+        );
+    }
+    assert_eq!(
+        std::fs::read(resources.join("bin/helper")).unwrap(),
+        helper_before
+    );
+    assert_eq!(
+        std::fs::read(resources.join("docs/readme.txt")).unwrap(),
+        b"read me\n"
+    );
+}

@@ -8,6 +8,7 @@
 pub mod bom;
 pub mod cksum;
 pub mod payload;
+pub mod signing_split;
 pub mod tree;
 pub mod xar;
 
@@ -18,7 +19,6 @@ use std::{
 
 use crate::{
     config::Release,
-    progress::Progress,
     templates::{self, TemplateError, TemplateId},
 };
 use payload::{ArchiveSettings, ArchiveSummary, PayloadError};
@@ -34,6 +34,10 @@ pub enum PkgError {
     },
     #[error(transparent)]
     Payload(#[from] PayloadError),
+    #[error(transparent)]
+    Split(#[from] signing_split::SplitError),
+    #[error("archiving stopped because signing failed")]
+    Abandoned,
     #[error(transparent)]
     Bom(#[from] bom::BomError),
     #[error(transparent)]
@@ -115,18 +119,9 @@ fn creation_time(epoch: i64) -> String {
         .to_string()
 }
 
-/// Writes the unsigned product archive for the tree staged under `stage`
-/// (which holds `Applications/Name.app`) to `out`, using `work` for the
-/// intermediate archives.
-pub fn write_product_archive(
-    release: &Release,
-    stage: &Path,
-    work: &Path,
-    out: &Path,
-    inputs: &ArchiveInputs,
-    progress: &dyn Progress,
-) -> Result<ProductSummary, PkgError> {
-    let mtime = u32::try_from(inputs.epoch.max(0)).unwrap_or(u32::MAX);
+/// The tree staged under `stage` (which holds `Applications/Name.app`), as
+/// the payload installs it.
+pub fn staged_tree(stage: &Path) -> Result<Vec<TreeEntry>, PkgError> {
     let mut entries = tree::scan(stage).map_err(|source| PkgError::Scan {
         path: stage.to_path_buf(),
         source,
@@ -136,9 +131,30 @@ pub fn write_product_archive(
     for entry in entries.iter_mut().filter(|e| e.path == "Applications") {
         entry.permissions = 0o775;
     }
-    let mut settings = ArchiveSettings::payload(mtime);
+    Ok(entries)
+}
+
+/// How the payload is written for these inputs.
+pub fn payload_settings(inputs: &ArchiveInputs) -> ArchiveSettings {
+    let mut settings = ArchiveSettings::payload(mtime(inputs));
     settings.threads = inputs.threads;
-    let payload = payload::write_archive(&entries, &settings, &work.join("Payload"), progress)?;
+    settings
+}
+
+fn mtime(inputs: &ArchiveInputs) -> u32 {
+    u32::try_from(inputs.epoch.max(0)).unwrap_or(u32::MAX)
+}
+
+/// Writes the unsigned product archive around a finished `payload` to `out`:
+/// its BOM, the scripts, PackageInfo and Distribution, using `work` for the
+/// intermediate files.
+pub fn write_product_archive(
+    release: &Release,
+    payload: ArchiveSummary,
+    work: &Path,
+    out: &Path,
+    inputs: &ArchiveInputs,
+) -> Result<ProductSummary, PkgError> {
     let bom = bom::write_bom(&payload.bom_records)?;
 
     let vars = script_vars(release);
@@ -159,7 +175,7 @@ pub fn write_product_archive(
         &scripts_tree,
         &ArchiveSettings {
             threads: 1,
-            ..settings
+            ..payload_settings(inputs)
         },
         &work.join("Scripts"),
         &crate::progress::NoProgress,

@@ -139,6 +139,91 @@ fn cpio_name(path: &str) -> String {
     }
 }
 
+type GzipFile = ParCompress<'static, Gzip, DigestingWriter<BufWriter<File>>>;
+
+/// A gzipped cpio odc archive written entry by entry, so that entries known
+/// early can be compressed while later ones are still being produced.
+pub struct ArchiveWriter {
+    cpio: OdcBuilder<BufWriter<GzipFile>>,
+    settings: ArchiveSettings,
+    path: PathBuf,
+    content_size: u64,
+    bom_records: Vec<BomRecord>,
+}
+
+impl ArchiveWriter {
+    pub fn create(out: &Path, settings: &ArchiveSettings) -> Result<Self, PayloadError> {
+        let file = File::create(out).map_err(|source| PayloadError::Write {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        let digesting = DigestingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            sha1: Sha1::new(),
+            written: 0,
+        };
+        let gzip: GzipFile = ParCompressBuilder::<Gzip>::new()
+            .num_threads(settings.threads.max(1))
+            .map_err(|e| PayloadError::Gzip(e.to_string()))?
+            .compression_level(Compression::new(settings.level))
+            .from_writer(digesting);
+        let mut cpio = OdcBuilder::new(BufWriter::with_capacity(1 << 20, gzip));
+        // Every header, the trailer included, comes from these defaults: left
+        // alone, the trailer would carry the current time.
+        cpio.default_mtime(
+            chrono::DateTime::from_timestamp(settings.mtime.into(), 0).unwrap_or_default(),
+        );
+        cpio.default_user_id(settings.uid);
+        cpio.default_group_id(settings.gid);
+        Ok(Self {
+            cpio,
+            settings: settings.clone(),
+            path: out.to_path_buf(),
+            content_size: 0,
+            bom_records: Vec::new(),
+        })
+    }
+
+    pub fn append(
+        &mut self,
+        entries: &[TreeEntry],
+        progress: &dyn Progress,
+    ) -> Result<(), PayloadError> {
+        for entry in entries {
+            let record = append_entry(&mut self.cpio, entry, &self.settings, progress)?;
+            self.content_size += entry.size;
+            self.bom_records.push(record);
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<ArchiveSummary, PayloadError> {
+        let path = self.path;
+        let write_error = |source| PayloadError::Write {
+            path: path.clone(),
+            source,
+        };
+        let cpio_error = |e: cpio_archive::Error| PayloadError::Cpio(e.to_string());
+        self.cpio.finish().map_err(cpio_error)?;
+        let buffered = self.cpio.into_inner().map_err(cpio_error)?;
+        let mut gzip = buffered
+            .into_inner()
+            .map_err(|e| PayloadError::Gzip(e.to_string()))?;
+        let mut digesting = gzip
+            .finish()
+            .map_err(|e| PayloadError::Gzip(e.to_string()))?;
+        digesting.flush().map_err(write_error)?;
+        Ok(ArchiveSummary {
+            compressed_size: digesting.written,
+            sha1: digesting.sha1.finalize().into(),
+            content_size: self.content_size,
+            entries: self.bom_records.len(),
+            bom_records: self.bom_records,
+            path,
+        })
+    }
+}
+
 /// Writes `entries` as a gzipped cpio odc archive at `out`.
 pub fn write_archive(
     entries: &[TreeEntry],
@@ -146,58 +231,9 @@ pub fn write_archive(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ArchiveSummary, PayloadError> {
-    let write_error = |source| PayloadError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
-    let file = File::create(out).map_err(write_error)?;
-    let digesting = DigestingWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        sha1: Sha1::new(),
-        written: 0,
-    };
-    let gzip: ParCompress<'static, Gzip, _> = ParCompressBuilder::<Gzip>::new()
-        .num_threads(settings.threads.max(1))
-        .map_err(|e| PayloadError::Gzip(e.to_string()))?
-        .compression_level(Compression::new(settings.level))
-        .from_writer(digesting);
-    let mut cpio = OdcBuilder::new(BufWriter::with_capacity(1 << 20, gzip));
-    // Every header, the trailer included, comes from these defaults: left
-    // alone, the trailer would carry the current time.
-    cpio.default_mtime(
-        chrono::DateTime::from_timestamp(settings.mtime.into(), 0).unwrap_or_default(),
-    );
-    cpio.default_user_id(settings.uid);
-    cpio.default_group_id(settings.gid);
-
-    let content_size: u64 = entries.iter().map(|e| e.size).sum();
-    progress.begin("payload", Some(content_size));
-    let mut bom_records = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let record = append_entry(&mut cpio, entry, settings, progress)?;
-        bom_records.push(record);
-    }
-    let cpio_error = |e: cpio_archive::Error| PayloadError::Cpio(e.to_string());
-    cpio.finish().map_err(cpio_error)?;
-    let mut buffered = cpio.into_inner().map_err(cpio_error)?;
-    buffered.flush().map_err(write_error)?;
-    let mut gzip = buffered
-        .into_inner()
-        .map_err(|e| PayloadError::Gzip(e.to_string()))?;
-    let mut digesting = gzip
-        .finish()
-        .map_err(|e| PayloadError::Gzip(e.to_string()))?;
-    digesting.flush().map_err(write_error)?;
-    progress.end();
-
-    Ok(ArchiveSummary {
-        path: out.to_path_buf(),
-        compressed_size: digesting.written,
-        sha1: digesting.sha1.finalize().into(),
-        content_size,
-        entries: entries.len(),
-        bom_records,
-    })
+    let mut writer = ArchiveWriter::create(out, settings)?;
+    writer.append(entries, progress)?;
+    writer.finish()
 }
 
 fn append_entry<W: Write>(
@@ -291,6 +327,7 @@ mod tests {
                 },
                 permissions: 0o777,
                 size: 4,
+                modified: None,
             },
         ]
     }

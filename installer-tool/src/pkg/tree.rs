@@ -4,6 +4,7 @@ use std::{
     io,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
+    time::SystemTime,
 };
 
 /// Where a regular file's bytes come from.
@@ -28,6 +29,8 @@ pub struct TreeEntry {
     pub permissions: u16,
     /// File size, or the target's length for a symlink, 0 for directories.
     pub size: u64,
+    /// Modification time of a file read from disk, to notice it changing.
+    pub modified: Option<SystemTime>,
 }
 
 impl TreeEntry {
@@ -37,6 +40,7 @@ impl TreeEntry {
             kind: EntryKind::Directory,
             permissions: 0o755,
             size: 0,
+            modified: None,
         }
     }
 
@@ -46,6 +50,7 @@ impl TreeEntry {
             size: data.len() as u64,
             kind: EntryKind::File(FileSource::Bytes(data)),
             permissions,
+            modified: None,
         }
     }
 }
@@ -90,6 +95,7 @@ fn walk(dir: &Path, prefix: &str, entries: &mut Vec<TreeEntry>) -> io::Result<()
                 size: target.len() as u64,
                 kind: EntryKind::Symlink { target },
                 permissions: 0o777,
+                modified: None,
             });
         } else if meta.is_dir() {
             entries.push(TreeEntry::directory(path.clone()));
@@ -101,6 +107,7 @@ fn walk(dir: &Path, prefix: &str, entries: &mut Vec<TreeEntry>) -> io::Result<()
                 kind: EntryKind::File(FileSource::Path(child.path())),
                 permissions: if executable { 0o755 } else { 0o644 },
                 size: meta.len(),
+                modified: meta.modified().ok(),
             });
         } else {
             return Err(io::Error::new(
