@@ -280,15 +280,34 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
 
     let step = Instant::now();
     let file_name = format!("{}-{}.pkg", release.app.bundle_name, release.version);
-    let unsigned = work.path().join("unsigned.pkg");
-    let product = pkg::write_product_archive(release, payload, work.path(), &unsigned, &inputs)?;
+    let product = pkg::product_archive(release, payload, work.path(), &inputs)?;
+    // The unsigned archive is signed straight from its parts; it is written
+    // out only when asked for.
+    let unsigned = if request.keep_unsigned {
+        let name = format!(
+            "{}-{}-unsigned.pkg",
+            release.app.bundle_name, release.version
+        );
+        let path = work.path().join(name);
+        let mut file = std::fs::File::create(&path).map_err(|source| BuildError::Persist {
+            path: path.clone(),
+            source,
+        })?;
+        product
+            .archive
+            .write_to(&mut file)
+            .map_err(PkgError::from)?;
+        Some(path)
+    } else {
+        None
+    };
     let package_ms = millis(step);
 
     let step = Instant::now();
     progress.begin("sign pkg", None);
     let signed = work.path().join(&file_name);
     signing::sign_package(
-        &unsigned,
+        product.archive.reader().map_err(PkgError::from)?,
         &signed,
         &installer_identity,
         pkg_timestamp_url.as_deref(),
@@ -296,28 +315,22 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
     progress.end();
     let sign_pkg_ms = millis(step);
 
-    let final_path = request.output_dir.join(&file_name);
-    let persist = |from: &Path, to: &Path| {
-        std::fs::rename(from, to).map_err(|source| BuildError::Persist {
-            path: to.to_path_buf(),
+    let persist = |from: &Path| {
+        let to = request
+            .output_dir
+            .join(from.file_name().expect("work files have names"));
+        std::fs::rename(from, &to).map_err(|source| BuildError::Persist {
+            path: to.clone(),
             source,
-        })
-    };
-    let unsigned_path = if request.keep_unsigned {
-        let path = request.output_dir.join(format!(
-            "{}-{}-unsigned.pkg",
-            release.app.bundle_name, release.version
-        ));
-        persist(&unsigned, &path)?;
-        Some(path)
-    } else {
-        None
+        })?;
+        Ok::<_, BuildError>(to)
     };
     let (pkg_size, pkg_sha256) = sha256_file(&signed).map_err(|source| BuildError::Persist {
         path: signed.clone(),
         source,
     })?;
-    persist(&signed, &final_path)?;
+    let unsigned_path = unsigned.as_deref().map(persist).transpose()?;
+    let final_path = persist(&signed)?;
 
     let mut identities = vec![match &app_identity {
         Some(identity) => {

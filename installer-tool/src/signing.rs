@@ -8,7 +8,7 @@
 
 use std::{
     fs::{File, OpenOptions},
-    io::{BufWriter, Seek, SeekFrom, Write},
+    io::{BufWriter, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
@@ -403,8 +403,8 @@ pub fn sign_app_bundle_in_place(
         .map_err(bundle_error)
 }
 
-/// Signs the unsigned product archive at `input` into `output` with RSA and
-/// CMS signatures over the TOC checksum.
+/// Signs the unsigned product archive read from `unsigned` into `output`
+/// with RSA and CMS signatures over the TOC checksum.
 ///
 /// `apple-xar`'s signer writes the TOC, the CMS signature and the heap, but
 /// its RSA signature is PKCS#1 v1.5 over SHA-256 *of* the TOC digest. The
@@ -415,7 +415,7 @@ pub fn sign_app_bundle_in_place(
 /// The CMS signing time is the current time (`apple-xar` sets it), so only
 /// the unsigned archive is reproducible.
 pub fn sign_package(
-    input: &Path,
+    unsigned: impl Read + Seek + std::fmt::Debug,
     output: &Path,
     identity: &SigningIdentity,
     timestamp_url: Option<&str>,
@@ -425,11 +425,10 @@ pub fn sign_package(
         move |source| SigningError::Io { path, source }
     };
     let package_error = |source| SigningError::Package {
-        path: input.to_path_buf(),
+        path: output.to_path_buf(),
         source: Box::new(source),
     };
-    let reader =
-        XarReader::new(File::open(input).map_err(io_error(input))?).map_err(package_error)?;
+    let reader = XarReader::new(unsigned).map_err(package_error)?;
     let mut out = BufWriter::new(File::create(output).map_err(io_error(output))?);
     let timestamp = timestamp_url
         .map(|url| url::Url::parse(url).map_err(|e| timestamp_error(url, e)))

@@ -12,10 +12,7 @@ pub mod signing_split;
 pub mod tree;
 pub mod xar;
 
-use std::{
-    io::BufWriter,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use crate::{
     config::Release,
@@ -44,12 +41,6 @@ pub enum PkgError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Xar(#[from] xar::XarError),
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Inputs that make the archive reproducible: the same tree and these give
@@ -63,10 +54,10 @@ pub struct ArchiveInputs {
 }
 
 /// What was written into the unsigned product archive.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ProductSummary {
-    pub path: PathBuf,
-    pub size: u64,
+    /// The unsigned product archive, laid out but not written.
+    pub archive: xar::XarArchive,
     pub component: String,
     pub payload: ArchiveSummary,
     pub bom_size: u64,
@@ -145,14 +136,13 @@ fn mtime(inputs: &ArchiveInputs) -> u32 {
     u32::try_from(inputs.epoch.max(0)).unwrap_or(u32::MAX)
 }
 
-/// Writes the unsigned product archive around a finished `payload` to `out`:
-/// its BOM, the scripts, PackageInfo and Distribution, using `work` for the
-/// intermediate files.
-pub fn write_product_archive(
+/// Lays out the unsigned product archive around a finished `payload`: its
+/// BOM, the scripts, PackageInfo and Distribution, using `work` for the
+/// intermediate files. [`xar::XarArchive::write_to`] writes it.
+pub fn product_archive(
     release: &Release,
     payload: ArchiveSummary,
     work: &Path,
-    out: &Path,
     inputs: &ArchiveInputs,
 ) -> Result<ProductSummary, PkgError> {
     let bom = bom::write_bom(&payload.bom_records)?;
@@ -211,17 +201,8 @@ pub fn write_product_archive(
         scripts.compressed_size,
         scripts.sha1,
     )?;
-    let write_error = |source| PkgError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
-    let mut file = BufWriter::new(std::fs::File::create(out).map_err(write_error)?);
-    let size = xar.write(&mut file)?;
-    std::io::Write::flush(&mut file).map_err(write_error)?;
-
     Ok(ProductSummary {
-        path: out.to_path_buf(),
-        size,
+        archive: xar.finish()?,
         component,
         payload,
         bom_size: bom.len() as u64,

@@ -17,7 +17,7 @@
 use std::{
     fmt::Write as _,
     fs::File,
-    io::{self, Read, Write},
+    io::{self, Read, Seek, SeekFrom, Write},
     path::PathBuf,
 };
 
@@ -36,9 +36,7 @@ pub enum XarError {
     BadPath(String),
     #[error("xar path `{0}` is both a file and a directory")]
     Conflict(String),
-    #[error("stored file {path} changed while being archived (expected {expected} bytes)")]
-    SourceChanged { path: PathBuf, expected: u64 },
-    #[error("i/o error writing the xar archive")]
+    #[error("i/o error in the xar archive")]
     Io(#[from] io::Error),
 }
 
@@ -164,8 +162,10 @@ impl XarWriter {
         Ok(())
     }
 
-    /// Writes the archive; returns the number of bytes written.
-    pub fn write(self, out: &mut impl Write) -> Result<u64, XarError> {
+    /// Lays the archive out: header, TOC and checksum in memory, then the
+    /// heap. Nothing is written yet, so the archive can be signed straight
+    /// from its parts and only written to disk when someone wants it.
+    pub fn finish(self) -> Result<XarArchive, XarError> {
         let mut toc = String::new();
         let mut heap_order = Vec::new();
         let mut next_id = 1u64;
@@ -193,38 +193,159 @@ impl XarWriter {
         let toc_compressed = encoder.finish()?;
         let toc_sha1: [u8; 20] = Sha1::digest(&toc_compressed).into();
 
-        out.write_all(&XAR_MAGIC.to_be_bytes())?;
-        out.write_all(&XAR_HEADER_SIZE.to_be_bytes())?;
-        out.write_all(&XAR_VERSION.to_be_bytes())?;
-        out.write_all(&(toc_compressed.len() as u64).to_be_bytes())?;
-        out.write_all(&(toc.len() as u64).to_be_bytes())?;
-        out.write_all(&XAR_CHECKSUM_SHA1.to_be_bytes())?;
-        out.write_all(&toc_compressed)?;
-        out.write_all(&toc_sha1)?;
-        let mut written = u64::from(XAR_HEADER_SIZE) + toc_compressed.len() as u64 + SHA1_LEN;
-        for content in heap_order {
-            written += write_content(content, out)?;
-        }
-        Ok(written)
+        let mut head = Vec::with_capacity(XAR_HEADER_SIZE as usize + toc_compressed.len() + 20);
+        head.extend_from_slice(&XAR_MAGIC.to_be_bytes());
+        head.extend_from_slice(&XAR_HEADER_SIZE.to_be_bytes());
+        head.extend_from_slice(&XAR_VERSION.to_be_bytes());
+        head.extend_from_slice(&(toc_compressed.len() as u64).to_be_bytes());
+        head.extend_from_slice(&(toc.len() as u64).to_be_bytes());
+        head.extend_from_slice(&XAR_CHECKSUM_SHA1.to_be_bytes());
+        head.extend_from_slice(&toc_compressed);
+        head.extend_from_slice(&toc_sha1);
+        let mut segments = vec![Segment::Memory(head)];
+        segments.extend(heap_order.into_iter().map(|content| match content {
+            Content::Compressed { archived, .. } => Segment::Memory(archived.clone()),
+            Content::Stored { path, length, .. } => Segment::File {
+                path: path.clone(),
+                length: *length,
+            },
+        }));
+        Ok(XarArchive::new(segments))
     }
 }
 
-fn write_content(content: &Content, out: &mut impl Write) -> Result<u64, XarError> {
-    match content {
-        Content::Compressed { archived, .. } => {
-            out.write_all(archived)?;
-            Ok(archived.len() as u64)
+/// A contiguous piece of a laid-out archive.
+#[derive(Debug)]
+enum Segment {
+    Memory(Vec<u8>),
+    File { path: PathBuf, length: u64 },
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::Memory(data) => data.len() as u64,
+            Segment::File { length, .. } => *length,
         }
-        Content::Stored { path, length, .. } => {
-            let copied = io::copy(&mut File::open(path)?.take(*length + 1), out)?;
-            if copied != *length {
-                return Err(XarError::SourceChanged {
-                    path: path.clone(),
-                    expected: *length,
-                });
+    }
+}
+
+/// An unsigned archive laid out as pieces in memory and on disk.
+#[derive(Debug)]
+pub struct XarArchive {
+    segments: Vec<Segment>,
+    /// Offset of each segment in the archive.
+    starts: Vec<u64>,
+    len: u64,
+}
+
+impl XarArchive {
+    fn new(segments: Vec<Segment>) -> Self {
+        let mut starts = Vec::with_capacity(segments.len());
+        let mut len = 0;
+        for segment in &segments {
+            starts.push(len);
+            len += segment.len();
+        }
+        Self {
+            segments,
+            starts,
+            len,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the archive; returns the number of bytes written.
+    pub fn write_to(&self, out: &mut impl Write) -> Result<u64, XarError> {
+        Ok(io::copy(&mut self.reader()?, out)?)
+    }
+
+    /// Reads the archive as one file, without writing it anywhere.
+    pub fn reader(&self) -> Result<XarArchiveReader<'_>, XarError> {
+        let files = self
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::File { path, .. } => File::open(path).map(Some),
+                Segment::Memory(_) => Ok(None),
+            })
+            .collect::<io::Result<_>>()?;
+        Ok(XarArchiveReader {
+            archive: self,
+            files,
+            position: 0,
+        })
+    }
+}
+
+/// `Read + Seek` over a laid-out archive.
+#[derive(Debug)]
+pub struct XarArchiveReader<'a> {
+    archive: &'a XarArchive,
+    files: Vec<Option<File>>,
+    position: u64,
+}
+
+impl Read for XarArchiveReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.position >= self.archive.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let index = self
+            .archive
+            .starts
+            .partition_point(|start| *start <= self.position)
+            - 1;
+        let offset = self.position - self.archive.starts[index];
+        let available = self.archive.segments[index].len() - offset;
+        let want = buf
+            .len()
+            .min(usize::try_from(available).unwrap_or(usize::MAX));
+        let read = match (&self.archive.segments[index], &mut self.files[index]) {
+            (Segment::Memory(data), _) => {
+                let start = offset as usize;
+                buf[..want].copy_from_slice(&data[start..start + want]);
+                want
             }
-            Ok(copied)
-        }
+            (Segment::File { path, .. }, Some(file)) => {
+                file.seek(SeekFrom::Start(offset))?;
+                let read = file.read(&mut buf[..want])?;
+                if read == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{} shrank while being archived", path.display()),
+                    ));
+                }
+                read
+            }
+            (Segment::File { .. }, None) => unreachable!("every file segment has an open file"),
+        };
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for XarArchiveReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(n) => self.archive.len.checked_add_signed(n),
+            SeekFrom::Current(n) => self.position.checked_add_signed(n),
+        };
+        self.position = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the archive",
+            )
+        })?;
+        Ok(self.position)
     }
 }
 
@@ -323,7 +444,8 @@ mod tests {
             .unwrap();
         writer.add_compressed("pkg/Bom", &[7u8; 1000]).unwrap();
         let mut out = Vec::new();
-        writer.write(&mut out).unwrap();
+        let archive = writer.finish().unwrap();
+        assert_eq!(archive.write_to(&mut out).unwrap(), archive.len());
         (out, stored)
     }
 
@@ -394,9 +516,44 @@ mod tests {
         writer
             .add_stored("p", stored.path().to_path_buf(), 10, [0; 20])
             .unwrap();
-        assert!(matches!(
-            writer.write(&mut Vec::new()),
-            Err(XarError::SourceChanged { .. })
-        ));
+        let error = writer
+            .finish()
+            .unwrap()
+            .write_to(&mut Vec::new())
+            .unwrap_err();
+        let cause = std::error::Error::source(&error).map(|c| c.to_string());
+        assert!(cause.is_some_and(|c| c.contains("shrank")), "{error:?}");
+    }
+
+    #[test]
+    fn reader_seeks_across_segments_like_the_written_file() {
+        let (bytes, stored) = archive();
+        let mut writer = XarWriter::new("2023-11-14T22:13:20");
+        writer
+            .add_compressed("Distribution", b"<xml & more/>")
+            .unwrap();
+        let digest: [u8; 20] = Sha1::digest(b"stored bytes, already compressed").into();
+        writer
+            .add_stored("pkg/Payload", stored.path().to_path_buf(), 32, digest)
+            .unwrap();
+        writer.add_compressed("pkg/Bom", &[7u8; 1000]).unwrap();
+        let archive = writer.finish().unwrap();
+        let mut reader = archive.reader().unwrap();
+        for start in [0u64, 5, bytes.len() as u64 - 40, bytes.len() as u64 - 1] {
+            reader.seek(SeekFrom::Start(start)).unwrap();
+            let mut rest = Vec::new();
+            reader.read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, &bytes[start as usize..], "from {start}");
+        }
+        assert_eq!(
+            reader.seek(SeekFrom::End(-3)).unwrap(),
+            bytes.len() as u64 - 3
+        );
+        assert!(reader
+            .seek(SeekFrom::Current(-(bytes.len() as i64)))
+            .is_err());
+        // apple-xar reads it straight from the parts.
+        let mut xar = XarReader::new(archive.reader().unwrap()).unwrap();
+        assert!(xar.verify_table_of_contents_checksum().unwrap());
     }
 }
