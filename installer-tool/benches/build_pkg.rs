@@ -25,7 +25,7 @@ use installer_tool::{
 };
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const PASSWORD: &str = "bench";
 
 fn run(what: &str, command: &mut Command) {
@@ -118,7 +118,7 @@ fn resources(dir: &Path, rng: &mut StdRng) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     for i in 0..20 {
-        let raw = random_bytes(rng, 10 * 1024 * 1024 / 4 * 3);
+        let raw = random_bytes(rng, 10_000_000 / 4 * 3);
         std::fs::write(
             data.join(format!("{i:02}.b64")),
             base64::engine::general_purpose::STANDARD.encode(raw),
@@ -199,8 +199,8 @@ fn main() {
     resources(&project.join("resources"), &mut rng);
     let prebuilt = root.join("prebuilt");
     std::fs::create_dir_all(&prebuilt).unwrap();
-    executable(&prebuilt, "vpn-app", 40 << 20, &mut rng);
-    executable(&prebuilt, "vpn-extension", 10 << 20, &mut rng);
+    executable(&prebuilt, "vpn-app", 40_000_000, &mut rng);
+    executable(&prebuilt, "vpn-extension", 10_000_000, &mut rng);
     let app_p12 = p12(
         root,
         "Developer ID Application: Bench (ABCDE12345)",
@@ -231,6 +231,8 @@ fn main() {
         timestamp: Timestamp::Off,
         keep_unsigned: false,
         threads: 2,
+        compression_level: std::env::var("BENCH_LEVEL")
+            .map_or(6, |l| l.parse().expect("BENCH_LEVEL is a number")),
     };
 
     let mut ours = Vec::new();
@@ -333,5 +335,8 @@ fn main() {
         pigz_size,
         report.payload.compressed_size as f64 / gzip_size as f64
     );
-    println!("  last run steps: {:?}", report.timings);
+    println!(
+        "  last run steps: {:?}; deflate level {}",
+        report.timings, request.compression_level
+    );
 }

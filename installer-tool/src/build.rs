@@ -62,6 +62,8 @@ pub struct BuildRequest {
     /// Also keep the unsigned product archive next to the signed one.
     pub keep_unsigned: bool,
     pub threads: usize,
+    /// Payload deflate level, 1 (fastest) to 9 (smallest).
+    pub compression_level: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +250,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
     let inputs = ArchiveInputs {
         epoch: epoch.unwrap_or(0),
         threads: request.threads,
+        level: request.compression_level,
     };
     let step = Instant::now();
     let early =

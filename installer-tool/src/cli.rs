@@ -69,6 +69,9 @@ pub struct BuildPkgArgs {
     /// Also keep the unsigned product archive (reproducible under SOURCE_DATE_EPOCH).
     #[arg(long)]
     pub keep_unsigned: bool,
+    /// Payload compression level, 1 (fastest) to 9 (smallest).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub compression_level: u32,
     /// Compression threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -155,6 +155,7 @@ fn build_pkg(args: BuildPkgArgs) -> anyhow::Result<BuildReport> {
         source_date_epoch,
         timestamp,
         keep_unsigned: args.keep_unsigned,
+        compression_level: args.compression_level,
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

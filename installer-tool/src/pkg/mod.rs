@@ -51,6 +51,8 @@ pub struct ArchiveInputs {
     /// (`SOURCE_DATE_EPOCH`).
     pub epoch: i64,
     pub threads: usize,
+    /// Deflate level of the payload.
+    pub level: u32,
 }
 
 /// What was written into the unsigned product archive.
@@ -129,6 +131,7 @@ pub fn staged_tree(stage: &Path) -> Result<Vec<TreeEntry>, PkgError> {
 pub fn payload_settings(inputs: &ArchiveInputs) -> ArchiveSettings {
     let mut settings = ArchiveSettings::payload(mtime(inputs));
     settings.threads = inputs.threads;
+    settings.level = inputs.level;
     settings
 }
 
