@@ -375,3 +375,29 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TeamId;
+
+    #[test]
+    fn only_apple_issued_identities_get_a_timestamp_by_default() {
+        let team: TeamId = "ABCDE12345".parse().unwrap();
+        let self_signed = SigningIdentity::self_signed(Purpose::Installer, &team, "Test").unwrap();
+        assert_eq!(timestamp_url(&Timestamp::Auto, Some(&self_signed)), None);
+        assert_eq!(timestamp_url(&Timestamp::Off, Some(&self_signed)), None);
+        assert_eq!(
+            timestamp_url(
+                &Timestamp::Url("http://ts.example/".into()),
+                Some(&self_signed)
+            ),
+            Some("http://ts.example/".into())
+        );
+        // Ad-hoc signatures carry no time-stamp whatever is asked.
+        assert_eq!(
+            timestamp_url(&Timestamp::Url("http://ts.example/".into()), None),
+            None
+        );
+    }
+}
