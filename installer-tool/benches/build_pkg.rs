@@ -20,7 +20,7 @@ use base64::Engine;
 use installer_tool::{
     build::{self, BuildRequest, IdentityChoice, Timestamp},
     config::Release,
-    executables::ExecutableSource,
+    executables::{zig_command, ExecutableSource},
     progress::NoProgress,
 };
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};
@@ -35,18 +35,6 @@ fn run(what: &str, command: &mut Command) {
         "{what}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn zig() -> Command {
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()));
-    if on_path {
-        Command::new("zig")
-    } else {
-        let mut command = Command::new("python3");
-        command.args(["-m", "ziglang"]);
-        command
-    }
 }
 
 fn random_bytes(rng: &mut StdRng, len: usize) -> Vec<u8> {
@@ -75,7 +63,7 @@ fn executable(dir: &Path, name: &str, total: usize, rng: &mut StdRng) {
         .unwrap();
         run(
             "zig cc",
-            zig()
+            zig_command()
                 .args(["cc", "-target", target, "-O1"])
                 .arg(&source)
                 .arg("-o")

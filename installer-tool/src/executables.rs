@@ -175,7 +175,7 @@ fn cargo_build(release: &Release, name: &str) -> Result<Vec<u8>, ExecutablesErro
 
 /// The zig front end: `$ZIG` (a command line), `zig` on PATH, or the
 /// `ziglang` package from PyPI through `python3 -m ziglang`.
-fn zig_command() -> Command {
+pub fn zig_command() -> Command {
     if let Ok(custom) = std::env::var("ZIG") {
         let mut words = custom.split_whitespace();
         if let Some(program) = words.next() {

@@ -12,7 +12,8 @@
 //! - [`signing`]: identities and inside-out signing with `apple-codesign`;
 //!   the pkg's RSA + CMS signature with `apple-xar`.
 //! - [`pkg`]: the flat package, written here: [`pkg::payload`] (cpio odc,
-//!   pigz-style parallel gzip), [`pkg::bom`], [`pkg::xar`].
+//!   pigz-style parallel gzip), [`pkg::bom`], [`pkg::xar`];
+//!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
 //!
 //! # Not yet

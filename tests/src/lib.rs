@@ -76,23 +76,50 @@ pub fn run_ok(what: &str, command: &mut Command) -> Output {
     output
 }
 
+/// Extracts the xar archive `pkg` into `into` with bsdtar.
+pub fn unpack_xar(pkg: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    run_ok(
+        "bsdtar -x",
+        Command::new("bsdtar")
+            .arg("-xf")
+            .arg(pkg)
+            .arg("-C")
+            .arg(into),
+    );
+}
+
+/// Unpacks a gzipped cpio archive (a Payload or Scripts) into `into` with
+/// GNU cpio.
+pub fn unpack_cpio_gz(archive: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    run_ok(
+        "gzip -dc | cpio -id",
+        Command::new("sh")
+            .current_dir(into)
+            .args(["-c", "gzip -dc \"$1\" | cpio -idm --quiet", "sh"])
+            .arg(archive),
+    );
+}
+
+/// The SHA-256 fingerprint of a PEM certificate, as openssl prints it.
+pub fn fingerprint(certificate: &Path) -> String {
+    let output = run_ok(
+        "openssl x509 -fingerprint",
+        Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(certificate),
+    );
+    String::from_utf8(output.stdout).expect("openssl prints text")
+}
+
 /// Runs a shell pipeline with `sh -c`.
 pub fn sh(what: &str, script: &str) -> Output {
     run_ok(what, Command::new("sh").args(["-c", script]))
 }
 
 /// zig as installer-tool finds it: `zig` on PATH, else PyPI's `ziglang`.
-pub fn zig() -> Command {
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()));
-    if on_path {
-        Command::new("zig")
-    } else {
-        let mut command = Command::new("python3");
-        command.args(["-m", "ziglang"]);
-        command
-    }
-}
+pub use installer_tool::executables::zig_command as zig;
 
 pub const TEAM_ID: &str = "ABCDE12345";
 pub const P12_PASSWORD: &str = "correct horse battery staple";
@@ -239,25 +266,10 @@ pub fn demo_pkg() -> &'static BuiltPkg {
         );
         let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
         let extracted = dir.path().join("extracted");
-        std::fs::create_dir_all(&extracted).unwrap();
-        run_ok(
-            "bsdtar -x",
-            Command::new("bsdtar")
-                .arg("-xf")
-                .arg(&pkg)
-                .arg("-C")
-                .arg(&extracted),
-        );
+        unpack_xar(&pkg, &extracted);
         let payload = dir.path().join("payload");
-        std::fs::create_dir_all(&payload).unwrap();
         let component = extracted.join(report["payload"]["component"].as_str().unwrap());
-        run_ok(
-            "gzip -dc Payload | cpio -idm",
-            Command::new("sh")
-                .current_dir(&payload)
-                .args(["-c", "gzip -dc \"$1\" | cpio -idm --quiet", "sh"])
-                .arg(component.join("Payload")),
-        );
+        unpack_cpio_gz(&component.join("Payload"), &payload);
         BuiltPkg {
             app_cert: dir.path().join(format!("application-{TEAM_ID}.crt")),
             installer_cert: dir.path().join(format!("installer-{TEAM_ID}.crt")),

@@ -2,14 +2,14 @@
 //! `shared/fixtures/classic-mkbom-xar.pkg` (built by bomutils' mkbom, not by
 //! us), our BOM must list identically through apple-bom's reader.
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 use apple_bom::ParsedBom;
 use installer_tool::{
     pkg::{bom, payload, tree},
     progress::NoProgress,
 };
-use system_tests::{run_ok, workspace_root};
+use system_tests::{unpack_cpio_gz, unpack_xar, workspace_root};
 
 fn fixture() -> PathBuf {
     let path = workspace_root().join("../shared/fixtures/classic-mkbom-xar.pkg");
@@ -50,24 +50,9 @@ fn listing(bom: &[u8]) -> Listing {
 fn our_bom_lists_like_mkbom_for_the_same_tree() {
     let dir = tempfile::tempdir().unwrap();
     let extracted = dir.path().join("pkg");
-    std::fs::create_dir_all(&extracted).unwrap();
-    run_ok(
-        "bsdtar -x fixture",
-        Command::new("bsdtar")
-            .arg("-xf")
-            .arg(fixture())
-            .arg("-C")
-            .arg(&extracted),
-    );
+    unpack_xar(&fixture(), &extracted);
     let tree_root = dir.path().join("tree");
-    std::fs::create_dir_all(&tree_root).unwrap();
-    run_ok(
-        "cpio -id fixture payload",
-        Command::new("sh")
-            .current_dir(&tree_root)
-            .args(["-c", "gzip -dc \"$1\" | cpio -id --quiet", "sh"])
-            .arg(extracted.join("classic.pkg/Payload")),
-    );
+    unpack_cpio_gz(&extracted.join("classic.pkg/Payload"), &tree_root);
 
     let entries = tree::scan(&tree_root).unwrap();
     let mut settings = payload::ArchiveSettings::payload(1_700_000_000);

@@ -8,8 +8,8 @@ use std::{
 };
 
 use system_tests::{
-    build_ok, build_pkg, installer_tool, make_p12, run_ok, workspace_root, zig, CertKind,
-    P12_PASSWORD, TEAM_ID,
+    build_ok, build_pkg, installer_tool, make_p12, run_ok, unpack_cpio_gz, unpack_xar,
+    workspace_root, zig, CertKind, P12_PASSWORD, TEAM_ID,
 };
 
 /// Runs a build that must fail; returns stderr after checking the exit code,
@@ -385,24 +385,9 @@ fn resources_are_packaged_and_the_vendors_files_stay_untouched() {
     );
     let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
     let unpacked = dir.path().join("unpacked");
-    std::fs::create_dir_all(&unpacked).unwrap();
-    run_ok(
-        "bsdtar -x",
-        Command::new("bsdtar")
-            .arg("-xf")
-            .arg(&pkg)
-            .arg("-C")
-            .arg(&unpacked),
-    );
+    unpack_xar(&pkg, &unpacked);
     let payload = dir.path().join("payload");
-    std::fs::create_dir_all(&payload).unwrap();
-    run_ok(
-        "cpio -id",
-        Command::new("sh")
-            .current_dir(&payload)
-            .args(["-c", "gzip -dc \"$1\" | cpio -id --quiet", "sh"])
-            .arg(unpacked.join("DemoVPN.pkg/Payload")),
-    );
+    unpack_cpio_gz(&unpacked.join("DemoVPN.pkg/Payload"), &payload);
     let packaged = payload.join("Applications/DemoVPN.app/Contents/Resources");
     assert_eq!(
         std::fs::read(packaged.join("docs/readme.txt")).unwrap(),

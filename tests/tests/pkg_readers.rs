@@ -1,9 +1,9 @@
 //! The demo pkg as seen by readers we did not write: bsdtar, 7z, GNU cpio,
 //! openssl, apple-flat-package and apple-bom.
 
-use std::{io::Read, path::Path, process::Command};
+use std::{io::Read, process::Command};
 
-use system_tests::{demo_pkg, run_ok, sh};
+use system_tests::{demo_pkg, fingerprint, run_ok, sh, unpack_cpio_gz};
 
 fn stdout(output: std::process::Output) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
@@ -160,14 +160,6 @@ fn toc_checksum_and_both_signatures_verify_with_openssl() {
         "{subject}"
     );
     // The certificate in the TOC is the installer identity we passed in.
-    let fingerprint = |path: &Path| {
-        stdout(run_ok(
-            "openssl x509 -fingerprint",
-            Command::new("openssl")
-                .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-                .arg(path),
-        ))
-    };
     assert_eq!(fingerprint(&cert), fingerprint(&built.installer_cert));
 
     let rsa_offset: usize = element(&layout.toc_xml, "<signature style=\"RSA\"", "offset")
@@ -345,14 +337,7 @@ fn scripts_archive_holds_executable_posix_scripts() {
         assert!(line.starts_with("-rwxr-xr-x"), "{line}");
     }
     let dir = built.dir.path().join("scripts");
-    std::fs::create_dir_all(&dir).unwrap();
-    run_ok(
-        "cpio -id Scripts",
-        Command::new("sh")
-            .current_dir(&dir)
-            .args(["-c", "gzip -dc \"$1\" | cpio -id --quiet", "sh"])
-            .arg(&scripts),
-    );
+    unpack_cpio_gz(&scripts, &dir);
     for name in ["preinstall", "postinstall"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
         assert!(

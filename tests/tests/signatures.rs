@@ -8,7 +8,7 @@ use std::{path::Path, process::Command};
 
 use apple_codesign::{CodeSignatureFlags, CodeSigningSlot, MachFile};
 use sha2::{Digest, Sha256};
-use system_tests::{demo_pkg, run_ok, TEAM_ID};
+use system_tests::{demo_pkg, fingerprint, run_ok, TEAM_ID};
 
 const SERVICE_NAME: &str = "ABCDE12345.com.example.demovpn.tunnel.1.0.0";
 
@@ -17,16 +17,6 @@ struct Expected<'a> {
     info_plist: &'a Path,
     identifier: &'a str,
     entitlement: &'a str,
-}
-
-fn fingerprint(path: &Path) -> String {
-    let out = run_ok(
-        "openssl x509 -fingerprint",
-        Command::new("openssl")
-            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-            .arg(path),
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn check_executable(expected: &Expected<'_>) {
