@@ -113,6 +113,31 @@ pub fn fingerprint(certificate: &Path) -> String {
     String::from_utf8(output.stdout).expect("openssl prints text")
 }
 
+/// `openssl cms -verify` of a detached DER signature over `content`, writing
+/// the signer's certificate to `signer`. `-noverify` skips only the chain
+/// walk (openssl refuses Apple's critical Developer ID extension); the
+/// signature itself is checked.
+pub fn cms_verify(cms: &Path, content: &Path, signer: &Path) -> Output {
+    Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-noverify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+        ])
+        .arg(cms)
+        .arg("-content")
+        .arg(content)
+        .arg("-signer")
+        .arg(signer)
+        .args(["-out", "/dev/null"])
+        .output()
+        .expect("openssl runs")
+}
+
 /// Runs a shell pipeline with `sh -c`.
 pub fn sh(what: &str, script: &str) -> Output {
     run_ok(what, Command::new("sh").args(["-c", script]))

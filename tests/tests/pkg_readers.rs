@@ -3,7 +3,7 @@
 
 use std::{io::Read, process::Command};
 
-use system_tests::{demo_pkg, fingerprint, run_ok, sh, unpack_cpio_gz};
+use system_tests::{cms_verify, demo_pkg, fingerprint, run_ok, sh, unpack_cpio_gz};
 
 fn stdout(output: std::process::Output) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
@@ -209,26 +209,10 @@ fn toc_checksum_and_both_signatures_verify_with_openssl() {
     let cms_blob = &bytes[layout.heap + cms_offset..];
     let cms = write("cms.der", &cms_blob[..der_length(cms_blob)]);
     let signer = work.join("signer.pem");
-    run_ok(
-        "openssl cms -verify (CMS signature of the TOC checksum)",
-        Command::new("openssl")
-            // -noverify skips only the chain walk (openssl refuses Apple's
-            // critical Developer ID extension); the signature is checked.
-            .args([
-                "cms",
-                "-verify",
-                "-noverify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-            ])
-            .arg(&cms)
-            .arg("-content")
-            .arg(&digest)
-            .arg("-signer")
-            .arg(&signer)
-            .args(["-out", "/dev/null"]),
+    let verified = cms_verify(&cms, &digest, &signer);
+    assert!(
+        verified.status.success(),
+        "CMS signature of the TOC checksum: {verified:?}"
     );
     assert_eq!(fingerprint(&signer), fingerprint(&built.installer_cert));
 
@@ -253,22 +237,7 @@ fn toc_checksum_and_both_signatures_verify_with_openssl() {
         .output()
         .unwrap();
     assert!(!rsa_check.status.success());
-    let cms_check = Command::new("openssl")
-        .args([
-            "cms",
-            "-verify",
-            "-noverify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-        ])
-        .arg(&cms)
-        .arg("-content")
-        .arg(&tampered)
-        .args(["-out", "/dev/null"])
-        .output()
-        .unwrap();
+    let cms_check = cms_verify(&cms, &tampered, &work.join("tampered-signer.pem"));
     assert!(!cms_check.status.success());
 }
 

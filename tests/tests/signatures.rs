@@ -4,11 +4,11 @@
 //! by openssl, entitlements, hardened runtime and the versioned service name
 //! bound through the Info.plist hash.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use apple_codesign::{CodeSignatureFlags, CodeSigningSlot, MachFile};
 use sha2::{Digest, Sha256};
-use system_tests::{demo_pkg, fingerprint, run_ok, TEAM_ID};
+use system_tests::{cms_verify, demo_pkg, fingerprint, TEAM_ID};
 
 const SERVICE_NAME: &str = "ABCDE12345.com.example.demovpn.tunnel.1.0.0";
 
@@ -77,24 +77,10 @@ fn check_executable(expected: &Expected<'_>) {
         )
         .unwrap();
         let signer = work.path().join(format!("signer-{index}.pem"));
-        run_ok(
-            "openssl cms -verify (Mach-O CMS signature)",
-            Command::new("openssl")
-                .args([
-                    "cms",
-                    "-verify",
-                    "-noverify",
-                    "-binary",
-                    "-inform",
-                    "DER",
-                    "-in",
-                ])
-                .arg(&cms)
-                .arg("-content")
-                .arg(&cd_blob)
-                .arg("-signer")
-                .arg(&signer)
-                .args(["-out", "/dev/null"]),
+        let verified = cms_verify(&cms, &cd_blob, &signer);
+        assert!(
+            verified.status.success(),
+            "Mach-O CMS signature: {verified:?}"
         );
         assert_eq!(
             fingerprint(&signer),
