@@ -88,8 +88,8 @@ pub enum BuildError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Package(#[from] PkgError),
-    #[error("cannot move the finished pkg to {path}")]
-    Persist {
+    #[error("cannot write {path}")]
+    Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -103,8 +103,9 @@ fn load_identity(
 ) -> Result<SigningIdentity, BuildError> {
     match choice {
         IdentityChoice::P12 { path, password_env } => {
-            let password =
-                std::env::var(password_env).map_err(|_| BuildError::MissingPassword {
+            let password = std::env::var(password_env)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|_| BuildError::MissingPassword {
                     path: path.clone(),
                     env: password_env,
                 })?;
@@ -292,7 +293,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
             release.app.bundle_name, release.version
         );
         let path = work.path().join(name);
-        let mut file = std::fs::File::create(&path).map_err(|source| BuildError::Persist {
+        let mut file = std::fs::File::create(&path).map_err(|source| BuildError::Write {
             path: path.clone(),
             source,
         })?;
@@ -322,13 +323,13 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         let to = request
             .output_dir
             .join(from.file_name().expect("work files have names"));
-        std::fs::rename(from, &to).map_err(|source| BuildError::Persist {
+        std::fs::rename(from, &to).map_err(|source| BuildError::Write {
             path: to.clone(),
             source,
         })?;
         Ok::<_, BuildError>(to)
     };
-    let (pkg_size, pkg_sha256) = sha256_file(&signed).map_err(|source| BuildError::Persist {
+    let (pkg_size, pkg_sha256) = sha256_file(&signed).map_err(|source| BuildError::Write {
         path: signed.clone(),
         source,
     })?;
