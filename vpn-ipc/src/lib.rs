@@ -1,6 +1,19 @@
-//! The contract between the host app and the system extension: messages,
-//! framing, transports and the version handshake.
+//! The contract between the host app and the system extension.
 //!
-//! Empty until the control-channel issue fills it; it exists now so the
-//! dependency direction (`vpn-app -> vpn-ipc <- vpn-extension`) is fixed from
-//! the first commit.
+//! # Map
+//! - [`message`]: requests and replies as they travel (tagged JSON, request
+//!   ids, forward-compatible decoding).
+//! - [`framing`]: length-prefixed frames with a size limit; a pure decoder.
+//! - [`negotiation`]: protocol version negotiation; a skew is a typed result.
+//! - [`session`]: the rules of a connection (Hello first, quiesce) as pure
+//!   state machines, and how the app reads the answer to its Hello.
+//!
+//! # Not yet
+//! The transports (XPC on macOS, a Unix socket with peer-uid checks
+//! elsewhere) and the fuzz target come with the rest of the control-channel
+//! work.
+
+pub mod framing;
+pub mod message;
+pub mod negotiation;
+pub mod session;
