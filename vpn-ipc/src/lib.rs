@@ -8,12 +8,15 @@
 //! - [`session`]: the rules of a connection (Hello first, quiesce) as pure
 //!   state machines, and how the app reads the answer to its Hello.
 //!
+//! - [`unix`]: the Unix-socket transport (server with peer-uid checks,
+//!   client), used on Linux and in tests.
+//!
 //! # Not yet
-//! The transports (XPC on macOS, a Unix socket with peer-uid checks
-//! elsewhere) and the fuzz target come with the rest of the control-channel
-//! work.
+//! The XPC transport for macOS and the fuzz target come with the rest of the
+//! control-channel work.
 
 pub mod framing;
 pub mod message;
 pub mod negotiation;
 pub mod session;
+pub mod unix;

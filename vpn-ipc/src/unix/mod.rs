@@ -1,0 +1,303 @@
+//! The control channel over a Unix domain socket (Linux, and tests
+//! everywhere). macOS uses XPC with code-signature checks instead.
+//!
+//! Access control, in depth: the socket lives in a directory only root can
+//! write, is created 0600 and handed to the one user allowed to connect, and
+//! every connection's peer uid is checked by the kernel's record of it
+//! (`SO_PEERCRED` / `getpeereid`) before a byte is read.
+//!
+//! Each connection has its own thread and its own frame decoder, so a peer
+//! that sends garbage, oversized frames or stops mid-frame costs at most one
+//! frame of memory and a thread until its idle timeout, and only its own
+//! connection is closed. The number of connections is bounded.
+
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android"),
+    path = "peer/linux.rs"
+)]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android")),
+    path = "peer/bsd.rs"
+)]
+mod peer;
+
+use std::{
+    collections::HashMap,
+    io::{self, Read, Write},
+    net::Shutdown,
+    os::unix::{
+        fs::PermissionsExt,
+        net::{UnixListener, UnixStream},
+    },
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use crate::{
+    framing::{encode_frame, FrameDecoder, FrameError},
+    message::{Request, RequestEnvelope, Response, ResponseEnvelope},
+    negotiation::SUPPORTED,
+    session::{handshake_outcome, Dispatch, ExtensionInfo, HandshakeOutcome, ServerSession},
+};
+
+pub use peer::peer_uid;
+
+/// What carries out requests once the session rules let them through: the
+/// tunnel service of the extension.
+pub trait Service: Send + Sync + 'static {
+    fn handle(&self, request: &Request) -> Response;
+}
+
+/// How the server listens and whom it lets in.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub path: PathBuf,
+    /// Uids allowed to connect (root is not implied).
+    pub allowed_uids: Vec<u32>,
+    /// Owner given to the socket file so that user can connect to a 0600 socket.
+    pub socket_owner: Option<u32>,
+    pub max_connections: usize,
+    /// A connection silent this long is closed.
+    pub idle_timeout: Duration,
+}
+
+struct Shared {
+    info: ExtensionInfo,
+    service: Arc<dyn Service>,
+    allowed_uids: Vec<u32>,
+    quiesced: AtomicBool,
+    idle_timeout: Duration,
+    /// Open connections, so `Quiesce` can close the others.
+    connections: Mutex<HashMap<u64, UnixStream>>,
+    next_connection: AtomicU64,
+    max_connections: usize,
+}
+
+/// The extension's listener.
+pub struct Server {
+    listener: UnixListener,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Binds the socket at `config.path` (replacing a stale one) with mode
+    /// 0600, owned by `config.socket_owner` when given.
+    pub fn bind(
+        config: &ServerConfig,
+        info: ExtensionInfo,
+        service: Arc<dyn Service>,
+    ) -> io::Result<Self> {
+        if let Some(dir) = config.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match std::fs::remove_file(&config.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let listener = UnixListener::bind(&config.path)?;
+        std::fs::set_permissions(&config.path, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(owner) = config.socket_owner {
+            std::os::unix::fs::chown(&config.path, Some(owner), None)?;
+        }
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                info,
+                service,
+                allowed_uids: config.allowed_uids.clone(),
+                quiesced: AtomicBool::new(false),
+                idle_timeout: config.idle_timeout,
+                connections: Mutex::new(HashMap::new()),
+                next_connection: AtomicU64::new(1),
+                max_connections: config.max_connections,
+            }),
+        })
+    }
+
+    /// Accepts connections until the listener fails, each served on its own
+    /// thread.
+    pub fn run(self) -> io::Result<()> {
+        for stream in self.listener.incoming() {
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let shared = Arc::clone(&self.shared);
+            std::thread::spawn(move || {
+                let _ = serve(stream, &shared);
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Serves one connection; errors end only this connection.
+fn serve(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
+    let uid = peer_uid(&stream)?;
+    if !shared.allowed_uids.contains(&uid) {
+        // No reply: an unknown local user learns nothing about the service.
+        return stream.shutdown(Shutdown::Both);
+    }
+    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut connections = shared.connections.lock().expect("connections lock");
+        if connections.len() >= shared.max_connections {
+            return stream.shutdown(Shutdown::Both);
+        }
+        connections.insert(id, stream.try_clone()?);
+    }
+    let result = serve_frames(&mut stream, shared, id);
+    shared
+        .connections
+        .lock()
+        .expect("connections lock")
+        .remove(&id);
+    let _ = stream.shutdown(Shutdown::Both);
+    result
+}
+
+fn send(stream: &mut UnixStream, reply: &ResponseEnvelope) -> io::Result<()> {
+    let frame = encode_frame(&reply.to_json()).map_err(io::Error::other)?;
+    stream.write_all(&frame)
+}
+
+fn serve_frames(stream: &mut UnixStream, shared: &Shared, id: u64) -> io::Result<()> {
+    stream.set_read_timeout(Some(shared.idle_timeout))?;
+    let mut session = ServerSession::default();
+    let mut decoder = FrameDecoder::default();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return decoder.finish().map_err(io::Error::other);
+        }
+        for frame in decoder.feed(&buffer[..read]).map_err(io::Error::other)? {
+            let quiesced = shared.quiesced.load(Ordering::SeqCst);
+            match session.on_frame(&frame, &shared.info, quiesced) {
+                Dispatch::Reply(reply) => send(stream, &reply)?,
+                Dispatch::ReplyAndClose(reply) => return send(stream, &reply),
+                Dispatch::Serve {
+                    id: request_id,
+                    request,
+                } => {
+                    let response = if request == Request::Quiesce {
+                        quiesce(shared, id);
+                        Response::Quiesced
+                    } else {
+                        shared.service.handle(&request)
+                    };
+                    send(
+                        stream,
+                        &ResponseEnvelope {
+                            id: request_id,
+                            response,
+                        },
+                    )?;
+                }
+            }
+        }
+    }
+}
+
+/// Refuses new work from now on and closes every connection but `keep`.
+fn quiesce(shared: &Shared, keep: u64) {
+    shared.quiesced.store(true, Ordering::SeqCst);
+    let connections = shared.connections.lock().expect("connections lock");
+    for (id, stream) in connections.iter() {
+        if *id != keep {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the extension at {path}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the connection to the extension failed")]
+    Io(#[from] io::Error),
+    #[error("the extension's reply is not valid")]
+    Frame(#[from] FrameError),
+    #[error("the extension's reply is not valid JSON")]
+    Decode(#[from] serde_json::Error),
+    #[error("the extension closed the connection")]
+    Closed,
+    #[error("the extension answered request {got} instead of {expected}")]
+    WrongId { expected: u64, got: u64 },
+}
+
+/// The app's end of a connection.
+pub struct Client {
+    stream: UnixStream,
+    decoder: FrameDecoder,
+    next_id: u64,
+}
+
+impl Client {
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Self, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(Self {
+            stream,
+            decoder: FrameDecoder::default(),
+            next_id: 1,
+        })
+    }
+
+    /// Sends `Hello` and reads what it says about the extension.
+    pub fn hello(
+        &mut self,
+        app_version: &str,
+        app_build: &str,
+    ) -> Result<HandshakeOutcome, ClientError> {
+        let reply = self.request(Request::Hello {
+            protocol: SUPPORTED,
+            app_version: app_version.into(),
+            app_build: app_build.into(),
+        })?;
+        Ok(handshake_outcome(&reply, app_build))
+    }
+
+    /// Sends one request and waits for its reply.
+    pub fn request(&mut self, request: Request) -> Result<Response, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = encode_frame(&RequestEnvelope { id, request }.to_json())?;
+        self.stream.write_all(&frame)?;
+        let reply = self.read_reply()?;
+        if reply.id != id {
+            return Err(ClientError::WrongId {
+                expected: id,
+                got: reply.id,
+            });
+        }
+        Ok(reply.response)
+    }
+
+    fn read_reply(&mut self) -> Result<ResponseEnvelope, ClientError> {
+        let mut buffer = [0u8; 8192];
+        loop {
+            let read = self.stream.read(&mut buffer)?;
+            if read == 0 {
+                return Err(ClientError::Closed);
+            }
+            // Requests are sent one at a time, so a read holds at most one reply.
+            if let Some(frame) = self.decoder.feed(&buffer[..read])?.into_iter().next() {
+                return Ok(ResponseEnvelope::from_json(&frame)?);
+            }
+        }
+    }
+}
