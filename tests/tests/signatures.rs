@@ -23,6 +23,14 @@ fn check_executable(expected: &Expected<'_>) {
     let built = demo_pkg();
     let data = std::fs::read(expected.executable).unwrap();
     let info_plist = std::fs::read(expected.info_plist).unwrap();
+    // What `rcodesign verify` checks (code digests, slots, CMS), through the
+    // same library; these are real, non-ad-hoc signatures so it applies.
+    let problems = apple_codesign::verify_macho_data(&data);
+    assert!(
+        problems.is_empty(),
+        "{:?}",
+        problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+    );
     let file = MachFile::parse(&data).unwrap();
     let slices: Vec<_> = file.iter_macho().collect();
     assert_eq!(slices.len(), 2, "universal: arm64 and x86_64");
