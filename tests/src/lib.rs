@@ -17,13 +17,13 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of the `installer-tool` binary, built once per test process by the
-/// cargo running the tests. The build selects what `cargo test --workspace`
+/// The workspace's binaries, built once per test process by the cargo
+/// running the tests. The build selects what `cargo test --workspace`
 /// selects, so features unify the same way and nothing is compiled twice;
 /// it is never a stale binary from an earlier build.
-pub fn installer_tool() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
+fn binaries() -> &'static std::collections::HashMap<String, PathBuf> {
+    static BINARIES: OnceLock<std::collections::HashMap<String, PathBuf>> = OnceLock::new();
+    BINARIES.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(cargo);
         command.current_dir(workspace_root()).args([
@@ -44,21 +44,30 @@ pub fn installer_tool() -> &'static Path {
         let output = command.output().expect("cargo runs");
         assert!(
             output.status.success(),
-            "building installer-tool failed: {}",
+            "building the workspace failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|v| {
-                v["target"]["name"] == "installer-tool"
-                    && v["target"]["kind"][0] == "bin"
-                    && v["profile"]["test"] == false
+            .filter(|v| v["target"]["kind"][0] == "bin" && v["profile"]["test"] == false)
+            .filter_map(|v| {
+                let name = v["target"]["name"].as_str()?.to_string();
+                Some((name, PathBuf::from(v["executable"].as_str()?)))
             })
-            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .next_back()
-            .expect("cargo reports the installer-tool executable")
+            .collect()
     })
+}
+
+/// Path of one of the workspace's binaries (`installer-tool`, `vpn-app`, ...).
+pub fn binary(name: &str) -> &'static Path {
+    binaries()
+        .get(name)
+        .unwrap_or_else(|| panic!("cargo built no binary named {name}"))
+}
+
+pub fn installer_tool() -> &'static Path {
+    binary("installer-tool")
 }
 
 /// Runs `command`, describing it in the panic message if it fails.

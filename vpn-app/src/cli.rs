@@ -1,0 +1,51 @@
+//! Command-line types.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vpn-app", version, about = "Control the VPN")]
+pub struct Cli {
+    /// The extension's control socket (Linux).
+    #[arg(
+        long,
+        global = true,
+        env = "VPN_CONTROL_SOCKET",
+        default_value = "/run/vpn-extension/control.sock"
+    )]
+    pub socket: PathBuf,
+    /// Print JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the tunnel's state.
+    Status,
+    /// Store a wg-quick file as a profile in the extension.
+    Import {
+        file: PathBuf,
+        /// Profile name (default: the file name without its extension).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Bring the tunnel up with a profile.
+    Connect { profile: String },
+    /// Bring the tunnel down.
+    Disconnect,
+    /// The extension itself.
+    Extension {
+        #[command(subcommand)]
+        command: ExtensionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExtensionCommand {
+    /// Handshake with the running extension: its version, build and protocol.
+    Status,
+}
