@@ -252,9 +252,20 @@ fn quiesce_closes_other_peers_and_refuses_new_work() {
     ));
 }
 
+/// Resident memory of this process, from /proc (Linux).
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
 #[test]
 fn a_malformed_frame_flood_does_not_stop_a_good_client() {
     let (_dir, path) = start(vec![0], None);
+    let resident_before = resident_kib();
     let flood_until = Instant::now() + Duration::from_secs(2);
     let attackers: Vec<_> = (0..4)
         .map(|kind| {
@@ -298,13 +309,20 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
         assert!(matches!(reply, Response::Status(_)));
     }
     let flood: u64 = attackers.into_iter().map(|a| a.join().unwrap()).sum();
+    let growth_kib = resident_kib().saturating_sub(resident_before);
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
     println!(
-        "during a flood of {flood} hostile connections: {} good requests, p50 {:?}, p99 {:?}",
+        "during a flood of {flood} hostile connections: {} good requests, p50 {:?}, p99 {:?}, resident memory +{growth_kib} KiB",
         latencies.len(),
         latencies[latencies.len() / 2],
         p99
+    );
+    // At most 32 connections each holding at most one 64 KiB frame, plus
+    // thread stacks actually touched: far below this bound.
+    assert!(
+        growth_kib < 32 * 1024,
+        "memory grew by {growth_kib} KiB during the flood"
     );
     assert!(
         flood > 100 && latencies.len() > 100,
