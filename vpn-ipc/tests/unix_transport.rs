@@ -252,20 +252,75 @@ fn quiesce_closes_other_peers_and_refuses_new_work() {
     ));
 }
 
-/// Resident memory of this process, from /proc (Linux).
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
+/// Run in a child process: serves the socket named by the environment until
+/// killed, so the flood test measures a server process of its own.
+#[test]
+fn child_serves() {
+    let Ok(path) = std::env::var("VPN_IPC_CHILD_SERVE") else {
+        return;
+    };
+    let server = Server::bind(
+        &ServerConfig {
+            path: PathBuf::from(path),
+            allowed_uids: vec![nix::unistd::geteuid().as_raw()],
+            socket_owner: None,
+            max_connections: 32,
+            idle_timeout: Duration::from_secs(2),
+        },
+        info(),
+        Arc::new(FakeTunnel),
+    )
+    .unwrap();
+    server.run().unwrap();
+}
+
+/// A server process, killed when dropped.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl ServerProcess {
+    fn start(path: &Path) -> Self {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_serves", "--nocapture", "--test-threads=1"])
+            .env("VPN_IPC_CHILD_SERVE", path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(path).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server process never listened"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self(child)
+    }
+
+    /// Resident memory of the server process, from /proc.
+    fn resident_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
 }
 
 #[test]
 fn a_malformed_frame_flood_does_not_stop_a_good_client() {
-    let (_dir, path) = start(vec![0], None);
-    let resident_before = resident_kib();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.sock");
+    let server = ServerProcess::start(&path);
+    let mut client = connected(&path);
+    let resident_before = server.resident_kib();
     let flood_until = Instant::now() + Duration::from_secs(2);
     let attackers: Vec<_> = (0..4)
         .map(|kind| {
@@ -298,7 +353,6 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
         })
         .collect();
 
-    let mut client = connected(&path);
     let mut latencies = Vec::new();
     while Instant::now() < flood_until {
         let start = Instant::now();
@@ -309,7 +363,7 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
         assert!(matches!(reply, Response::Status(_)));
     }
     let flood: u64 = attackers.into_iter().map(|a| a.join().unwrap()).sum();
-    let growth_kib = resident_kib().saturating_sub(resident_before);
+    let growth_kib = server.resident_kib().saturating_sub(resident_before);
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
     println!(
@@ -318,8 +372,8 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
         latencies[latencies.len() / 2],
         p99
     );
-    // At most 32 connections each holding at most one 64 KiB frame, plus
-    // thread stacks actually touched: far below this bound.
+    // At most 32 connections, each holding at most one 64 KiB frame, plus
+    // the thread stacks they touched: far below this bound.
     assert!(
         growth_kib < 32 * 1024,
         "memory grew by {growth_kib} KiB during the flood"
@@ -337,4 +391,24 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
         client.request(Request::Stats),
         Ok(Response::Stats(_))
     ));
+}
+
+#[test]
+fn a_live_socket_is_never_taken_over() {
+    let (_dir, path) = start(vec![0], None);
+    let second = Server::bind(
+        &ServerConfig {
+            path: path.clone(),
+            allowed_uids: vec![0],
+            socket_owner: None,
+            max_connections: 1,
+            idle_timeout: Duration::from_secs(1),
+        },
+        info(),
+        Arc::new(FakeTunnel),
+    );
+    let error = second.err().expect("the second server is refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    // The first one still serves.
+    connected(&path);
 }

@@ -84,8 +84,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the socket at `config.path` (replacing a stale one) with mode
-    /// 0600, owned by `config.socket_owner` when given.
+    /// Binds the socket at `config.path` (replacing a stale one, never a
+    /// live one) with mode 0600, owned by `config.socket_owner` when given.
     pub fn bind(
         config: &ServerConfig,
         info: ExtensionInfo,
@@ -93,6 +93,15 @@ impl Server {
     ) -> io::Result<Self> {
         if let Some(dir) = config.path.parent() {
             std::fs::create_dir_all(dir)?;
+        }
+        if UnixStream::connect(&config.path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "another extension is already serving {}",
+                    config.path.display()
+                ),
+            ));
         }
         match std::fs::remove_file(&config.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
