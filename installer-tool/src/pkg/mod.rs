@@ -63,7 +63,6 @@ pub struct ProductSummary {
     pub component: String,
     pub payload: ArchiveSummary,
     pub bom_size: u64,
-    pub scripts: ArchiveSummary,
 }
 
 /// The component's file name inside the product archive.
@@ -73,7 +72,7 @@ pub fn component_file_name(release: &Release) -> String {
 
 /// Name used for the install log and syslog tag: the bundle name, lower-case,
 /// with anything but letters and digits turned into `-`.
-pub fn log_name(release: &Release) -> String {
+fn log_name(release: &Release) -> String {
     release
         .app
         .bundle_name
@@ -209,6 +208,5 @@ pub fn product_archive(
         component,
         payload,
         bom_size: bom.len() as u64,
-        scripts,
     })
 }
