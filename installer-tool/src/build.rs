@@ -283,16 +283,12 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
     let payload_ms = millis(step);
 
     let step = Instant::now();
-    let file_name = format!("{}-{}.pkg", release.app.bundle_name, release.version);
+    let stem = format!("{}-{}", release.app.bundle_name, release.version);
     let product = pkg::product_archive(release, payload, work.path(), &inputs)?;
     // The unsigned archive is signed straight from its parts; it is written
     // out only when asked for.
     let unsigned = if request.keep_unsigned {
-        let name = format!(
-            "{}-{}-unsigned.pkg",
-            release.app.bundle_name, release.version
-        );
-        let path = work.path().join(name);
+        let path = work.path().join(format!("{stem}-unsigned.pkg"));
         let mut file = std::fs::File::create(&path).map_err(|source| BuildError::Write {
             path: path.clone(),
             source,
@@ -309,7 +305,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
 
     let step = Instant::now();
     progress.begin("sign pkg", None);
-    let signed = work.path().join(&file_name);
+    let signed = work.path().join(format!("{stem}.pkg"));
     signing::sign_package(
         product.archive.reader().map_err(PkgError::from)?,
         &signed,
