@@ -3,6 +3,8 @@
 //! description, and throw-away signing identities made by openssl the way a
 //! vendor's p12 is made (certificate + key, password protected).
 
+pub mod netns;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},

@@ -1,14 +1,25 @@
-//! The system extension. On Linux it runs as a service process and serves
-//! the control channel on a Unix socket; the packet tunnel provider for
-//! macOS and the WireGuard engine are separate work.
+//! The system extension. On Linux it runs as a service process that serves
+//! the control channel on a Unix socket (`serve`), or runs one tunnel in
+//! the foreground (`up`); the packet tunnel provider for macOS is separate
+//! work.
 
-mod control;
-mod profiles;
-
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+#[cfg(not(target_os = "linux"))]
+use vpn_extension::engine::ChannelTun;
+use vpn_extension::engine::{Engine, TunnelConfig};
+#[cfg(target_os = "linux")]
+use vpn_extension::{
+    engine::Tun,
+    platform::{linux::LinuxTun, NetworkSettings},
+};
 use vpn_ipc::{
     negotiation::SUPPORTED,
     session::ExtensionInfo,
@@ -47,20 +58,48 @@ enum Command {
         #[arg(long)]
         socket_owner: Option<u32>,
     },
+    /// Bring one tunnel up from a wg-quick file and run it in the
+    /// foreground until SIGINT or SIGTERM (Linux; needs root).
+    Up {
+        /// The wg-quick configuration.
+        config: PathBuf,
+        /// The TUN interface to create.
+        #[arg(long, default_value = "vpnkit0")]
+        interface: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let Command::Serve {
-        socket,
-        state_dir,
-        mut allow_uids,
-        socket_owner,
-    } = Cli::parse().command;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VPN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            socket,
+            state_dir,
+            allow_uids,
+            socket_owner,
+        } => serve(socket, state_dir, allow_uids, socket_owner),
+        Command::Up { config, interface } => up(&config, &interface),
+    }
+}
+
+fn serve(
+    socket: PathBuf,
+    state_dir: PathBuf,
+    mut allow_uids: Vec<u32>,
+    socket_owner: Option<u32>,
+) -> anyhow::Result<()> {
     if allow_uids.is_empty() {
         allow_uids.push(nix::unistd::getuid().as_raw());
     }
-    let profiles =
-        profiles::ProfileStore::open(&state_dir.join("profiles")).with_context(|| {
+    let profiles = vpn_extension::profiles::ProfileStore::open(&state_dir.join("profiles"))
+        .with_context(|| {
             format!(
                 "failed to open the profile store in {}",
                 state_dir.display()
@@ -80,9 +119,53 @@ fn main() -> anyhow::Result<()> {
             version: version.into(),
             build: version.into(),
         },
-        Arc::new(control::ControlService::new(profiles)),
+        Arc::new(vpn_extension::control::ControlService::new(profiles)),
     )
     .with_context(|| format!("failed to listen on {}", socket.display()))?;
     eprintln!("vpn-extension {version}: serving {}", socket.display());
     server.run().context("the control listener failed")
+}
+
+fn up(config_path: &Path, interface: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let config: TunnelConfig = text
+        .parse()
+        .with_context(|| format!("{} is not a valid wg-quick file", config_path.display()))?;
+    for (line, key) in &config.ignored {
+        tracing::warn!(
+            "{}:{line}: `{key}` is a wg-quick setting; ignored",
+            config_path.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let tun = open_tun(interface, &config)?;
+        let engine = Engine::start(&config, tun).await?;
+        eprintln!(
+            "vpn-extension: {interface} up, listening on UDP port {}",
+            engine.status().listen_port
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let status = engine.stop().await;
+        eprintln!("vpn-extension: {interface} down ({:?})", status.totals());
+        Ok(())
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn open_tun(interface: &str, config: &TunnelConfig) -> anyhow::Result<impl Tun> {
+    Ok(LinuxTun::open(interface, &NetworkSettings::of(config))?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_tun(_interface: &str, _config: &TunnelConfig) -> anyhow::Result<ChannelTun> {
+    anyhow::bail!("`up` runs on Linux; on macOS the packet tunnel provider brings the tunnel up")
 }

@@ -1,0 +1,441 @@
+//! The WireGuard engine: boringtun's `noise::Tunn` per peer for the protocol,
+//! and our own packet loop around it, with the I/O at the edges (a [`Tun`]
+//! for packets, UDP sockets for the wire) so the same loop runs over a Linux
+//! TUN device, the macOS provider's utun, or channels in tests.
+//!
+//! boringtun's `device` module is not used: it owns the TUN device itself and
+//! cannot adopt the one a packet tunnel provider is given.
+
+pub mod allowed_ips;
+pub mod config;
+mod peer;
+pub mod state;
+mod tun;
+
+use std::{
+    collections::HashMap,
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use boringtun::{
+    noise::{handshake::parse_handshake_anon, rate_limiter::RateLimiter, Packet, Tunn, TunnResult},
+    x25519,
+};
+use parking_lot::Mutex;
+use tokio::{net::UdpSocket, task::JoinSet};
+
+use self::{
+    allowed_ips::AllowedIps,
+    config::PublicKey,
+    peer::{Peer, PeerStats},
+};
+pub use self::{
+    config::TunnelConfig,
+    state::{TunnelEvent, TunnelState},
+    tun::{ChannelTun, ChannelTunEnd, Tun},
+};
+
+/// How often boringtun's timers run (handshake retries, keepalives, expiry):
+/// the interval its own device uses.
+const TIMER_TICK: Duration = Duration::from_millis(250);
+/// Handshakes per second across all peers before cookies are demanded. Each
+/// handshake message is checked twice against the shared limiter (once to
+/// find its peer, once inside `Tunn`), hence twice boringtun's 100.
+const HANDSHAKE_RATE_LIMIT: u64 = 200;
+/// Large enough for any IP packet plus WireGuard's 32-byte overhead.
+const BUFFER_LEN: usize = 65_536 + 32;
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot resolve the endpoint {endpoint} of peer {peer}")]
+    Resolve {
+        endpoint: String,
+        peer: PublicKey,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot listen on UDP port {port}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What the engine reports: the state, the port it listens on, and each
+/// peer's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineStatus {
+    pub state: TunnelState,
+    /// Why the engine stopped on its own, in the `Error` state.
+    pub error: Option<String>,
+    pub listen_port: u16,
+    pub peers: Vec<PeerStats>,
+}
+
+impl EngineStatus {
+    /// The most recent handshake over all peers.
+    pub fn last_handshake(&self) -> Option<SystemTime> {
+        self.peers.iter().filter_map(|p| p.last_handshake).max()
+    }
+
+    pub fn totals(&self) -> PeerStats {
+        self.peers.iter().fold(PeerStats::default(), |mut sum, p| {
+            sum.rx_bytes += p.rx_bytes;
+            sum.tx_bytes += p.tx_bytes;
+            sum.rx_packets += p.rx_packets;
+            sum.tx_packets += p.tx_packets;
+            sum.last_handshake = sum.last_handshake.max(p.last_handshake);
+            sum
+        })
+    }
+}
+
+/// A running tunnel. Dropping it stops every task; [`Engine::stop`] does the
+/// same and records the transitions.
+pub struct Engine {
+    shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+}
+
+struct Shared {
+    peers: Vec<Peer>,
+    by_key: HashMap<[u8; 32], usize>,
+    routes: AllowedIps<usize>,
+    /// Peers' session indices are `(index_base + position) << 8`; a random
+    /// base keeps packets of a previous run from landing on a new session.
+    index_base: u32,
+    private: x25519::StaticSecret,
+    public: x25519::PublicKey,
+    rate_limiter: Arc<RateLimiter>,
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    listen_port: u16,
+    state: Mutex<(TunnelState, Option<String>)>,
+}
+
+impl Engine {
+    /// Resolves endpoints, binds the UDP sockets and starts the packet loop
+    /// on the current tokio runtime.
+    pub async fn start<T: Tun>(config: &TunnelConfig, tun: T) -> Result<Engine, EngineError> {
+        let private = x25519::StaticSecret::from(config.interface.private_key.bytes());
+        let public = x25519::PublicKey::from(&private);
+        let rate_limiter = Arc::new(RateLimiter::new(&public, HANDSHAKE_RATE_LIMIT));
+        let index_base = rand::random::<u32>() & 0x00ff_ffff;
+
+        let mut peers = Vec::with_capacity(config.peers.len());
+        let mut by_key = HashMap::new();
+        let mut routes = AllowedIps::default();
+        for (position, peer) in config.peers.iter().enumerate() {
+            let endpoint = match &peer.endpoint {
+                Some(endpoint) => {
+                    Some(
+                        resolve(endpoint)
+                            .await
+                            .map_err(|source| EngineError::Resolve {
+                                endpoint: endpoint.to_string(),
+                                peer: peer.public_key,
+                                source,
+                            })?,
+                    )
+                }
+                None => None,
+            };
+            let tunn = Tunn::new(
+                private.clone(),
+                x25519::PublicKey::from(peer.public_key.0),
+                peer.preshared_key.as_ref().map(|k| k.bytes()),
+                peer.persistent_keepalive,
+                (index_base + position as u32) & 0x00ff_ffff,
+                Some(Arc::clone(&rate_limiter)),
+            );
+            for net in &peer.allowed_ips {
+                routes.insert(*net, position);
+            }
+            by_key.insert(peer.public_key.0, position);
+            peers.push(Peer::new(peer.public_key, tunn, endpoint));
+        }
+
+        let (v4, v6, listen_port) = bind(config.interface.listen_port.unwrap_or(0))?;
+        let shared = Arc::new(Shared {
+            peers,
+            by_key,
+            routes,
+            index_base,
+            private,
+            public,
+            rate_limiter,
+            v4,
+            v6,
+            listen_port,
+            state: Mutex::new((TunnelState::Connecting, None)),
+        });
+        tracing::info!(listen_port, peers = shared.peers.len(), "tunnel starting");
+
+        let tun = Arc::new(tun);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(tun_to_network(Arc::clone(&shared), Arc::clone(&tun)));
+        for v6 in [false, true] {
+            if shared.socket(v6).is_some() {
+                tasks.spawn(network_to_tun(Arc::clone(&shared), Arc::clone(&tun), v6));
+            }
+        }
+        tasks.spawn(timers(Arc::clone(&shared)));
+        // Start the first handshake now rather than on the first packet, so
+        // "connected" means what it says before any traffic flows.
+        for peer in &shared.peers {
+            peer.initiate(&shared);
+        }
+        Ok(Engine { shared, tasks })
+    }
+
+    pub fn status(&self) -> EngineStatus {
+        let (state, error) = self.shared.state.lock().clone();
+        EngineStatus {
+            state,
+            error,
+            listen_port: self.shared.listen_port,
+            peers: self.shared.peers.iter().map(Peer::stats).collect(),
+        }
+    }
+
+    /// Stops the packet loop and waits for its tasks to end; the TUN device
+    /// and sockets close with them.
+    pub async fn stop(mut self) -> EngineStatus {
+        self.shared.transition(TunnelEvent::Stop);
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.shared.transition(TunnelEvent::Stopped);
+        self.status()
+    }
+}
+
+async fn resolve(endpoint: &config::Endpoint) -> io::Result<SocketAddr> {
+    tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the name has no address"))
+}
+
+/// One socket per family on the same port. IPv6 is optional: a host without
+/// it still runs an IPv4 tunnel.
+fn bind(port: u16) -> Result<(Option<UdpSocket>, Option<UdpSocket>, u16), EngineError> {
+    let open = |addr: SocketAddr| -> io::Result<UdpSocket> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        // Bigger buffers absorb bursts at Gbit/s; the kernel caps them at
+        // net.core.*mem_max, which is fine.
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        UdpSocket::from_std(socket.into())
+    };
+    let v4 = open(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+        .map_err(|source| EngineError::Bind { port, source })?;
+    let port = v4
+        .local_addr()
+        .map_err(|source| EngineError::Bind { port, source })?
+        .port();
+    let v6 = match open(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            tracing::warn!(error = %e, "no IPv6 socket; IPv6 endpoints are unreachable");
+            None
+        }
+    };
+    Ok((Some(v4), v6, port))
+}
+
+impl Shared {
+    fn socket(&self, v6: bool) -> Option<&UdpSocket> {
+        if v6 {
+            self.v6.as_ref()
+        } else {
+            self.v4.as_ref()
+        }
+    }
+
+    fn transition(&self, event: TunnelEvent) {
+        let mut state = self.state.lock();
+        match state.0.on(event) {
+            Ok(next) if next != state.0 => {
+                tracing::info!(from = %state.0, to = %next, "tunnel state");
+                state.0 = next;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("{e}"),
+        }
+    }
+
+    fn fail(&self, why: String) {
+        tracing::error!("{why}");
+        self.transition(TunnelEvent::Failed);
+        self.state.lock().1 = Some(why);
+    }
+
+    /// Sends without waiting: a full socket buffer drops the datagram, as a
+    /// full NIC queue would, and WireGuard recovers the way IP does.
+    fn send_to(&self, datagram: &[u8], to: SocketAddr) {
+        let Some(socket) = self.socket(to.is_ipv6()) else {
+            return;
+        };
+        if let Err(e) = socket.try_send_to(datagram, to) {
+            if e.kind() != io::ErrorKind::WouldBlock {
+                tracing::debug!(%to, error = %e, "send failed");
+            }
+        }
+    }
+
+    fn peer_by_index(&self, receiver_idx: u32) -> Option<usize> {
+        let position = ((receiver_idx >> 8).wrapping_sub(self.index_base) & 0x00ff_ffff) as usize;
+        (position < self.peers.len()).then_some(position)
+    }
+
+    /// Which peer a datagram is for. Handshake initiations name their sender
+    /// only inside the encrypted static key, which costs a DH to read, so
+    /// they pass the shared rate limiter first (answered with a cookie when
+    /// under load).
+    fn route_datagram(
+        &self,
+        datagram: &[u8],
+        from: SocketAddr,
+        scratch: &mut [u8],
+    ) -> Option<usize> {
+        let packet = match self
+            .rate_limiter
+            .verify_packet(Some(from.ip()), datagram, scratch)
+        {
+            Ok(packet) => packet,
+            Err(TunnResult::WriteToNetwork(cookie)) => {
+                self.send_to(cookie, from);
+                return None;
+            }
+            Err(_) => return None,
+        };
+        match packet {
+            Packet::HandshakeInit(init) => {
+                let half = parse_handshake_anon(&self.private, &self.public, &init).ok()?;
+                self.by_key.get(&half.peer_static_public).copied()
+            }
+            Packet::HandshakeResponse(p) => self.peer_by_index(p.receiver_idx),
+            Packet::PacketCookieReply(p) => self.peer_by_index(p.receiver_idx),
+            Packet::PacketData(p) => self.peer_by_index(p.receiver_idx),
+        }
+    }
+}
+
+async fn tun_to_network<T: Tun>(shared: Arc<Shared>, tun: Arc<T>) {
+    let mut packet = vec![0u8; BUFFER_LEN];
+    let mut out = vec![0u8; BUFFER_LEN];
+    loop {
+        let len = match tun.recv(&mut packet).await {
+            Ok(len) => len,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return shared.fail(format!("reading the tunnel device failed: {e}")),
+        };
+        let packet = &packet[..len];
+        let Some(dst) = Tunn::dst_address(packet) else {
+            continue;
+        };
+        let Some(&position) = shared.routes.lookup(dst) else {
+            tracing::trace!(%dst, "no peer for destination");
+            continue;
+        };
+        let peer = &shared.peers[position];
+        let Some((datagram, to)) = peer.encapsulate(packet, &mut out) else {
+            continue;
+        };
+        // Waiting for the socket here is the backpressure that keeps TCP
+        // inside the tunnel from overrunning the wire.
+        if let Some(socket) = shared.socket(to.is_ipv6()) {
+            if let Err(e) = socket.send_to(datagram, to).await {
+                tracing::debug!(%to, error = %e, "send failed");
+            }
+        }
+    }
+}
+
+async fn network_to_tun<T: Tun>(shared: Arc<Shared>, tun: Arc<T>, v6: bool) {
+    let socket = shared.socket(v6).expect("spawned only for an open socket");
+    let mut datagram = vec![0u8; BUFFER_LEN];
+    let mut out = vec![0u8; BUFFER_LEN];
+    loop {
+        let (len, from) = match socket.recv_from(&mut datagram).await {
+            Ok(received) => received,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on Linux; they
+                // are about one datagram, not the socket.
+                tracing::trace!(error = %e, "recv");
+                continue;
+            }
+        };
+        let Some(position) = shared.route_datagram(&datagram[..len], from, &mut out) else {
+            continue;
+        };
+        let peer = &shared.peers[position];
+        if let Some(packet) = peer.decapsulate(&shared, &datagram[..len], from, &mut out) {
+            let source = source_address(packet);
+            // Source filtering: a peer may only send from its AllowedIPs.
+            if source.is_some_and(|src| shared.routes.allows(src, &position)) {
+                peer.count_rx(packet.len());
+                if let Err(e) = tun.send(packet).await {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        return shared.fail(format!("writing the tunnel device failed: {e}"));
+                    }
+                }
+            } else {
+                tracing::trace!(?source, "dropped: source outside the peer's AllowedIPs");
+            }
+        }
+    }
+}
+
+async fn timers(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(TIMER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut out = vec![0u8; BUFFER_LEN];
+    let mut ticks = 0u64;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        if ticks % 4 == 0 {
+            shared.rate_limiter.reset_count();
+        }
+        let mut any_session = false;
+        for peer in &shared.peers {
+            peer.update_timers(&shared, &mut out);
+            any_session |= peer.has_session();
+        }
+        shared.transition(if any_session {
+            TunnelEvent::HandshakeCompleted
+        } else {
+            TunnelEvent::SessionsExpired
+        });
+    }
+}
+
+/// The source address of an IP packet (boringtun only reads destinations).
+fn source_address(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => {
+            let bytes: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+            Some(IpAddr::from(bytes))
+        }
+        6 => {
+            let bytes: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
+            Some(IpAddr::from(bytes))
+        }
+        _ => None,
+    }
+}

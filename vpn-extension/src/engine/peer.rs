@@ -1,0 +1,174 @@
+//! One peer: its boringtun session state, where it is, and what it carried.
+
+use std::{
+    net::SocketAddr,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    time::SystemTime,
+};
+
+use boringtun::noise::{Tunn, TunnResult};
+use parking_lot::{Mutex, RwLock};
+
+use super::{config::PublicKey, Shared};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    pub public_key: Option<PublicKey>,
+    pub endpoint: Option<SocketAddr>,
+    pub last_handshake: Option<SystemTime>,
+    /// Bytes and packets of the IP traffic inside the tunnel.
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+}
+
+pub(super) struct Peer {
+    public_key: PublicKey,
+    tunn: Mutex<Tunn>,
+    /// Where to send; follows the peer when it roams (the source of its
+    /// last authenticated datagram).
+    endpoint: RwLock<Option<SocketAddr>>,
+    rx_bytes: AtomicU64,
+    tx_bytes: AtomicU64,
+    rx_packets: AtomicU64,
+    tx_packets: AtomicU64,
+}
+
+/// WireGuard message type 4: a data packet (keepalives included).
+const DATA: u8 = 4;
+/// WireGuard message type 3: a cookie reply, which proves nothing about
+/// where the peer is.
+const COOKIE_REPLY: u8 = 3;
+
+impl Peer {
+    pub(super) fn new(public_key: PublicKey, tunn: Tunn, endpoint: Option<SocketAddr>) -> Self {
+        Self {
+            public_key,
+            tunn: Mutex::new(tunn),
+            endpoint: RwLock::new(endpoint),
+            rx_bytes: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            rx_packets: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+        }
+    }
+
+    fn endpoint(&self) -> Option<SocketAddr> {
+        *self.endpoint.read()
+    }
+
+    /// Seals one packet from the tunnel. Without a session boringtun queues
+    /// it and hands back a handshake initiation instead.
+    pub(super) fn encapsulate<'a>(
+        &self,
+        packet: &[u8],
+        out: &'a mut [u8],
+    ) -> Option<(&'a mut [u8], SocketAddr)> {
+        let result = self.tunn.lock().encapsulate(packet, out);
+        match result {
+            TunnResult::WriteToNetwork(datagram) => {
+                if datagram[0] == DATA {
+                    self.tx_packets.fetch_add(1, Relaxed);
+                    self.tx_bytes.fetch_add(packet.len() as u64, Relaxed);
+                }
+                // A peer without a known endpoint waits to be contacted.
+                Some((datagram, self.endpoint()?))
+            }
+            TunnResult::Err(e) => {
+                tracing::debug!(peer = %self.public_key, error = ?e, "encapsulate");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens one datagram from this peer, answers what the protocol asks
+    /// (handshake responses, queued packets) and returns the IP packet it
+    /// carried, if any.
+    pub(super) fn decapsulate<'a>(
+        &self,
+        shared: &Shared,
+        datagram: &[u8],
+        from: SocketAddr,
+        out: &'a mut [u8],
+    ) -> Option<&'a mut [u8]> {
+        let mut tunn = self.tunn.lock();
+        let result = tunn.decapsulate(Some(from.ip()), datagram, out);
+        if matches!(result, TunnResult::Err(_)) {
+            if let TunnResult::Err(e) = result {
+                tracing::debug!(peer = %self.public_key, %from, error = ?e, "decapsulate");
+            }
+            return None;
+        }
+        if datagram[0] != COOKIE_REPLY && self.endpoint() != Some(from) {
+            tracing::info!(peer = %self.public_key, %from, "peer endpoint");
+            *self.endpoint.write() = Some(from);
+        }
+        match result {
+            TunnResult::WriteToNetwork(reply) => {
+                shared.send_to(reply, from);
+                // Packets queued while there was no session go out now.
+                let mut flush = [0u8; super::BUFFER_LEN];
+                while let TunnResult::WriteToNetwork(queued) =
+                    tunn.decapsulate(None, &[], &mut flush)
+                {
+                    shared.send_to(queued, from);
+                }
+                None
+            }
+            TunnResult::WriteToTunnelV4(packet, _) | TunnResult::WriteToTunnelV6(packet, _) => {
+                Some(packet)
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn count_rx(&self, len: usize) {
+        self.rx_packets.fetch_add(1, Relaxed);
+        self.rx_bytes.fetch_add(len as u64, Relaxed);
+    }
+
+    /// Sends a handshake initiation now (boringtun would otherwise wait for
+    /// the first packet or timer).
+    pub(super) fn initiate(&self, shared: &Shared) {
+        let mut out = [0u8; 256];
+        let result = self
+            .tunn
+            .lock()
+            .format_handshake_initiation(&mut out, false);
+        if let (TunnResult::WriteToNetwork(datagram), Some(to)) = (result, self.endpoint()) {
+            shared.send_to(datagram, to);
+        }
+    }
+
+    pub(super) fn update_timers(&self, shared: &Shared, out: &mut [u8]) {
+        let result = self.tunn.lock().update_timers(out);
+        match result {
+            TunnResult::WriteToNetwork(datagram) => {
+                if let Some(to) = self.endpoint() {
+                    shared.send_to(datagram, to);
+                }
+            }
+            TunnResult::Err(e) => tracing::debug!(peer = %self.public_key, error = ?e, "timers"),
+            _ => {}
+        }
+    }
+
+    pub(super) fn has_session(&self) -> bool {
+        self.tunn.lock().time_since_last_handshake().is_some()
+    }
+
+    pub(super) fn stats(&self) -> PeerStats {
+        let since = self.tunn.lock().time_since_last_handshake();
+        PeerStats {
+            public_key: Some(self.public_key),
+            endpoint: self.endpoint(),
+            last_handshake: since.and_then(|d| SystemTime::now().checked_sub(d)),
+            rx_bytes: self.rx_bytes.load(Relaxed),
+            tx_bytes: self.tx_bytes.load(Relaxed),
+            rx_packets: self.rx_packets.load(Relaxed),
+            tx_packets: self.tx_packets.load(Relaxed),
+        }
+    }
+}

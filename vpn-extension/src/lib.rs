@@ -1,0 +1,7 @@
+//! The system extension: the WireGuard engine, the control service the app
+//! talks to, and the platform shims that give the engine its packets.
+
+pub mod control;
+pub mod engine;
+pub mod platform;
+pub mod profiles;
