@@ -25,46 +25,49 @@ pub fn workspace_root() -> PathBuf {
 /// it is never a stale binary from an earlier build.
 fn binaries() -> &'static std::collections::HashMap<String, PathBuf> {
     static BINARIES: OnceLock<std::collections::HashMap<String, PathBuf>> = OnceLock::new();
-    BINARIES.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.current_dir(workspace_root()).args([
-            "build",
-            "-q",
-            "--workspace",
-            "--all-targets",
-            "--message-format=json",
-        ]);
-        // Variables cargo sets for this test process only; build scripts that
-        // watch them (ring watches CARGO_MANIFEST_DIR) would rebuild.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
-                command.env_remove(key);
-            }
+    BINARIES.get_or_init(|| cargo_build(&["--workspace", "--all-targets"]))
+}
+
+/// Runs `cargo build <args>` in the workspace and returns the binaries it
+/// made, by name.
+fn cargo_build(args: &[&str]) -> std::collections::HashMap<String, PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "-q", "--message-format=json"])
+        .args(args);
+    // Variables cargo sets for this test process only; build scripts that
+    // watch them (ring watches CARGO_MANIFEST_DIR) would rebuild.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+            command.env_remove(key);
         }
-        let output = command.output().expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "building the workspace failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|v| v["target"]["kind"][0] == "bin" && v["profile"]["test"] == false)
-            .filter_map(|v| {
-                let name = v["target"]["name"].as_str()?.to_string();
-                Some((name, PathBuf::from(v["executable"].as_str()?)))
-            })
-            .collect()
-    })
+    }
+    let output = run_ok(&format!("cargo build {args:?}"), &mut command);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["target"]["kind"][0] == "bin" && v["profile"]["test"] == false)
+        .filter_map(|v| {
+            let name = v["target"]["name"].as_str()?.to_string();
+            Some((name, PathBuf::from(v["executable"].as_str()?)))
+        })
+        .collect()
 }
 
 /// Path of one of the workspace's binaries (`installer-tool`, `vpn-app`, ...).
 pub fn binary(name: &str) -> &'static Path {
     binaries()
         .get(name)
+        .unwrap_or_else(|| panic!("cargo built no binary named {name}"))
+}
+
+/// A release build of one of the workspace's binaries, for benchmarks.
+pub fn release_binary(name: &str) -> PathBuf {
+    cargo_build(&["--release", "--bin", name])
+        .remove(name)
         .unwrap_or_else(|| panic!("cargo built no binary named {name}"))
 }
 

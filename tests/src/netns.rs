@@ -478,6 +478,28 @@ impl OurEngine {
         addresses: &str,
         peer: &OurPeer,
     ) -> Self {
+        Self::start_binary(
+            crate::binary("vpn-extension"),
+            ns,
+            dir,
+            keys,
+            listen_port,
+            addresses,
+            peer,
+        )
+    }
+
+    /// [`OurEngine::start`] with another build of `vpn-extension` (the
+    /// benchmark runs the release build).
+    pub fn start_binary(
+        binary: &Path,
+        ns: &Netns,
+        dir: &Path,
+        keys: &WgKeys,
+        listen_port: u16,
+        addresses: &str,
+        peer: &OurPeer,
+    ) -> Self {
         let interface = unique("vk");
         let mut config = format!(
             "[Interface]\nPrivateKey = {}\nAddress = {addresses}\nListenPort = {listen_port}\n\
@@ -493,7 +515,7 @@ impl OurEngine {
         let config_path = dir.join(format!("{interface}.conf"));
         std::fs::write(&config_path, config).unwrap();
         let log = dir.join(format!("{interface}.log"));
-        let mut command = ns.command(crate::binary("vpn-extension"));
+        let mut command = ns.command(binary);
         command
             .arg("up")
             .arg(&config_path)
@@ -515,4 +537,91 @@ impl OurEngine {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// What a steady stream through the tunnel saw.
+#[derive(Debug)]
+pub struct StreamReport {
+    pub sent: u64,
+    pub echoed: u64,
+    /// The longest time without an echo, from the first echo to the end.
+    pub max_gap: Duration,
+    /// When, from the start, the longest gap began.
+    pub max_gap_at: Duration,
+}
+
+/// Sends a datagram every `interval` for `duration` from `client` to an echo
+/// server in `server`, and measures the longest silence in the echoes.
+pub fn udp_stream(
+    server: &Netns,
+    client: &Netns,
+    addr: IpAddr,
+    port: u16,
+    duration: Duration,
+    interval: Duration,
+) -> StreamReport {
+    let echo = server.run(|| UdpSocket::bind(SocketAddr::new(addr, port)).expect("bind"));
+    echo.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let socket = client.run(|| {
+        let socket = UdpSocket::bind(if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        })
+        .unwrap();
+        socket.connect(SocketAddr::new(addr, port)).unwrap();
+        socket
+    });
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut buf = [0u8; 2048];
+            while !done.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = echo.recv_from(&mut buf) {
+                    let _ = echo.send_to(&buf[..n], from);
+                }
+            }
+        });
+        let receiver = scope.spawn(|| {
+            let (mut echoed, mut last, mut max_gap, mut max_gap_at) =
+                (0u64, None::<Instant>, Duration::ZERO, Duration::ZERO);
+            let mut buf = [0u8; 2048];
+            while !done.load(Ordering::Relaxed) {
+                if socket.recv(&mut buf).is_ok() {
+                    let now = Instant::now();
+                    if let Some(last) = last {
+                        if now - last > max_gap {
+                            max_gap = now - last;
+                            max_gap_at = last - start;
+                        }
+                    }
+                    last = Some(now);
+                    echoed += 1;
+                }
+            }
+            (echoed, max_gap, max_gap_at)
+        });
+        let mut sent = 0u64;
+        let mut next = Instant::now();
+        while start.elapsed() < duration {
+            let _ = socket.send(&sent.to_be_bytes());
+            sent += 1;
+            next += interval;
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        done.store(true, Ordering::Relaxed);
+        let (echoed, max_gap, max_gap_at) = receiver.join().unwrap();
+        StreamReport {
+            sent,
+            echoed,
+            max_gap,
+            max_gap_at,
+        }
+    })
 }

@@ -1,46 +1,38 @@
 //! The app and the extension as real processes on Linux, talking over the
-//! control socket: handshake, import, status, connect, disconnect, and
-//! profiles that survive a restart of the extension.
+//! control socket: the extension (`serve`) in a network namespace with
+//! Debian's wireguard-go as its peer in another, the app (`vpn-app`) as a
+//! user runs it: import, connect, status with handshake and bytes,
+//! disconnect, and profiles that survive a restart of both processes.
 
-use std::{
-    os::unix::fs::PermissionsExt,
-    path::Path,
-    process::{Child, Command, Output},
-    time::{Duration, Instant},
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Output, time::Duration};
+
+use system_tests::{
+    binary,
+    netns::{
+        ping_until_reply, unique, wait_until, Lab, Netns, WgKeys, WgPeer, WireguardGo, A_UNDERLAY,
+    },
 };
 
-use system_tests::binary;
-
-struct Extension(Child);
-
-impl Drop for Extension {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_extension(dir: &Path) -> Extension {
+fn start_extension(ns: &Netns, dir: &Path, interface: &str) -> u32 {
     let socket = dir.join("control.sock");
     let _ = std::fs::remove_file(&socket);
-    let child = Command::new(binary("vpn-extension"))
+    let mut command = ns.command(binary("vpn-extension"));
+    command
         .arg("serve")
         .arg("--socket")
         .arg(&socket)
         .arg("--state-dir")
         .arg(dir.join("state"))
-        .spawn()
-        .expect("start vpn-extension");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "the extension never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Extension(child)
+        .args(["--interface", interface]);
+    let pid = ns.spawn(command, &dir.join(format!("extension-{}.log", unique(""))));
+    wait_until("the extension to listen", Duration::from_secs(10), || {
+        socket.exists()
+    });
+    pid
 }
 
 fn app(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
-    let output = Command::new(binary("vpn-app"))
+    let output = std::process::Command::new(binary("vpn-app"))
         .arg("--socket")
         .arg(dir.join("control.sock"))
         .arg("--json")
@@ -52,61 +44,129 @@ fn app(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
     (output, json)
 }
 
-#[test]
-fn app_and_extension_processes_talk_over_the_control_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("home.conf");
-    std::fs::write(&config, "[Interface]\nPrivateKey = c2VjcmV0\n").unwrap();
-
-    let extension = start_extension(dir.path());
-    let (output, json) = app(dir.path(), &["extension", "status"]);
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(json["extension"], "current");
+fn app_ok(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let (output, json) = app(dir, args);
+    assert!(output.status.success(), "vpn-app {args:?}: {output:?}");
     assert_eq!(json["schema_version"], 1);
+    json
+}
 
-    let (output, json) = app(dir.path(), &["import", config.to_str().unwrap()]);
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(json["profile"], "home");
-    let stored = dir.path().join("state/profiles/home.conf");
+fn app_error(dir: &Path, args: &[&str]) -> String {
+    let (output, json) = app(dir, args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "vpn-app {args:?}: {output:?}"
+    );
+    json["error"].as_str().unwrap().to_string()
+}
+
+fn wait_connected(dir: &Path) -> serde_json::Value {
+    let mut status = serde_json::Value::Null;
+    wait_until("status to say connected", Duration::from_secs(20), || {
+        status = app_ok(dir, &["status"]);
+        status["state"] == "connected"
+    });
+    status
+}
+
+#[test]
+fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let lab = Lab::new();
+    let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
+    let _go = WireguardGo::start(
+        &lab.a,
+        dir,
+        &go_keys,
+        51820,
+        &["10.77.0.1/24"],
+        &WgPeer {
+            public: &our_keys.public,
+            allowed_ips: "10.77.0.2/32",
+            endpoint: None,
+            keepalive: None,
+        },
+    );
+    let interface = unique("vk");
+    let extension = start_extension(&lab.b, dir, &interface);
+    assert_eq!(
+        app_ok(dir, &["extension", "status"])["extension"],
+        "current"
+    );
+
+    // A broken file is refused with its line, and nothing is stored.
+    let broken = dir.join("broken.conf");
+    std::fs::write(&broken, "[Interface]\nPrivateKey = not-a-key\n").unwrap();
+    let error = app_error(dir, &["import", broken.to_str().unwrap()]);
+    assert!(
+        error.contains("line 2") && error.contains("PrivateKey"),
+        "{error}"
+    );
+    assert!(!dir.join("state/profiles/broken.conf").exists());
+
+    let config = dir.join("home.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[Interface]\nPrivateKey = {}\nAddress = 10.77.0.2/24\n\
+             [Peer]\nPublicKey = {}\nAllowedIPs = 10.77.0.1/32\nEndpoint = {A_UNDERLAY}:51820\n",
+            our_keys.private, go_keys.public
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        app_ok(dir, &["import", config.to_str().unwrap()])["profile"],
+        "home"
+    );
+    let stored = dir.join("state/profiles/home.conf");
     assert_eq!(
         std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    assert_eq!(app_ok(dir, &["status"])["state"], "disconnected");
+    assert!(app_error(dir, &["connect", "missing"]).contains("NoSuchProfile"));
 
-    let (output, json) = app(dir.path(), &["status"]);
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(json["state"], "disconnected");
+    app_ok(dir, &["connect", "home"]);
+    let status = wait_connected(dir);
+    assert_eq!(status["profile"], "home");
+    assert!(
+        status["last_handshake"].as_u64().unwrap() > 1_700_000_000,
+        "{status}"
+    );
+    assert_eq!(status["peers"][0]["public_key"], go_keys.public.as_str());
+    assert_eq!(
+        status["peers"][0]["endpoint"],
+        format!("{A_UNDERLAY}:51820")
+    );
+    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
+    ping_until_reply(&lab.a, "10.77.0.2", Duration::from_secs(20));
+    let status = app_ok(dir, &["status"]);
+    let stats = &status["stats"];
+    assert!(stats["rx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
+    assert!(stats["tx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
+    assert!(stats["rx_packets"].as_u64().unwrap() >= 2, "{status}");
 
-    // No engine yet: connect says so plainly, and fails.
-    let (output, json) = app(dir.path(), &["connect", "home"]);
-    assert!(!output.status.success());
-    assert!(
-        json["error"]
-            .as_str()
-            .unwrap()
-            .contains("no tunnel engine yet"),
-        "{json}"
-    );
-    let (output, json) = app(dir.path(), &["connect", "missing"]);
-    assert!(!output.status.success());
-    assert!(
-        json["error"].as_str().unwrap().contains("NoSuchProfile"),
-        "{json}"
-    );
-    let (output, _) = app(dir.path(), &["disconnect"]);
-    assert!(output.status.success(), "{output:?}");
+    // Disconnect tears the interface down.
+    app_ok(dir, &["disconnect"]);
+    assert_eq!(app_ok(dir, &["status"])["state"], "disconnected");
+    let link = lab
+        .b
+        .command("ip")
+        .args(["link", "show", &interface])
+        .output()
+        .unwrap();
+    assert!(!link.status.success(), "{interface} outlived disconnect");
 
-    // The profile survives a restart of the extension.
-    drop(extension);
-    let _extension = start_extension(dir.path());
-    let (_, json) = app(dir.path(), &["connect", "home"]);
-    assert!(
-        json["error"]
-            .as_str()
-            .unwrap()
-            .contains("no tunnel engine yet"),
-        "{json}"
-    );
+    // Both processes restart (the app runs once per command anyway): the
+    // profile and its keys are still there, and connect works again.
+    lab.b.kill(extension, "-TERM");
+    start_extension(&lab.b, dir, &interface);
+    app_ok(dir, &["connect", "home"]);
+    wait_connected(dir);
+    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
+    app_ok(dir, &["disconnect"]);
 }
 
 #[test]

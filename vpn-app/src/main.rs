@@ -11,7 +11,7 @@ use clap::Parser;
 use cli::{Cli, Command, ExtensionCommand};
 use serde_json::json;
 use vpn_ipc::{
-    message::{Request, Response},
+    message::{Request, Response, TunnelStatus},
     session::HandshakeOutcome,
     unix::Client,
 };
@@ -95,18 +95,9 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             let Response::Status(status) = reply else {
                 unreachable!("checked above")
             };
-            let text = format!(
-                "{:?}{}",
-                status.state,
-                status
-                    .profile
-                    .as_ref()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default()
-            );
             Ok(report(
-                json!({"state": status.state, "profile": status.profile, "last_handshake": status.last_handshake}),
-                text,
+                serde_json::to_value(&status).expect("status serialises"),
+                status_text(&status),
             ))
         }
         Command::Import { file, name } => {
@@ -180,5 +171,48 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
                 text,
             ))
         }
+    }
+}
+
+/// `status` for a person: the state, then what a user checks when the
+/// tunnel misbehaves (handshake age, traffic, where the peer is).
+fn status_text(status: &TunnelStatus) -> String {
+    let state = serde_json::to_value(status.state).expect("state serialises");
+    let mut text = state.as_str().unwrap_or("unknown").to_string();
+    if let Some(profile) = &status.profile {
+        text += &format!(" ({profile})");
+    }
+    if let Some(error) = &status.error {
+        text += &format!("\n  error: {error}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(at) = status.last_handshake {
+        text += &format!("\n  last handshake: {} s ago", now.saturating_sub(at));
+    }
+    if status.profile.is_some() {
+        text += &format!(
+            "\n  transfer: {} received, {} sent",
+            bytes(status.stats.rx_bytes),
+            bytes(status.stats.tx_bytes)
+        );
+    }
+    for peer in &status.peers {
+        text += &format!(
+            "\n  peer {} at {}",
+            peer.public_key,
+            peer.endpoint.as_deref().unwrap_or("(not yet known)")
+        );
+    }
+    text
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.2} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.2} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.2} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
     }
 }

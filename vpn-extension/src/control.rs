@@ -1,22 +1,35 @@
-//! The control service: what the extension does with requests the session
-//! rules let through. The tunnel engine is separate work; until it lands,
-//! `Start` says so instead of pretending.
+//! The control service: what the extension does with the requests the
+//! session rules let through. It owns the one running tunnel.
+
+use std::{
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use vpn_ipc::{
-    message::{ErrorCode, Request, Response, TunnelState, TunnelStats, TunnelStatus},
+    message::{
+        ErrorCode, PeerStatus, Request, Response, TunnelState as WireState, TunnelStats,
+        TunnelStatus,
+    },
     unix::Service,
 };
 
-use crate::profiles::{ProfileError, ProfileStore};
+use crate::{
+    engine::{Engine, EngineStatus, TunnelConfig, TunnelState},
+    platform::{NetworkSettings, TunnelDevices},
+    profiles::{ProfileError, ProfileStore},
+};
 
-pub struct ControlService {
+pub struct ControlService<D: TunnelDevices> {
     profiles: ProfileStore,
+    devices: D,
+    runtime: tokio::runtime::Runtime,
+    tunnel: Mutex<Option<Running>>,
 }
 
-impl ControlService {
-    pub fn new(profiles: ProfileStore) -> Self {
-        Self { profiles }
-    }
+struct Running {
+    profile: String,
+    engine: Engine,
 }
 
 fn error(code: ErrorCode, message: impl ToString) -> Response {
@@ -34,27 +47,162 @@ fn profile_error(e: ProfileError) -> Response {
     }
 }
 
-impl Service for ControlService {
+/// A profile's text as a tunnel configuration, or the reply refusing it.
+fn parse(profile: &str, text: &str) -> Result<TunnelConfig, Box<Response>> {
+    text.parse().map_err(|e| {
+        Box::new(error(
+            ErrorCode::InvalidConfig,
+            format!("profile {profile}, {e}"),
+        ))
+    })
+}
+
+fn epoch_seconds(time: Option<SystemTime>) -> Option<u64> {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+fn wire_state(state: TunnelState) -> WireState {
+    match state {
+        TunnelState::Disconnected => WireState::Disconnected,
+        TunnelState::Connecting => WireState::Connecting,
+        TunnelState::Connected => WireState::Connected,
+        TunnelState::Reconnecting => WireState::Reconnecting,
+        TunnelState::Disconnecting => WireState::Disconnecting,
+        TunnelState::Error => WireState::Error,
+    }
+}
+
+fn wire_stats(status: &EngineStatus) -> TunnelStats {
+    let totals = status.totals();
+    TunnelStats {
+        rx_bytes: totals.rx_bytes,
+        tx_bytes: totals.tx_bytes,
+        rx_packets: totals.rx_packets,
+        tx_packets: totals.tx_packets,
+    }
+}
+
+impl<D: TunnelDevices> ControlService<D> {
+    pub fn new(profiles: ProfileStore, devices: D) -> std::io::Result<Self> {
+        // Two workers: one per direction of the packet loop on a 2-core box,
+        // and no more threads than the work needs in the extension.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tunnel")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            profiles,
+            devices,
+            runtime,
+            tunnel: Mutex::new(None),
+        })
+    }
+
+    fn start(&self, profile: &str) -> Response {
+        let text = match self.profiles.load(profile) {
+            Ok(text) => text,
+            Err(e) => return profile_error(e),
+        };
+        let config = match parse(profile, &text) {
+            Ok(config) => config,
+            Err(reply) => return *reply,
+        };
+        let mut tunnel = self.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = tunnel.take() {
+            tracing::info!(
+                profile = running.profile,
+                "stopping the running tunnel first"
+            );
+            self.runtime.block_on(running.engine.stop());
+        }
+        // The device is opened inside the runtime: its async I/O registers
+        // with this runtime's reactor.
+        let started = self.runtime.block_on(async {
+            let tun = self
+                .devices
+                .open(&NetworkSettings::of(&config))
+                .map_err(|e| format!("cannot open the tunnel device: {e}"))?;
+            Engine::start(&config, tun)
+                .await
+                .map_err(|e| format!("cannot start the tunnel: {}", error_chain(&e)))
+        });
+        match started {
+            Ok(engine) => {
+                tracing::info!(profile, "tunnel started");
+                *tunnel = Some(Running {
+                    profile: profile.to_string(),
+                    engine,
+                });
+                Response::Started
+            }
+            Err(message) => error(ErrorCode::Internal, message),
+        }
+    }
+
+    fn stop(&self) -> Response {
+        let running = self.tunnel.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(running) = running {
+            let status = self.runtime.block_on(running.engine.stop());
+            tracing::info!(profile = running.profile, totals = ?status.totals(), "tunnel stopped");
+        }
+        Response::Stopped
+    }
+
+    fn status(&self) -> TunnelStatus {
+        let tunnel = self.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(running) = tunnel.as_ref() else {
+            return TunnelStatus::default();
+        };
+        let status = running.engine.status();
+        TunnelStatus {
+            state: wire_state(status.state),
+            profile: Some(running.profile.clone()),
+            last_handshake: epoch_seconds(status.last_handshake()),
+            error: status.error.clone(),
+            stats: wire_stats(&status),
+            peers: status
+                .peers
+                .iter()
+                .map(|p| PeerStatus {
+                    public_key: p.public_key.map(|k| k.to_string()).unwrap_or_default(),
+                    endpoint: p.endpoint.map(|e| e.to_string()),
+                    last_handshake: epoch_seconds(p.last_handshake),
+                    rx_bytes: p.rx_bytes,
+                    tx_bytes: p.tx_bytes,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message += &format!(": {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+impl<D: TunnelDevices> Service for ControlService<D> {
     fn handle(&self, request: &Request) -> Response {
         match request {
-            Request::Status => Response::Status(TunnelStatus {
-                state: TunnelState::Disconnected,
-                profile: None,
-                last_handshake: None,
-            }),
-            Request::SetConfig { profile, config } => match self.profiles.save(profile, config) {
-                Ok(()) => Response::ConfigSaved,
-                Err(e) => profile_error(e),
+            Request::Status => Response::Status(self.status()),
+            Request::Stats => Response::Stats(self.status().stats),
+            // A profile is checked before it is stored: a broken file is
+            // refused with its line now, not when the user connects.
+            Request::SetConfig { profile, config } => match parse(profile, config) {
+                Ok(_) => match self.profiles.save(profile, config) {
+                    Ok(()) => Response::ConfigSaved,
+                    Err(e) => profile_error(e),
+                },
+                Err(reply) => *reply,
             },
-            Request::Start { profile } => match self.profiles.load(profile) {
-                Ok(_) => error(
-                    ErrorCode::Internal,
-                    "this build has no tunnel engine yet; the profile is stored",
-                ),
-                Err(e) => profile_error(e),
-            },
-            Request::Stop => Response::Stopped,
-            Request::Stats => Response::Stats(TunnelStats::default()),
+            Request::Start { profile } => self.start(profile),
+            Request::Stop => self.stop(),
             // The session rules answer these before the service sees them.
             Request::Hello { .. } | Request::Quiesce => {
                 error(ErrorCode::Internal, "handled by the session")

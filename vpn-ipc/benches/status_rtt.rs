@@ -26,6 +26,7 @@ impl Service for Idle {
             state: TunnelState::Connected,
             profile: Some("home".into()),
             last_handshake: Some(1_700_000_000),
+            ..TunnelStatus::default()
         })
     }
 }

@@ -89,18 +89,39 @@ pub enum ErrorCode {
     Other,
 }
 
-/// The tunnel as the extension sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The tunnel as the extension sees it. Fields after `last_handshake` came
+/// later and default when an older extension leaves them out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TunnelStatus {
     pub state: TunnelState,
     pub profile: Option<String>,
     /// Seconds since the Unix epoch of the last completed handshake.
     pub last_handshake: Option<u64>,
+    /// Why the tunnel is in the `error` state.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The traffic of all peers together.
+    #[serde(default)]
+    pub stats: TunnelStats,
+    #[serde(default)]
+    pub peers: Vec<PeerStatus>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One WireGuard peer of the running tunnel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub public_key: String,
+    /// Where the peer is now (it may have roamed from the configured one).
+    pub endpoint: Option<String>,
+    pub last_handshake: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TunnelState {
+    #[default]
     Disconnected,
     Connecting,
     Connected,
@@ -263,6 +284,16 @@ mod tests {
                 state: TunnelState::Connected,
                 profile: Some("home".into()),
                 last_handshake: Some(1_700_000_000),
+                error: None,
+                stats: TunnelStats {
+                    rx_bytes: 10,
+                    ..TunnelStats::default()
+                },
+                peers: vec![PeerStatus {
+                    public_key: "key".into(),
+                    endpoint: Some("192.0.2.1:51820".into()),
+                    ..PeerStatus::default()
+                }],
             }),
             Response::Started,
             Response::Stopped,

@@ -33,6 +33,7 @@ impl Service for FakeTunnel {
                 state: TunnelState::Disconnected,
                 profile: None,
                 last_handshake: None,
+                ..TunnelStatus::default()
             }),
             Request::Start { .. } => Response::Started,
             Request::Stop => Response::Stopped,

@@ -86,6 +86,20 @@ impl LinuxTun {
     }
 }
 
+/// TUN devices named `interface`, one tunnel at a time.
+pub struct LinuxDevices {
+    pub interface: String,
+}
+
+impl super::TunnelDevices for LinuxDevices {
+    type Tun = LinuxTun;
+    type Error = TunError;
+
+    fn open(&self, settings: &NetworkSettings) -> Result<LinuxTun, TunError> {
+        LinuxTun::open(&self.interface, settings)
+    }
+}
+
 fn add_route(name: &str, route: &IpNet) -> Result<(), TunError> {
     let family = if route.addr().is_ipv4() { "-4" } else { "-6" };
     let output = Command::new("ip")

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::engine::TunnelConfig;
+use crate::engine::{Tun, TunnelConfig};
 
 /// What the system is told about a tunnel: the same facts a packet tunnel
 /// provider puts into `NEPacketTunnelNetworkSettings`.
@@ -36,4 +36,15 @@ impl NetworkSettings {
             mtu: config.interface.mtu,
         }
     }
+}
+
+/// Where tunnels get their packet device: a TUN interface on Linux; on
+/// macOS the provider's utun, which the system creates.
+pub trait TunnelDevices: Send + Sync + 'static {
+    type Tun: Tun;
+    type Error: std::error::Error;
+
+    /// Creates the device and applies `settings` to it. Called inside the
+    /// engine's runtime.
+    fn open(&self, settings: &NetworkSettings) -> Result<Self::Tun, Self::Error>;
 }

@@ -1,0 +1,168 @@
+//! The extension as a Linux service process: `serve` runs the control
+//! channel on a Unix socket and the tunnels it is asked for; `up` runs one
+//! tunnel in the foreground.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vpn_extension::{
+    control::ControlService,
+    engine::{Engine, TunnelConfig},
+    platform::{
+        linux::{LinuxDevices, LinuxTun},
+        NetworkSettings,
+    },
+    profiles::ProfileStore,
+};
+use vpn_ipc::{
+    negotiation::SUPPORTED,
+    session::ExtensionInfo,
+    unix::{Server, ServerConfig},
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vpn-extension",
+    version,
+    about = "The VPN extension (service process on Linux)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the control channel until killed.
+    Serve {
+        /// The control socket.
+        #[arg(
+            long,
+            env = "VPN_CONTROL_SOCKET",
+            default_value = "/run/vpn-extension/control.sock"
+        )]
+        socket: PathBuf,
+        /// Where profiles are kept (0700; files 0600).
+        #[arg(long, env = "VPN_STATE_DIR", default_value = "/var/lib/vpn-extension")]
+        state_dir: PathBuf,
+        /// A uid allowed to connect (repeat; default: the uid running this).
+        #[arg(long = "allow-uid")]
+        allow_uids: Vec<u32>,
+        /// Give the socket to this uid, so that user can reach a 0600 socket.
+        #[arg(long)]
+        socket_owner: Option<u32>,
+        /// The TUN interface tunnels use.
+        #[arg(long, default_value = "vpnkit0")]
+        interface: String,
+    },
+    /// Bring one tunnel up from a wg-quick file and run it in the
+    /// foreground until SIGINT or SIGTERM (Linux; needs root).
+    Up {
+        /// The wg-quick configuration.
+        config: PathBuf,
+        /// The TUN interface to create.
+        #[arg(long, default_value = "vpnkit0")]
+        interface: String,
+    },
+}
+
+pub fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VPN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            socket,
+            state_dir,
+            allow_uids,
+            socket_owner,
+            interface,
+        } => serve(socket, state_dir, allow_uids, socket_owner, interface),
+        Command::Up { config, interface } => up(&config, &interface),
+    }
+}
+
+fn serve(
+    socket: PathBuf,
+    state_dir: PathBuf,
+    mut allow_uids: Vec<u32>,
+    socket_owner: Option<u32>,
+    interface: String,
+) -> anyhow::Result<()> {
+    if allow_uids.is_empty() {
+        allow_uids.push(nix::unistd::getuid().as_raw());
+    }
+    let profiles = ProfileStore::open(&state_dir.join("profiles")).with_context(|| {
+        format!(
+            "failed to open the profile store in {}",
+            state_dir.display()
+        )
+    })?;
+    let version = env!("CARGO_PKG_VERSION");
+    let server = Server::bind(
+        &ServerConfig {
+            path: socket.clone(),
+            allowed_uids: allow_uids,
+            socket_owner,
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(60),
+        },
+        ExtensionInfo {
+            protocols: SUPPORTED,
+            version: version.into(),
+            build: version.into(),
+        },
+        Arc::new(
+            ControlService::new(profiles, LinuxDevices { interface })
+                .context("cannot start the tunnel runtime")?,
+        ),
+    )
+    .with_context(|| format!("failed to listen on {}", socket.display()))?;
+    eprintln!("vpn-extension {version}: serving {}", socket.display());
+    server.run().context("the control listener failed")
+}
+
+fn up(config_path: &Path, interface: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let config: TunnelConfig = text
+        .parse()
+        .with_context(|| format!("{} is not a valid wg-quick file", config_path.display()))?;
+    for (line, key) in &config.ignored {
+        tracing::warn!(
+            "{}:{line}: `{key}` is a wg-quick setting; ignored",
+            config_path.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let tun = LinuxTun::open(interface, &NetworkSettings::of(&config))?;
+        let engine = Engine::start(&config, tun).await?;
+        eprintln!(
+            "vpn-extension: {interface} up, listening on UDP port {}",
+            engine.status().listen_port
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let status = engine.stop().await;
+        eprintln!("vpn-extension: {interface} down ({:?})", status.totals());
+        Ok(())
+    })
+}
