@@ -163,6 +163,17 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// Adds each tunnel process's resident memory to its implementation's list.
+fn record_rss(setup: &Setup, go: &mut Vec<u64>, ours: &mut Vec<u64>) {
+    for running in [&setup.a, &setup.b] {
+        let list = match running {
+            Running::Go(_) => &mut *go,
+            Running::Ours(_) => &mut *ours,
+        };
+        list.push(rss_kib(running.pid()));
+    }
+}
+
 struct Sample {
     bits_per_second: f64,
     bytes: f64,
@@ -223,7 +234,10 @@ fn main() {
         .unwrap_or(3);
     let ours = system_tests::release_binary("vpn-extension");
     let mut totals: Vec<Totals> = PAIRS.iter().map(|_| Totals::default()).collect();
+    // Resident memory of each implementation: idle with one peer (after the
+    // handshake and a ping), and after the transfers.
     let (mut go_rss, mut ours_rss) = (Vec::new(), Vec::new());
+    let (mut go_busy_rss, mut ours_busy_rss) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let order: Vec<usize> = if round % 2 == 0 {
             vec![0, 1, 2]
@@ -235,12 +249,7 @@ fn main() {
             let setup = setup(kind, &ours);
             std::thread::sleep(Duration::from_secs(1));
             let t = &mut totals[index];
-            for running in [&setup.a, &setup.b] {
-                match running {
-                    Running::Go(_) => go_rss.push(rss_kib(running.pid())),
-                    Running::Ours(_) => ours_rss.push(rss_kib(running.pid())),
-                }
-            }
+            record_rss(&setup, &mut go_rss, &mut ours_rss);
             for reverse in [false, true] {
                 let sample = iperf(&setup, seconds, reverse);
                 eprintln!(
@@ -255,6 +264,7 @@ fn main() {
                 t.bytes += sample.bytes;
                 t.cpu += sample.cpu;
             }
+            record_rss(&setup, &mut go_busy_rss, &mut ours_busy_rss);
         }
     }
 
@@ -282,8 +292,11 @@ fn main() {
         v[v.len() / 2]
     };
     println!(
-        "idle resident memory with one peer: wireguard-go {} KiB, ours {} KiB (median)",
+        "resident memory, median: idle with one peer: wireguard-go {} KiB, ours {} KiB; \
+         after the transfers: wireguard-go {} KiB, ours {} KiB",
         median(&mut go_rss),
-        median(&mut ours_rss)
+        median(&mut ours_rss),
+        median(&mut go_busy_rss),
+        median(&mut ours_busy_rss)
     );
 }

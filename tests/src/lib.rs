@@ -66,7 +66,7 @@ pub fn binary(name: &str) -> &'static Path {
 
 /// A release build of one of the workspace's binaries, for benchmarks.
 pub fn release_binary(name: &str) -> PathBuf {
-    cargo_build(&["--release", "--bin", name])
+    cargo_build(&["--release", "--workspace", "--bin", name])
         .remove(name)
         .unwrap_or_else(|| panic!("cargo built no binary named {name}"))
 }

@@ -11,6 +11,7 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 use vpn_extension::{
     control::ControlService,
     engine::{Engine, TunnelConfig},
@@ -73,13 +74,20 @@ enum Command {
 }
 
 pub fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VPN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    // `VPN_LOG=debug` or `VPN_LOG=info,vpn_extension::engine=trace`. The
+    // filter is `Targets`, not `EnvFilter`: no regex engine in a process
+    // whose idle memory is a target.
+    let filter: Targets = std::env::var("VPN_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
         )
+        .with(filter)
         .init();
     match Cli::parse().command {
         Command::Serve {
@@ -145,8 +153,7 @@ fn up(config_path: &Path, interface: &str) -> anyhow::Result<()> {
             config_path.display()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {

@@ -11,11 +11,12 @@ pub mod config;
 mod peer;
 pub mod state;
 mod tun;
+mod udp;
 
 use std::{
     collections::HashMap,
     io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, SocketAddr},
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -25,17 +26,19 @@ use boringtun::{
     x25519,
 };
 use parking_lot::Mutex;
-use tokio::{net::UdpSocket, task::JoinSet};
+use quinn_udp::RecvMeta;
+use tokio::task::JoinSet;
 
 use self::{
     allowed_ips::AllowedIps,
     config::PublicKey,
     peer::{Peer, PeerStats},
+    udp::Udp,
 };
 pub use self::{
     config::TunnelConfig,
     state::{TunnelEvent, TunnelState},
-    tun::{ChannelTun, ChannelTunEnd, Tun},
+    tun::{ChannelTun, ChannelTunEnd, Tun, TUN_HEADROOM},
 };
 
 /// How often boringtun's timers run (handshake retries, keepalives, expiry):
@@ -47,7 +50,11 @@ const TIMER_TICK: Duration = Duration::from_millis(250);
 const HANDSHAKE_RATE_LIMIT: u64 = 200;
 /// Large enough for any IP packet plus WireGuard's 32-byte overhead.
 const BUFFER_LEN: usize = 65_536 + 32;
-const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+/// Packets per batch between the device and the wire: a 64 KB TCP segment
+/// from the device is at most 46 packets at the smallest MTU we take.
+const BATCH: usize = 64;
+/// Receive buffers per UDP read; with GRO each holds many datagrams.
+const UDP_BUFFERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -112,8 +119,11 @@ struct Shared {
     private: x25519::StaticSecret,
     public: x25519::PublicKey,
     rate_limiter: Arc<RateLimiter>,
-    v4: Option<UdpSocket>,
-    v6: Option<UdpSocket>,
+    v4: Udp,
+    v6: Option<Udp>,
+    /// The largest packet the device hands us or takes (the MTU), plus
+    /// WireGuard's overhead.
+    packet_len: usize,
     listen_port: u16,
     state: Mutex<(TunnelState, Option<String>)>,
 }
@@ -160,7 +170,9 @@ impl Engine {
             peers.push(Peer::new(peer.public_key, tunn, endpoint));
         }
 
-        let (v4, v6, listen_port) = bind(config.interface.listen_port.unwrap_or(0))?;
+        let port = config.interface.listen_port.unwrap_or(0);
+        let (v4, v6) = Udp::bind(port).map_err(|source| EngineError::Bind { port, source })?;
+        let listen_port = v4.port();
         let shared = Arc::new(Shared {
             peers,
             by_key,
@@ -171,6 +183,7 @@ impl Engine {
             rate_limiter,
             v4,
             v6,
+            packet_len: usize::from(config.interface.mtu) + 32,
             listen_port,
             state: Mutex::new((TunnelState::Connecting, None)),
         });
@@ -221,48 +234,12 @@ async fn resolve(endpoint: &config::Endpoint) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the name has no address"))
 }
 
-/// One socket per family on the same port. IPv6 is optional: a host without
-/// it still runs an IPv4 tunnel.
-fn bind(port: u16) -> Result<(Option<UdpSocket>, Option<UdpSocket>, u16), EngineError> {
-    let open = |addr: SocketAddr| -> io::Result<UdpSocket> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        // Bigger buffers absorb bursts at Gbit/s; the kernel caps them at
-        // net.core.*mem_max, which is fine.
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        UdpSocket::from_std(socket.into())
-    };
-    let v4 = open(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
-        .map_err(|source| EngineError::Bind { port, source })?;
-    let port = v4
-        .local_addr()
-        .map_err(|source| EngineError::Bind { port, source })?
-        .port();
-    let v6 = match open(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))) {
-        Ok(socket) => Some(socket),
-        Err(e) => {
-            tracing::warn!(error = %e, "no IPv6 socket; IPv6 endpoints are unreachable");
-            None
-        }
-    };
-    Ok((Some(v4), v6, port))
-}
-
 impl Shared {
-    fn socket(&self, v6: bool) -> Option<&UdpSocket> {
+    fn socket(&self, v6: bool) -> Option<&Udp> {
         if v6 {
             self.v6.as_ref()
         } else {
-            self.v4.as_ref()
+            Some(&self.v4)
         }
     }
 
@@ -284,16 +261,10 @@ impl Shared {
         self.state.lock().1 = Some(why);
     }
 
-    /// Sends without waiting: a full socket buffer drops the datagram, as a
-    /// full NIC queue would, and WireGuard recovers the way IP does.
+    /// Sends without waiting (handshakes, keepalives, cookies).
     fn send_to(&self, datagram: &[u8], to: SocketAddr) {
-        let Some(socket) = self.socket(to.is_ipv6()) else {
-            return;
-        };
-        if let Err(e) = socket.try_send_to(datagram, to) {
-            if e.kind() != io::ErrorKind::WouldBlock {
-                tracing::debug!(%to, error = %e, "send failed");
-            }
+        if let Some(socket) = self.socket(to.is_ipv6()) {
+            socket.try_send_to(datagram, to);
         }
     }
 
@@ -335,43 +306,104 @@ impl Shared {
     }
 }
 
+/// Zeroed buffers whose pages stay unallocated until used (`vec![v; n]`
+/// would clone, touching every page), so an idle tunnel stays small.
+fn buffers(count: usize, len: usize) -> Vec<Vec<u8>> {
+    (0..count).map(|_| vec![0u8; len]).collect()
+}
+
+/// Datagrams for one destination, laid end to end to go out in one send:
+/// all the same size but the last.
+struct Segments {
+    bytes: Vec<u8>,
+    segment: usize,
+    count: usize,
+    to: Option<SocketAddr>,
+}
+
+impl Segments {
+    /// Adds a datagram if it can go out with those already here; `false`
+    /// means flush first (an empty batch takes anything).
+    fn try_push(&mut self, datagram: &[u8], to: SocketAddr, max: usize) -> bool {
+        if self.count == 0 {
+            self.segment = datagram.len();
+            self.to = Some(to);
+        } else {
+            let fits = self.to == Some(to)
+                && self.count < max
+                && datagram.len() <= self.segment
+                // Only the last datagram may be shorter than the others.
+                && self.bytes.len() == self.count * self.segment
+                && self.bytes.len() + datagram.len() <= u16::MAX as usize;
+            if !fits {
+                return false;
+            }
+        }
+        self.bytes.extend_from_slice(datagram);
+        self.count += 1;
+        true
+    }
+
+    async fn flush(&mut self, shared: &Shared) {
+        if let Some(to) = self.to.take() {
+            if let Some(socket) = shared.socket(to.is_ipv6()) {
+                if let Err(e) = socket.send_segments(&self.bytes, self.segment, to).await {
+                    tracing::debug!(%to, error = %e, "send failed");
+                }
+            }
+        }
+        self.bytes.clear();
+        self.count = 0;
+    }
+}
+
 async fn tun_to_network<T: Tun>(shared: Arc<Shared>, tun: Arc<T>) {
-    let mut packet = vec![0u8; BUFFER_LEN];
+    let mut packets = buffers(BATCH, shared.packet_len.max(BUFFER_LEN / BATCH));
+    packets[0].resize(BUFFER_LEN, 0);
+    let mut sizes = [0usize; BATCH];
     let mut out = vec![0u8; BUFFER_LEN];
+    let mut segments = Segments {
+        bytes: Vec::with_capacity(u16::MAX as usize),
+        segment: 0,
+        count: 0,
+        to: None,
+    };
+    let max_segments = shared.v4.max_segments().min(BATCH);
     loop {
-        let len = match tun.recv(&mut packet).await {
-            Ok(len) => len,
+        let count = match tun.recv(&mut packets, &mut sizes).await {
+            Ok(count) => count,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return shared.fail(format!("reading the tunnel device failed: {e}")),
         };
-        let packet = &packet[..len];
-        let Some(dst) = Tunn::dst_address(packet) else {
-            continue;
-        };
-        let Some(&position) = shared.routes.lookup(dst) else {
-            tracing::trace!(%dst, "no peer for destination");
-            continue;
-        };
-        let peer = &shared.peers[position];
-        let Some((datagram, to)) = peer.encapsulate(packet, &mut out) else {
-            continue;
-        };
-        // Waiting for the socket here is the backpressure that keeps TCP
-        // inside the tunnel from overrunning the wire.
-        if let Some(socket) = shared.socket(to.is_ipv6()) {
-            if let Err(e) = socket.send_to(datagram, to).await {
-                tracing::debug!(%to, error = %e, "send failed");
+        for (packet, &len) in packets.iter().zip(&sizes).take(count) {
+            let packet = &packet[..len];
+            let Some(dst) = Tunn::dst_address(packet) else {
+                continue;
+            };
+            let Some(&position) = shared.routes.lookup(dst) else {
+                tracing::trace!(%dst, "no peer for destination");
+                continue;
+            };
+            let Some((datagram, to)) = shared.peers[position].encapsulate(packet, &mut out) else {
+                continue;
+            };
+            while !segments.try_push(datagram, to, max_segments) {
+                segments.flush(&shared).await;
             }
         }
+        segments.flush(&shared).await;
     }
 }
 
 async fn network_to_tun<T: Tun>(shared: Arc<Shared>, tun: Arc<T>, v6: bool) {
     let socket = shared.socket(v6).expect("spawned only for an open socket");
-    let mut datagram = vec![0u8; BUFFER_LEN];
-    let mut out = vec![0u8; BUFFER_LEN];
+    let mut datagrams = buffers(UDP_BUFFERS, u16::MAX as usize);
+    let mut meta = [RecvMeta::default(); UDP_BUFFERS];
+    let full = TUN_HEADROOM + shared.packet_len;
+    let mut packets = buffers(BATCH, full);
+    let mut scratch = vec![0u8; BUFFER_LEN];
     loop {
-        let (len, from) = match socket.recv_from(&mut datagram).await {
+        let received = match socket.recv(&mut datagrams, &mut meta).await {
             Ok(received) => received,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on Linux; they
@@ -380,22 +412,42 @@ async fn network_to_tun<T: Tun>(shared: Arc<Shared>, tun: Arc<T>, v6: bool) {
                 continue;
             }
         };
-        let Some(position) = shared.route_datagram(&datagram[..len], from, &mut out) else {
-            continue;
-        };
-        let peer = &shared.peers[position];
-        if let Some(packet) = peer.decapsulate(&shared, &datagram[..len], from, &mut out) {
-            let source = source_address(packet);
-            // Source filtering: a peer may only send from its AllowedIPs.
-            if source.is_some_and(|src| shared.routes.allows(src, &position)) {
-                peer.count_rx(packet.len());
-                if let Err(e) = tun.send(packet).await {
-                    if e.kind() != io::ErrorKind::WouldBlock {
+        let mut ready = 0;
+        for (buffer, meta) in datagrams.iter().zip(&meta).take(received) {
+            for datagram in buffer[..meta.len].chunks(meta.stride.max(1)) {
+                let from = meta.addr;
+                let Some(position) = shared.route_datagram(datagram, from, &mut scratch) else {
+                    continue;
+                };
+                let peer = &shared.peers[position];
+                let target = &mut packets[ready];
+                target.resize(full, 0);
+                let Some(len) =
+                    peer.decapsulate(&shared, datagram, from, &mut target[TUN_HEADROOM..])
+                else {
+                    continue;
+                };
+                let packet = &target[TUN_HEADROOM..TUN_HEADROOM + len];
+                // Source filtering: a peer may only send from its AllowedIPs.
+                let source = source_address(packet);
+                if !source.is_some_and(|src| shared.routes.allows(src, &position)) {
+                    tracing::trace!(?source, "dropped: source outside the peer's AllowedIPs");
+                    continue;
+                }
+                peer.count_rx(len);
+                target.truncate(TUN_HEADROOM + len);
+                ready += 1;
+                if ready == BATCH {
+                    if let Err(e) = tun.send(&mut packets[..ready]).await {
                         return shared.fail(format!("writing the tunnel device failed: {e}"));
                     }
+                    ready = 0;
                 }
-            } else {
-                tracing::trace!(?source, "dropped: source outside the peer's AllowedIPs");
+            }
+        }
+        if ready > 0 {
+            if let Err(e) = tun.send(&mut packets[..ready]).await {
+                return shared.fail(format!("writing the tunnel device failed: {e}"));
             }
         }
     }

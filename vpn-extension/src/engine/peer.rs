@@ -84,15 +84,16 @@ impl Peer {
     }
 
     /// Opens one datagram from this peer, answers what the protocol asks
-    /// (handshake responses, queued packets) and returns the IP packet it
-    /// carried, if any.
-    pub(super) fn decapsulate<'a>(
+    /// (handshake responses, queued packets) and returns the length of the
+    /// IP packet it carried, now at the start of `out`, if any.
+    pub(super) fn decapsulate(
         &self,
         shared: &Shared,
         datagram: &[u8],
         from: SocketAddr,
-        out: &'a mut [u8],
-    ) -> Option<&'a mut [u8]> {
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let start = out.as_ptr() as usize;
         let mut tunn = self.tunn.lock();
         let result = tunn.decapsulate(Some(from.ip()), datagram, out);
         if matches!(result, TunnResult::Err(_)) {
@@ -118,7 +119,13 @@ impl Peer {
                 None
             }
             TunnResult::WriteToTunnelV4(packet, _) | TunnResult::WriteToTunnelV6(packet, _) => {
-                Some(packet)
+                // boringtun decrypts in place at the start of `out`; should
+                // that change, move the packet there.
+                let (offset, len) = (packet.as_ptr() as usize - start, packet.len());
+                if offset != 0 {
+                    out.copy_within(offset..offset + len, 0);
+                }
+                Some(len)
             }
             _ => None,
         }

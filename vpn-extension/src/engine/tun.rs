@@ -1,18 +1,36 @@
 //! The packet side of the engine: whatever hands it IP packets. On Linux a
 //! TUN device; in the macOS provider the utun fd or the packet flow; in
 //! tests a pair of channels.
+//!
+//! Packets move in batches so a device that can segment and coalesce (Linux
+//! TUN with offloads: one read yields a 64 KB TCP segment split into MTU
+//! packets, one write takes many packets coalesced) pays one system call
+//! per batch instead of one per packet. A device without that reads and
+//! writes one packet at a time behind the same calls.
 
 use std::{future::Future, io};
 
-/// One IP packet per call, without any packet-information header.
+/// Bytes kept free before each packet given to [`Tun::send`]: the Linux TUN
+/// device writes its virtio-net header there.
+pub const TUN_HEADROOM: usize = 16;
+
 pub trait Tun: Send + Sync + 'static {
-    fn recv(&self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
-    fn send(&self, packet: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads one or more packets: packet `i` is `bufs[i][..sizes[i]]`.
+    /// Returns how many.
+    fn recv(
+        &self,
+        bufs: &mut [Vec<u8>],
+        sizes: &mut [usize],
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Writes packets, packet `i` being `packets[i][TUN_HEADROOM..]`. The
+    /// device may coalesce them and may grow the buffers.
+    fn send(&self, packets: &mut [Vec<u8>]) -> impl Future<Output = io::Result<()>> + Send;
 }
 
-/// An in-memory Tun: what the engine writes comes out of `outgoing`, what is
-/// pushed into `incoming` is read by the engine. For tests and benchmarks of
-/// the engine without a kernel device.
+/// An in-memory Tun: what the engine writes comes out of `from_engine`,
+/// what is pushed into `to_engine` is read by the engine. For tests of the
+/// engine without a kernel device.
 pub struct ChannelTun {
     incoming: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Vec<u8>>>,
     outgoing: tokio::sync::mpsc::Sender<Vec<u8>>,
@@ -41,23 +59,25 @@ impl ChannelTun {
     }
 }
 
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the test side closed")
+}
+
 impl Tun for ChannelTun {
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let packet = self
-            .incoming
-            .lock()
-            .await
-            .recv()
-            .await
-            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the test side closed"))?;
-        buf[..packet.len()].copy_from_slice(&packet);
-        Ok(packet.len())
+    async fn recv(&self, bufs: &mut [Vec<u8>], sizes: &mut [usize]) -> io::Result<usize> {
+        let packet = self.incoming.lock().await.recv().await.ok_or_else(closed)?;
+        bufs[0][..packet.len()].copy_from_slice(&packet);
+        sizes[0] = packet.len();
+        Ok(1)
     }
 
-    async fn send(&self, packet: &[u8]) -> io::Result<()> {
-        self.outgoing
-            .send(packet.to_vec())
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the test side closed"))
+    async fn send(&self, packets: &mut [Vec<u8>]) -> io::Result<()> {
+        for packet in packets {
+            self.outgoing
+                .send(packet[TUN_HEADROOM..].to_vec())
+                .await
+                .map_err(|_| closed())?;
+        }
+        Ok(())
     }
 }
