@@ -310,6 +310,14 @@ impl WireguardGo {
     }
 }
 
+impl Drop for WireguardGo {
+    /// The namespace kills the process; its control socket lives outside
+    /// any namespace and would outlive it.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/var/run/wireguard/{}.sock", self.interface));
+    }
+}
+
 /// Polls `done` until it holds or `limit` passes (then panics naming `what`).
 pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

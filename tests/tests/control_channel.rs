@@ -180,3 +180,132 @@ fn app_without_an_extension_says_where_it_looked() {
         "{error}"
     );
 }
+
+/// Kills the extension that `vpn-app` started (it is nobody's child here).
+struct StartedExtension(std::path::PathBuf);
+
+impl Drop for StartedExtension {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &format!("serve --socket {}", self.0.display())])
+            .status();
+    }
+}
+
+#[test]
+fn the_app_starts_the_extension_itself_and_reports_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let lab = Lab::new();
+    let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
+    let _go = WireguardGo::start(
+        &lab.a,
+        dir,
+        &go_keys,
+        51820,
+        &["10.77.0.1/24"],
+        &WgPeer {
+            public: &our_keys.public,
+            allowed_ips: "10.77.0.2/32",
+            endpoint: None,
+            keepalive: None,
+        },
+    );
+    let socket = dir.join("control.sock");
+    let _cleanup = StartedExtension(socket.clone());
+    // The app runs on the host in `b`, as root, with no extension running.
+    let app_in_b = |args: &[&str]| {
+        let output = lab
+            .b
+            .command(binary("vpn-app"))
+            .env("VPN_STATE_DIR", dir.join("state"))
+            .env("VPN_INTERFACE", unique("vk"))
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("vpn-app {args:?} printed no JSON ({e}): {output:?}"));
+        (output, json)
+    };
+    let (output, json) = app_in_b(&["--no-start", "status"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    let (output, json) = app_in_b(&["doctor"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    assert_eq!(json["healthy"], false);
+    assert!(
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "control channel" && c["verdict"] == "fail"),
+        "{json}"
+    );
+
+    let config = dir.join("home.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[Interface]\nPrivateKey = {}\nAddress = 10.77.0.2/24\n\
+             [Peer]\nPublicKey = {}\nAllowedIPs = 10.77.0.1/32\nEndpoint = {A_UNDERLAY}:51820\n",
+            our_keys.private, go_keys.public
+        ),
+    )
+    .unwrap();
+    let (output, _) = app_in_b(&["import", config.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("started the extension (AsChild)"),
+        "{output:?}"
+    );
+    let (output, _) = app_in_b(&["connect", "home"]);
+    assert!(output.status.success(), "{output:?}");
+    wait_until("the tunnel to connect", Duration::from_secs(20), || {
+        app_in_b(&["status"]).1["state"] == "connected"
+    });
+    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
+
+    let (output, json) = app_in_b(&["doctor"]);
+    assert!(output.status.success(), "{json}");
+    assert_eq!(json["healthy"], true);
+    let tunnel = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tunnel")
+        .unwrap()
+        .clone();
+    assert!(
+        tunnel["verdict"] == "ok"
+            && tunnel["detail"]
+                .as_str()
+                .unwrap()
+                .contains("connected (home)"),
+        "{json}"
+    );
+
+    let (output, json) = app_in_b(&["logs", "--lines", "50"]);
+    assert!(output.status.success(), "{output:?}");
+    let lines: Vec<&str> = json["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("serving")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("tunnel started")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("to=connected")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(&our_keys.private)),
+        "a private key reached the log"
+    );
+    app_in_b(&["disconnect"]);
+}

@@ -18,6 +18,9 @@ pub struct Cli {
     /// Print JSON on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Never start the extension; fail if it is not running.
+    #[arg(long, global = true)]
+    pub no_start: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,6 +40,15 @@ pub enum Command {
     Connect { profile: String },
     /// Bring the tunnel down.
     Disconnect,
+    /// The extension's recent log lines.
+    Logs {
+        /// How many (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        lines: u32,
+    },
+    /// Check the installed VPN and say what is wrong (exit 1 if anything
+    /// fails).
+    Doctor,
     /// The extension itself.
     Extension {
         #[command(subcommand)]

@@ -3,6 +3,9 @@
 //! lifecycle and the upgrade commands are separate work.
 
 mod cli;
+mod doctor;
+#[cfg(target_os = "linux")]
+mod extension_process;
 
 use std::{process::ExitCode, time::Duration};
 
@@ -29,7 +32,11 @@ fn main() -> ExitCode {
             } else {
                 println!("{}", report.text);
             }
-            ExitCode::SUCCESS
+            if report.failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(error) => {
             if json {
@@ -59,6 +66,19 @@ fn connect(cli: &Cli) -> anyhow::Result<(Client, HandshakeOutcome)> {
     Ok((client, outcome))
 }
 
+/// [`ready`], first starting the extension where the app is the one to do
+/// it (Linux), unless `--no-start`.
+fn ready_starting(cli: &Cli) -> anyhow::Result<Client> {
+    #[cfg(target_os = "linux")]
+    if !cli.no_start {
+        let started = extension_process::ensure_running(&cli.socket)?;
+        if started != extension_process::Started::AlreadyRunning {
+            eprintln!("started the extension ({started:?})");
+        }
+    }
+    ready(cli)
+}
+
 fn ready(cli: &Cli) -> anyhow::Result<Client> {
     match connect(cli)? {
         (client, HandshakeOutcome::Current { .. }) => Ok(client),
@@ -74,16 +94,21 @@ fn expect(response: Response, wanted: fn(&Response) -> bool) -> anyhow::Result<R
     }
 }
 
-/// What a command reports: a versioned JSON object for `--json`, a line of
-/// text otherwise.
+/// What a command reports: a versioned JSON object for `--json`, text
+/// otherwise; `failed` turns a complete report into exit status 1.
 struct Report {
     json: serde_json::Value,
     text: String,
+    failed: bool,
 }
 
 fn report(mut json: serde_json::Value, text: String) -> Report {
     json["schema_version"] = SCHEMA_VERSION.into();
-    Report { json, text }
+    Report {
+        json,
+        text,
+        failed: false,
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<Report> {
@@ -112,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
                     .to_string(),
             };
             expect(
-                ready(&cli)?.request(Request::SetConfig {
+                ready_starting(&cli)?.request(Request::SetConfig {
                     profile: profile.clone(),
                     config,
                 })?,
@@ -123,7 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         }
         Command::Connect { profile } => {
             expect(
-                ready(&cli)?.request(Request::Start {
+                ready_starting(&cli)?.request(Request::Start {
                     profile: profile.clone(),
                 })?,
                 |r| *r == Response::Started,
@@ -138,6 +163,35 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
                 *r == Response::Stopped
             })?;
             Ok(report(json!({}), "disconnected".into()))
+        }
+        Command::Logs { lines } => {
+            let reply = expect(
+                ready(&cli)?.request(Request::Logs { lines: *lines })?,
+                |r| matches!(r, Response::Logs { .. }),
+            )?;
+            let Response::Logs { lines } = reply else {
+                unreachable!("checked above")
+            };
+            Ok(report(json!({ "lines": lines }), lines.join("\n")))
+        }
+        Command::Doctor => {
+            let checks = doctor::run(&cli.socket, VERSION);
+            let failed = checks.iter().any(|c| c.verdict == doctor::Verdict::Fail);
+            let text = checks
+                .iter()
+                .map(|c| {
+                    let verdict = match c.verdict {
+                        doctor::Verdict::Ok => "ok  ",
+                        doctor::Verdict::Warn => "warn",
+                        doctor::Verdict::Fail => "FAIL",
+                    };
+                    format!("{verdict}  {}: {}", c.name, c.detail)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut report = report(json!({ "checks": checks, "healthy": !failed }), text);
+            report.failed = failed;
+            Ok(report)
         }
         Command::Extension {
             command: ExtensionCommand::Status,

@@ -16,13 +16,18 @@ use vpn_ipc::{
 
 use crate::{
     engine::{Engine, EngineStatus, TunnelConfig, TunnelState},
+    log_ring::LogRing,
     platform::{NetworkSettings, TunnelDevices},
     profiles::{ProfileError, ProfileStore},
 };
 
+/// The most log lines one `Logs` request gets.
+const MAX_LOG_LINES: u32 = 1000;
+
 pub struct ControlService<D: TunnelDevices> {
     profiles: ProfileStore,
     devices: D,
+    logs: LogRing,
     runtime: tokio::runtime::Runtime,
     tunnel: Mutex<Option<Running>>,
 }
@@ -84,7 +89,7 @@ fn wire_stats(status: &EngineStatus) -> TunnelStats {
 }
 
 impl<D: TunnelDevices> ControlService<D> {
-    pub fn new(profiles: ProfileStore, devices: D) -> std::io::Result<Self> {
+    pub fn new(profiles: ProfileStore, devices: D, logs: LogRing) -> std::io::Result<Self> {
         // Two workers: one per direction of the packet loop on a 2-core box,
         // and no more threads than the work needs in the extension.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -95,6 +100,7 @@ impl<D: TunnelDevices> ControlService<D> {
         Ok(Self {
             profiles,
             devices,
+            logs,
             runtime,
             tunnel: Mutex::new(None),
         })
@@ -192,6 +198,9 @@ impl<D: TunnelDevices> Service for ControlService<D> {
         match request {
             Request::Status => Response::Status(self.status()),
             Request::Stats => Response::Stats(self.status().stats),
+            Request::Logs { lines } => Response::Logs {
+                lines: self.logs.tail((*lines).min(MAX_LOG_LINES) as usize),
+            },
             // A profile is checked before it is stored: a broken file is
             // refused with its line now, not when the user connects.
             Request::SetConfig { profile, config } => match parse(profile, config) {

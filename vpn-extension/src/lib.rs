@@ -3,5 +3,6 @@
 
 pub mod control;
 pub mod engine;
+pub mod log_ring;
 pub mod platform;
 pub mod profiles;

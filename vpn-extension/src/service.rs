@@ -15,12 +15,16 @@ use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::Subscriber
 use vpn_extension::{
     control::ControlService,
     engine::{Engine, TunnelConfig},
+    log_ring::LogRing,
     platform::{
         linux::{LinuxDevices, LinuxTun},
         NetworkSettings,
     },
     profiles::ProfileStore,
 };
+
+/// Log lines the service keeps for `vpn-app logs`.
+const LOG_LINES_KEPT: usize = 2000;
 use vpn_ipc::{
     negotiation::SUPPORTED,
     session::ExtensionInfo,
@@ -59,7 +63,7 @@ enum Command {
         #[arg(long)]
         socket_owner: Option<u32>,
         /// The TUN interface tunnels use.
-        #[arg(long, default_value = "vpnkit0")]
+        #[arg(long, env = "VPN_INTERFACE", default_value = "vpnkit0")]
         interface: String,
     },
     /// Bring one tunnel up from a wg-quick file and run it in the
@@ -81,11 +85,18 @@ pub fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    // Recent lines are also kept for `vpn-app logs`.
+    let logs = LogRing::new(LOG_LINES_KEPT);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(logs.clone())
+                .with_ansi(false),
         )
         .with(filter)
         .init();
@@ -96,7 +107,7 @@ pub fn main() -> anyhow::Result<()> {
             allow_uids,
             socket_owner,
             interface,
-        } => serve(socket, state_dir, allow_uids, socket_owner, interface),
+        } => serve(socket, state_dir, allow_uids, socket_owner, interface, logs),
         Command::Up { config, interface } => up(&config, &interface),
     }
 }
@@ -107,6 +118,7 @@ fn serve(
     mut allow_uids: Vec<u32>,
     socket_owner: Option<u32>,
     interface: String,
+    logs: LogRing,
 ) -> anyhow::Result<()> {
     if allow_uids.is_empty() {
         allow_uids.push(nix::unistd::getuid().as_raw());
@@ -132,12 +144,12 @@ fn serve(
             build: version.into(),
         },
         Arc::new(
-            ControlService::new(profiles, LinuxDevices { interface })
+            ControlService::new(profiles, LinuxDevices { interface }, logs)
                 .context("cannot start the tunnel runtime")?,
         ),
     )
     .with_context(|| format!("failed to listen on {}", socket.display()))?;
-    eprintln!("vpn-extension {version}: serving {}", socket.display());
+    tracing::info!("vpn-extension {version}: serving {}", socket.display());
     server.run().context("the control listener failed")
 }
 

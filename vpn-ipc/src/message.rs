@@ -38,6 +38,10 @@ pub enum Request {
         config: String,
     },
     Stats,
+    /// The extension's most recent log lines, oldest first.
+    Logs {
+        lines: u32,
+    },
 }
 
 /// The inclusive range of protocol versions one side speaks.
@@ -63,6 +67,9 @@ pub enum Response {
     Quiesced,
     ConfigSaved,
     Stats(TunnelStats),
+    Logs {
+        lines: Vec<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -255,6 +262,7 @@ mod tests {
                 config: "[Interface]\n".into(),
             },
             Request::Stats,
+            Request::Logs { lines: 50 },
         ]
     }
 
@@ -296,6 +304,9 @@ mod tests {
                 }],
             }),
             Response::Started,
+            Response::Logs {
+                lines: vec!["2026-11-28T06:00:00Z INFO tunnel starting".into()],
+            },
             Response::Stopped,
             Response::Quiesced,
             Response::ConfigSaved,

@@ -5,8 +5,8 @@
 //! Server rules: `Hello` comes first and settles the protocol version (no
 //! common version: the error is sent and the connection closed); any other
 //! request before it gets `HelloRequired`; once the extension is quiesced for
-//! an upgrade it still answers `Status`, `Stats` and `Quiesce` but takes no
-//! new work.
+//! an upgrade it still answers `Status`, `Stats`, `Logs` and `Quiesce` but
+//! takes no new work.
 
 use crate::{
     message::{
@@ -107,7 +107,10 @@ impl ServerSession {
                 Dispatch::Reply(error(id, ErrorCode::HelloRequired, "send Hello first"))
             }
             (
-                request @ (Request::Status | Request::Stats | Request::Quiesce),
+                request @ (Request::Status
+                | Request::Stats
+                | Request::Logs { .. }
+                | Request::Quiesce),
                 State::Ready { .. },
             ) => Dispatch::Serve { id, request },
             (_, State::Ready { .. }) if quiesced => Dispatch::Reply(error(
