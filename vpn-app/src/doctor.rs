@@ -1,13 +1,12 @@
 //! `vpn-app doctor`: what a support engineer would check first, each with a
 //! verdict and the detail that explains it. It never changes anything.
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use serde::Serialize;
 use vpn_ipc::{
     message::{Request, Response, TunnelState},
     session::HandshakeOutcome,
-    unix::Client,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -48,24 +47,17 @@ pub fn run(socket: &Path, app_version: &str) -> Vec<Check> {
         )
     });
 
-    let mut client = match Client::connect(socket, Duration::from_secs(5)) {
+    let mut client = match crate::channel::open(socket) {
         Ok(client) => {
             checks.push(check(
                 "control channel",
                 Verdict::Ok,
-                format!("{} accepts connections", socket.display()),
+                "the extension accepts connections",
             ));
             client
         }
         Err(e) => {
-            checks.push(check(
-                "control channel",
-                Verdict::Fail,
-                format!(
-                    "cannot connect to {}: {e}; is the extension running?",
-                    socket.display()
-                ),
-            ));
+            checks.push(check("control channel", Verdict::Fail, format!("{e:#}")));
             return checks;
         }
     };

@@ -2,12 +2,13 @@
 //! service process over the control socket; the macOS app, the extension
 //! lifecycle and the upgrade commands are separate work.
 
+mod channel;
 mod cli;
 mod doctor;
 #[cfg(target_os = "linux")]
 mod extension_process;
 
-use std::{process::ExitCode, time::Duration};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -16,7 +17,7 @@ use serde_json::json;
 use vpn_ipc::{
     message::{Request, Response, TunnelStatus},
     session::HandshakeOutcome,
-    unix::Client,
+    transport::ControlClient,
 };
 
 const SCHEMA_VERSION: u32 = 1;
@@ -53,13 +54,8 @@ fn main() -> ExitCode {
 
 /// Connects and says hello; a build or protocol mismatch is reported, not
 /// papered over (after an upgrade it means the old extension still runs).
-fn connect(cli: &Cli) -> anyhow::Result<(Client, HandshakeOutcome)> {
-    let mut client = Client::connect(&cli.socket, Duration::from_secs(5)).with_context(|| {
-        format!(
-            "is the extension running? (socket {})",
-            cli.socket.display()
-        )
-    })?;
+fn connect(cli: &Cli) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
+    let mut client = channel::open(&cli.socket)?;
     let outcome = client
         .hello(VERSION, VERSION)
         .context("handshake with the extension failed")?;
@@ -68,7 +64,7 @@ fn connect(cli: &Cli) -> anyhow::Result<(Client, HandshakeOutcome)> {
 
 /// [`ready`], first starting the extension where the app is the one to do
 /// it (Linux), unless `--no-start`.
-fn ready_starting(cli: &Cli) -> anyhow::Result<Client> {
+fn ready_starting(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
     #[cfg(target_os = "linux")]
     if !cli.no_start {
         let started = extension_process::ensure_running(&cli.socket)?;
@@ -79,7 +75,7 @@ fn ready_starting(cli: &Cli) -> anyhow::Result<Client> {
     ready(cli)
 }
 
-fn ready(cli: &Cli) -> anyhow::Result<Client> {
+fn ready(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
     match connect(cli)? {
         (client, HandshakeOutcome::Current { .. }) => Ok(client),
         (_, other) => bail!("the extension cannot serve this app: {other:?}"),

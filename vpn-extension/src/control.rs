@@ -11,7 +11,7 @@ use vpn_ipc::{
         ErrorCode, PeerStatus, Request, Response, TunnelState as WireState, TunnelStats,
         TunnelStatus,
     },
-    unix::Service,
+    session::Service,
 };
 
 use crate::{

@@ -12,8 +12,9 @@ use std::{
 use vpn_ipc::{
     message::{Request, Response, TunnelState, TunnelStatus},
     negotiation::SUPPORTED,
-    session::ExtensionInfo,
-    unix::{Client, Server, ServerConfig, Service},
+    session::{ExtensionInfo, Service},
+    transport::ControlClient,
+    unix::{Client, Server, ServerConfig},
 };
 
 const REQUESTS: usize = 10_000;

@@ -8,15 +8,18 @@
 //! - [`session`]: the rules of a connection (Hello first, quiesce) as pure
 //!   state machines, and how the app reads the answer to its Hello.
 //!
+//! - [`transport`]: the app's end of the channel as one trait.
 //! - [`unix`]: the Unix-socket transport (server with peer-uid checks,
 //!   client), used on Linux and in tests.
-//!
-//! # Not yet
-//! The XPC transport for macOS and the fuzz target come with the rest of the
-//! control-channel work.
+//! - `xpc` (macOS): the XPC transport, with a code-signing requirement on
+//!   the peer at both ends ([`code_requirement`] says which).
 
+pub mod code_requirement;
 pub mod framing;
 pub mod message;
 pub mod negotiation;
 pub mod session;
+pub mod transport;
 pub mod unix;
+#[cfg(target_os = "macos")]
+pub mod xpc;

@@ -16,6 +16,12 @@ use crate::{
     negotiation::{negotiate, Negotiation},
 };
 
+/// What carries out requests once the session rules let them through: the
+/// tunnel service of the extension, whatever the transport.
+pub trait Service: Send + Sync + 'static {
+    fn handle(&self, request: &Request) -> Response;
+}
+
 /// What the extension says about itself in `Welcome`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtensionInfo {

@@ -17,8 +17,9 @@ use vpn_ipc::{
         ErrorCode, ProtocolRange, Request, Response, TunnelState, TunnelStats, TunnelStatus,
     },
     negotiation::SUPPORTED,
-    session::{ExtensionInfo, HandshakeOutcome},
-    unix::{Client, Server, ServerConfig, Service},
+    session::{ExtensionInfo, HandshakeOutcome, Service},
+    transport::{ControlClient, TransportError},
+    unix::{Client, Server, ServerConfig},
 };
 
 const NOBODY: u32 = 65534;
@@ -164,8 +165,9 @@ fn child_connects() {
     let Ok(path) = std::env::var("VPN_IPC_CHILD_SOCKET") else {
         return;
     };
-    let outcome =
-        Client::connect(Path::new(&path), TIMEOUT).and_then(|mut c| c.hello("1.2.0", "1.2.0"));
+    let outcome = Client::connect(Path::new(&path), TIMEOUT)
+        .map_err(TransportError::new)
+        .and_then(|mut c| c.hello("1.2.0", "1.2.0"));
     match outcome {
         Ok(HandshakeOutcome::Current { .. }) => println!("CHILD: served"),
         other => println!("CHILD: refused ({other:?})"),

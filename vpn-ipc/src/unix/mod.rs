@@ -40,17 +40,11 @@ use std::{
 use crate::{
     framing::{encode_frame, FrameDecoder, FrameError},
     message::{Request, RequestEnvelope, Response, ResponseEnvelope},
-    negotiation::SUPPORTED,
-    session::{handshake_outcome, Dispatch, ExtensionInfo, HandshakeOutcome, ServerSession},
+    session::{Dispatch, ExtensionInfo, ServerSession, Service},
+    transport::{ControlClient, TransportError},
 };
 
 pub use peer::peer_uid;
-
-/// What carries out requests once the session rules let them through: the
-/// tunnel service of the extension.
-pub trait Service: Send + Sync + 'static {
-    fn handle(&self, request: &Request) -> Response;
-}
 
 /// How the server listens and whom it lets in.
 #[derive(Clone, Debug)]
@@ -266,22 +260,8 @@ impl Client {
         })
     }
 
-    /// Sends `Hello` and reads what it says about the extension.
-    pub fn hello(
-        &mut self,
-        app_version: &str,
-        app_build: &str,
-    ) -> Result<HandshakeOutcome, ClientError> {
-        let reply = self.request(Request::Hello {
-            protocol: SUPPORTED,
-            app_version: app_version.into(),
-            app_build: app_build.into(),
-        })?;
-        Ok(handshake_outcome(&reply, app_build))
-    }
-
     /// Sends one request and waits for its reply.
-    pub fn request(&mut self, request: Request) -> Result<Response, ClientError> {
+    pub fn send(&mut self, request: Request) -> Result<Response, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let frame = encode_frame(&RequestEnvelope { id, request }.to_json())?;
@@ -308,5 +288,11 @@ impl Client {
                 return Ok(ResponseEnvelope::from_json(&frame)?);
             }
         }
+    }
+}
+
+impl ControlClient for Client {
+    fn request(&mut self, request: Request) -> Result<Response, TransportError> {
+        self.send(request).map_err(TransportError::new)
     }
 }

@@ -1,0 +1,49 @@
+//! Opening the control channel. On macOS: XPC to the versioned service the
+//! app bundle's Info.plist names, with our team's code-signing requirement
+//! on the extension. Elsewhere, and on macOS outside an app bundle (in
+//! development): the Unix socket.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use vpn_ipc::{transport::ControlClient, unix};
+
+/// How long a request may take before the app gives up on the extension.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn open(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
+    #[cfg(target_os = "macos")]
+    if let Some(service) = bundle_service_name()? {
+        use vpn_ipc::code_requirement::{team_of_service, team_requirement};
+        let requirement = team_requirement(team_of_service(&service)?)?;
+        let client = vpn_ipc::xpc::Client::connect(&service, &requirement)
+            .with_context(|| format!("cannot reach the extension's XPC service {service}"))?;
+        return Ok(Box::new(client));
+    }
+    let client = unix::Client::connect(socket, TIMEOUT)
+        .with_context(|| format!("is the extension running? (socket {})", socket.display()))?;
+    Ok(Box::new(client))
+}
+
+/// `VPNExtensionMachServiceName` from `Name.app/Contents/Info.plist`, when
+/// this program runs from `Name.app/Contents/MacOS/`. installer-tool writes
+/// that key (the same value as the extension's `NEMachServiceName`).
+#[cfg(target_os = "macos")]
+fn bundle_service_name() -> anyhow::Result<Option<String>> {
+    let executable = std::env::current_exe().context("cannot locate this program")?;
+    let Some(contents) = executable.parent().and_then(Path::parent) else {
+        return Ok(None);
+    };
+    let info = contents.join("Info.plist");
+    if !info.exists() {
+        return Ok(None);
+    }
+    let value = plist::Value::from_file(&info)
+        .with_context(|| format!("cannot read {}", info.display()))?;
+    value
+        .as_dictionary()
+        .and_then(|d| d.get("VPNExtensionMachServiceName"))
+        .and_then(plist::Value::as_string)
+        .map(|name| Some(name.to_string()))
+        .with_context(|| format!("{} has no VPNExtensionMachServiceName", info.display()))
+}
