@@ -307,5 +307,21 @@ fn the_app_starts_the_extension_itself_and_reports_on_it() {
         !lines.iter().any(|l| l.contains(&our_keys.private)),
         "a private key reached the log"
     );
-    app_in_b(&["disconnect"]);
+
+    // Deactivate takes the tunnel down and stops the process; activate
+    // starts it again, and the profile is still there.
+    let (output, json) = app_in_b(&["extension", "deactivate"]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        json["stopped"].as_str().unwrap().starts_with("Terminated"),
+        "{json}"
+    );
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_err());
+    let (output, json) = app_in_b(&["extension", "activate"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(json["started"], "AsChild");
+    let (output, _) = app_in_b(&["--no-start", "connect", "home"]);
+    assert!(output.status.success(), "{output:?}");
+    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
+    app_in_b(&["extension", "deactivate"]);
 }

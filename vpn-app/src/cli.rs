@@ -60,4 +60,8 @@ pub enum Command {
 pub enum ExtensionCommand {
     /// Handshake with the running extension: its version, build and protocol.
     Status,
+    /// Start the extension (Linux: with systemd or as a child process).
+    Activate,
+    /// Bring the tunnel down and stop the extension.
+    Deactivate,
 }

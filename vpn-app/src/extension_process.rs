@@ -1,7 +1,8 @@
-//! Starting the extension on Linux, where nothing else does it for us (on
-//! macOS the system starts the network extension). With systemd and our
-//! unit installed, systemd runs it; otherwise, as root, the app starts it
-//! as a detached child service process.
+//! Starting and stopping the extension on Linux, where nothing else does it
+//! for us (on macOS the system runs the network extension, and activation
+//! goes through `OSSystemExtensionRequest`). With systemd and our unit
+//! installed, systemd runs it; otherwise, as root, the app starts it as a
+//! detached child service process.
 
 use std::{
     os::unix::process::CommandExt,
@@ -21,6 +22,17 @@ pub enum Started {
     AlreadyRunning,
     BySystemd,
     AsChild,
+}
+
+/// How the extension came to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    WasNotRunning,
+    BySystemd,
+    /// SIGTERM to the process that serves the socket.
+    Terminated {
+        pid: i32,
+    },
 }
 
 fn listening(socket: &Path) -> bool {
@@ -106,4 +118,46 @@ pub fn ensure_running(socket: &Path) -> anyhow::Result<Started> {
         .with_context(|| format!("cannot start {}", binary.display()))?;
     wait_for(socket, &format!("({})", binary.display()))?;
     Ok(Started::AsChild)
+}
+
+/// Stops the extension (the caller has already brought the tunnel down):
+/// through systemd when it runs it, else SIGTERM to the process serving the
+/// socket, whose pid the kernel recorded when we connected.
+pub fn stop(socket: &Path) -> anyhow::Result<Stopped> {
+    use nix::{
+        sys::{
+            signal::{kill, Signal},
+            socket::{getsockopt, sockopt::PeerCredentials},
+        },
+        unistd::Pid,
+    };
+
+    let Ok(stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return Ok(Stopped::WasNotRunning);
+    };
+    if systemd_has_unit() {
+        let status = Command::new("systemctl")
+            .args(["stop", UNIT])
+            .status()
+            .context("cannot run systemctl")?;
+        if !status.success() {
+            bail!("`systemctl stop {UNIT}` failed ({status})");
+        }
+        return Ok(Stopped::BySystemd);
+    }
+    let pid = getsockopt(&stream, PeerCredentials)
+        .context("cannot learn which process serves the socket")?
+        .pid();
+    drop(stream);
+    kill(Pid::from_raw(pid), Signal::SIGTERM)
+        .with_context(|| format!("cannot stop the extension (pid {pid}); are you root?"))?;
+    let start = Instant::now();
+    // Signal 0 only asks whether the process still exists.
+    while kill(Pid::from_raw(pid), None).is_ok() {
+        if start.elapsed() > START_LIMIT {
+            bail!("the extension (pid {pid}) did not exit within {START_LIMIT:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Stopped::Terminated { pid })
 }

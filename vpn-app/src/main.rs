@@ -190,6 +190,12 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             Ok(report)
         }
         Command::Extension {
+            command: ExtensionCommand::Activate,
+        } => activate(&cli),
+        Command::Extension {
+            command: ExtensionCommand::Deactivate,
+        } => deactivate(&cli),
+        Command::Extension {
             command: ExtensionCommand::Status,
         } => {
             let (_, outcome) = connect(&cli)?;
@@ -265,4 +271,39 @@ fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.2} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn activate(cli: &Cli) -> anyhow::Result<Report> {
+    let started = extension_process::ensure_running(&cli.socket)?;
+    Ok(report(
+        json!({ "started": format!("{started:?}") }),
+        format!("extension running ({started:?})"),
+    ))
+}
+
+#[cfg(target_os = "linux")]
+fn deactivate(cli: &Cli) -> anyhow::Result<Report> {
+    // The tunnel goes down through the extension first, so routes and the
+    // interface are removed by the engine rather than by the process dying.
+    if let Ok(mut client) = ready(cli) {
+        expect(client.request(Request::Stop)?, |r| *r == Response::Stopped)?;
+    }
+    let stopped = extension_process::stop(&cli.socket)?;
+    Ok(report(
+        json!({ "stopped": format!("{stopped:?}") }),
+        format!("extension stopped ({stopped:?})"),
+    ))
+}
+
+/// On macOS activation is an `OSSystemExtensionRequest` from the app in
+/// /Applications, which comes with the macOS platform layer.
+#[cfg(not(target_os = "linux"))]
+fn activate(_cli: &Cli) -> anyhow::Result<Report> {
+    bail!("extension activation on macOS needs the macOS platform layer (OSSystemExtensionRequest), not built yet")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn deactivate(_cli: &Cli) -> anyhow::Result<Report> {
+    bail!("extension deactivation on macOS needs the macOS platform layer (OSSystemExtensionRequest), not built yet")
 }
