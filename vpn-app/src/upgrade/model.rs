@@ -32,6 +32,10 @@ struct SimulatedMac {
     approval: Approval,
     approval_pending: bool,
     reboot_on_activate: bool,
+    /// Activation fails with this (the app outside /Applications, say).
+    activation_error: Option<&'static str>,
+    /// The active extension speaks no protocol version the app does.
+    protocol_skew: bool,
     elapsed: Duration,
     calls: Vec<&'static str>,
 }
@@ -51,6 +55,8 @@ impl SimulatedMac {
             approval: Approval::NotAsked,
             approval_pending: false,
             reboot_on_activate: false,
+            activation_error: None,
+            protocol_skew: false,
             elapsed: Duration::ZERO,
             calls: Vec::new(),
         }
@@ -80,6 +86,9 @@ impl UpgradePlatform for SimulatedMac {
         if self.reboot_on_activate {
             return RequestOutcome::WillCompleteAfterReboot;
         }
+        if let Some(error) = self.activation_error {
+            return RequestOutcome::Failed(error.into());
+        }
         if self.approval != Approval::NotAsked {
             self.approval_pending = true;
             return RequestOutcome::NeedsApproval;
@@ -90,6 +99,7 @@ impl UpgradePlatform for SimulatedMac {
     fn deactivate(&mut self) -> RequestOutcome {
         self.calls.push("deactivate");
         self.active = None;
+        self.protocol_skew = false;
         self.configuration = None;
         self.tunnel_connected = false;
         self.xpc_invalidated = false;
@@ -117,6 +127,7 @@ impl UpgradePlatform for SimulatedMac {
         self.calls.push("handshake");
         match self.active {
             _ if self.xpc_invalidated => Handshake::Unreachable("connection invalidated".into()),
+            Some(_) if self.protocol_skew => Handshake::ProtocolSkew("extension speaks 0-0".into()),
             Some(version) if version == self.new => Handshake::Current,
             Some(version) => Handshake::OtherBuild(version.into()),
             None => Handshake::Unreachable("no extension".into()),
@@ -269,4 +280,28 @@ fn the_report_is_json_with_the_outcome_at_the_top() {
     assert_eq!(json["outcome"], "healthy");
     assert_eq!(json["repaired"], true);
     assert!(json["steps"].as_array().unwrap().len() >= 6, "{json}");
+}
+
+#[test]
+fn a_failed_activation_is_reported_with_its_reason() {
+    let mut mac = SimulatedMac::upgraded();
+    mac.activation_error = Some("the app must be in /Applications");
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(
+        report.outcome,
+        Outcome::Unhealthy {
+            reason: "the app must be in /Applications".into()
+        }
+    );
+    assert_eq!(mac.active, Some("2"));
+}
+
+#[test]
+fn a_protocol_skew_is_repaired_like_an_invalidated_connection() {
+    let mut mac = SimulatedMac::upgraded();
+    mac.protocol_skew = true;
+    let report = run(&mut mac, &UpgradeState::default(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired);
+    assert!(report.steps.iter().any(|s| s.contains("ProtocolSkew")));
 }
