@@ -192,36 +192,72 @@ impl Drop for StartedExtension {
     }
 }
 
-#[test]
-fn the_app_starts_the_extension_itself_and_reports_on_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    let lab = Lab::new();
-    let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
-    let _go = WireguardGo::start(
-        &lab.a,
-        dir,
-        &go_keys,
-        51820,
-        &["10.77.0.1/24"],
-        &WgPeer {
-            public: &our_keys.public,
-            allowed_ips: "10.77.0.2/32",
-            endpoint: None,
-            keepalive: None,
-        },
-    );
-    let socket = dir.join("control.sock");
-    let _cleanup = StartedExtension(socket.clone());
-    // The app runs on the host in `b`, as root, with no extension running.
-    let app_in_b = |args: &[&str]| {
-        let output = lab
+/// wireguard-go in `a` (10.77.0.1, waiting to be contacted); in `b` a host
+/// where the app runs as root with no extension running yet; the profile
+/// `home` for it in `home.conf`.
+struct AppHost {
+    // Fields drop in order: the extension goes first, the namespaces last.
+    _extension: StartedExtension,
+    _go: WireguardGo,
+    lab: Lab,
+    dir: tempfile::TempDir,
+    socket: std::path::PathBuf,
+    interface: String,
+    config: std::path::PathBuf,
+    our_private: String,
+}
+
+impl AppHost {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = Lab::new();
+        let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
+        let go = WireguardGo::start(
+            &lab.a,
+            dir.path(),
+            &go_keys,
+            51820,
+            &["10.77.0.1/24"],
+            &WgPeer {
+                public: &our_keys.public,
+                allowed_ips: "10.77.0.2/32",
+                endpoint: None,
+                keepalive: None,
+            },
+        );
+        let config = dir.path().join("home.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "[Interface]\nPrivateKey = {}\nAddress = 10.77.0.2/24\n\
+                 [Peer]\nPublicKey = {}\nAllowedIPs = 10.77.0.1/32\nEndpoint = {A_UNDERLAY}:51820\n",
+                our_keys.private, go_keys.public
+            ),
+        )
+        .unwrap();
+        let socket = dir.path().join("control.sock");
+        Self {
+            _extension: StartedExtension(socket.clone()),
+            _go: go,
+            lab,
+            socket,
+            interface: unique("vk"),
+            config,
+            our_private: our_keys.private,
+            dir,
+        }
+    }
+
+    /// `vpn-app --json ARGS` on the host in `b`.
+    fn app(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let output = self
+            .lab
             .b
             .command(binary("vpn-app"))
-            .env("VPN_STATE_DIR", dir.join("state"))
-            .env("VPN_INTERFACE", unique("vk"))
+            .env("VPN_STATE_DIR", self.dir.path().join("state"))
+            .env("VPN_INTERFACE", &self.interface)
             .arg("--socket")
-            .arg(&socket)
+            .arg(&self.socket)
             .arg("--json")
             .args(args)
             .output()
@@ -229,99 +265,149 @@ fn the_app_starts_the_extension_itself_and_reports_on_it() {
         let json: serde_json::Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|e| panic!("vpn-app {args:?} printed no JSON ({e}): {output:?}"));
         (output, json)
-    };
-    let (output, json) = app_in_b(&["--no-start", "status"]);
-    assert_eq!(output.status.code(), Some(1), "{json}");
-    let (output, json) = app_in_b(&["doctor"]);
-    assert_eq!(output.status.code(), Some(1), "{json}");
-    assert_eq!(json["healthy"], false);
-    assert!(
-        json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["name"] == "control channel" && c["verdict"] == "fail"),
-        "{json}"
-    );
+    }
 
-    let config = dir.join("home.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "[Interface]\nPrivateKey = {}\nAddress = 10.77.0.2/24\n\
-             [Peer]\nPublicKey = {}\nAllowedIPs = 10.77.0.1/32\nEndpoint = {A_UNDERLAY}:51820\n",
-            our_keys.private, go_keys.public
-        ),
-    )
-    .unwrap();
-    let (output, _) = app_in_b(&["import", config.to_str().unwrap()]);
-    assert!(output.status.success(), "{output:?}");
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("started the extension (AsChild)"),
-        "{output:?}"
-    );
-    let (output, _) = app_in_b(&["connect", "home"]);
-    assert!(output.status.success(), "{output:?}");
-    wait_until("the tunnel to connect", Duration::from_secs(20), || {
-        app_in_b(&["status"]).1["state"] == "connected"
-    });
-    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
+    fn app_ok(&self, args: &[&str]) -> serde_json::Value {
+        let (output, json) = self.app(args);
+        assert!(output.status.success(), "vpn-app {args:?}: {output:?}");
+        json
+    }
 
-    let (output, json) = app_in_b(&["doctor"]);
-    assert!(output.status.success(), "{json}");
-    assert_eq!(json["healthy"], true);
-    let tunnel = json["checks"]
+    fn import_and_connect(&self) {
+        self.app_ok(&["import", self.config.to_str().unwrap()]);
+        self.app_ok(&["connect", "home"]);
+        wait_until("the tunnel to connect", Duration::from_secs(20), || {
+            self.app(&["status"]).1["state"] == "connected"
+        });
+        ping_until_reply(&self.lab.b, "10.77.0.1", Duration::from_secs(20));
+    }
+}
+
+fn check<'a>(doctor: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doctor["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "tunnel")
-        .unwrap()
-        .clone();
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check: {doctor}"))
+}
+
+#[test]
+fn the_app_starts_the_extension_itself_and_reports_on_it() {
+    let host = AppHost::new();
+    let (output, json) = host.app(&["--no-start", "status"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    let (output, json) = host.app(&["doctor"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    assert_eq!(json["healthy"], false);
+    assert_eq!(check(&json, "control channel")["verdict"], "fail");
+
+    let (output, _) = host.app(&["import", host.config.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        tunnel["verdict"] == "ok"
-            && tunnel["detail"]
-                .as_str()
-                .unwrap()
-                .contains("connected (home)"),
+        stderr.contains("started the extension (AsChild)"),
+        "{stderr}"
+    );
+    host.import_and_connect();
+
+    let json = host.app_ok(&["doctor"]);
+    assert_eq!(json["healthy"], true);
+    let tunnel = check(&json, "tunnel");
+    assert_eq!(tunnel["verdict"], "ok");
+    assert!(
+        tunnel["detail"]
+            .as_str()
+            .unwrap()
+            .contains("connected (home)"),
         "{json}"
     );
 
-    let (output, json) = app_in_b(&["logs", "--lines", "50"]);
-    assert!(output.status.success(), "{output:?}");
+    let json = host.app_ok(&["logs", "--lines", "50"]);
     let lines: Vec<&str> = json["lines"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    assert!(lines.iter().any(|l| l.contains("serving")), "{lines:?}");
+    for wanted in ["serving", "tunnel started", "to=connected"] {
+        assert!(
+            lines.iter().any(|l| l.contains(wanted)),
+            "{wanted}: {lines:?}"
+        );
+    }
     assert!(
-        lines.iter().any(|l| l.contains("tunnel started")),
-        "{lines:?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("to=connected")),
-        "{lines:?}"
-    );
-    assert!(
-        !lines.iter().any(|l| l.contains(&our_keys.private)),
+        !lines.iter().any(|l| l.contains(&host.our_private)),
         "a private key reached the log"
     );
 
     // Deactivate takes the tunnel down and stops the process; activate
     // starts it again, and the profile is still there.
-    let (output, json) = app_in_b(&["extension", "deactivate"]);
-    assert!(output.status.success(), "{output:?}");
+    let json = host.app_ok(&["extension", "deactivate"]);
     assert!(
         json["stopped"].as_str().unwrap().starts_with("Terminated"),
         "{json}"
     );
-    assert!(std::os::unix::net::UnixStream::connect(&socket).is_err());
-    let (output, json) = app_in_b(&["extension", "activate"]);
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(json["started"], "AsChild");
-    let (output, _) = app_in_b(&["--no-start", "connect", "home"]);
-    assert!(output.status.success(), "{output:?}");
-    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
-    app_in_b(&["extension", "deactivate"]);
+    assert!(std::os::unix::net::UnixStream::connect(&host.socket).is_err());
+    assert_eq!(
+        host.app_ok(&["extension", "activate"])["started"],
+        "AsChild"
+    );
+    host.app_ok(&["--no-start", "connect", "home"]);
+    ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
+    host.app_ok(&["extension", "deactivate"]);
+}
+
+#[test]
+fn upgrade_prepare_and_finish_bring_the_tunnel_back_through_a_restart() {
+    let host = AppHost::new();
+    host.import_and_connect();
+
+    // The old app: record, bring down, quiesce.
+    let state = host.app_ok(&["upgrade", "prepare"]);
+    assert_eq!(state["tunnel_was_up"], true, "{state}");
+    assert_eq!(state["profile"], "home");
+    assert_eq!(host.app_ok(&["status"])["state"], "disconnected");
+    let (output, json) = host.app(&["--no-start", "connect", "home"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        json["error"].as_str().unwrap().contains("Quiesced"),
+        "{json}"
+    );
+    let state_file = host.dir.path().join("upgrade-state.json");
+    std::fs::write(&state_file, state.to_string()).unwrap();
+
+    // The new app: the quiesced extension is replaced, the connection
+    // checked, the tunnel restored.
+    let report = host.app_ok(&["upgrade", "finish", "--state", state_file.to_str().unwrap()]);
+    assert_eq!(report["outcome"], "healthy", "{report}");
+    assert_eq!(report["tunnel_restored"], true, "{report}");
+    assert_eq!(report["repaired"], false, "{report}");
+    ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
+
+    // Policy `always` cycles the extension and still ends healthy.
+    let report = host.app_ok(&[
+        "upgrade",
+        "finish",
+        "--state",
+        state_file.to_str().unwrap(),
+        "--policy",
+        "always",
+    ]);
+    assert_eq!(report["outcome"], "healthy", "{report}");
+    assert_eq!(report["repaired"], true, "{report}");
+    ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
+
+    // A state file that is not one is refused by name.
+    std::fs::write(&state_file, "{not json").unwrap();
+    let (output, json) = host.app(&["upgrade", "finish", "--state", state_file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("upgrade-state.json"),
+        "{json}"
+    );
+    host.app_ok(&["extension", "deactivate"]);
 }

@@ -49,6 +49,11 @@ pub enum Command {
     /// Check the installed VPN and say what is wrong (exit 1 if anything
     /// fails).
     Doctor,
+    /// What the pkg scripts run around an upgrade.
+    Upgrade {
+        #[command(subcommand)]
+        command: UpgradeCommand,
+    },
     /// The extension itself.
     Extension {
         #[command(subcommand)]
@@ -64,4 +69,21 @@ pub enum ExtensionCommand {
     Activate,
     /// Bring the tunnel down and stop the extension.
     Deactivate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpgradeCommand {
+    /// Old app, before the replacement: record the tunnel's state, bring it
+    /// down, quiesce the extension; prints the state as JSON.
+    Prepare,
+    /// New app, after: activate (replace), check the connection, repair,
+    /// restore the tunnel; prints a report (exit 1 unless healthy).
+    Finish {
+        /// The state `upgrade prepare` printed (none: a fresh install).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// When to deactivate and reactivate the extension.
+        #[arg(long, value_enum, default_value_t = crate::upgrade::RepairPolicy::OnFailure)]
+        policy: crate::upgrade::RepairPolicy,
+    },
 }

@@ -152,12 +152,28 @@ pub fn stop(socket: &Path) -> anyhow::Result<Stopped> {
     kill(Pid::from_raw(pid), Signal::SIGTERM)
         .with_context(|| format!("cannot stop the extension (pid {pid}); are you root?"))?;
     let start = Instant::now();
-    // Signal 0 only asks whether the process still exists.
-    while kill(Pid::from_raw(pid), None).is_ok() {
+    while is_running(Pid::from_raw(pid)) {
         if start.elapsed() > START_LIMIT {
             bail!("the extension (pid {pid}) did not exit within {START_LIMIT:?} of SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(Stopped::Terminated { pid })
+}
+
+/// Whether `pid` still runs. Our own child (this process started the
+/// extension moments ago, as `upgrade finish --policy always` does) is reaped
+/// here, or it would linger as a zombie that signal 0 still finds.
+fn is_running(pid: nix::unistd::Pid) -> bool {
+    use nix::{
+        errno::Errno,
+        sys::wait::{waitpid, WaitPidFlag, WaitStatus},
+    };
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) => true,
+        Ok(_) => false,
+        // Not our child: signal 0 only asks whether it exists.
+        Err(Errno::ECHILD) => nix::sys::signal::kill(pid, None).is_ok(),
+        Err(_) => false,
+    }
 }

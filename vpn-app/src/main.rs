@@ -7,20 +7,16 @@ mod cli;
 mod doctor;
 #[cfg(target_os = "linux")]
 mod extension_process;
-// The decision logic of `upgrade finish`, driven by its lifecycle model in
-// tests; the `upgrade` commands and the platform calls behind them are the
-// next step of the upgrade work.
-#[cfg_attr(not(test), allow(dead_code))]
 mod upgrade;
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use cli::{Cli, Command, ExtensionCommand};
+use cli::{Cli, Command, ExtensionCommand, UpgradeCommand};
 use serde_json::json;
 use vpn_ipc::{
-    message::{Request, Response, TunnelStatus},
+    message::{Request, Response, TunnelState, TunnelStatus},
     session::HandshakeOutcome,
     transport::ControlClient,
 };
@@ -60,7 +56,11 @@ fn main() -> ExitCode {
 /// Connects and says hello; a build or protocol mismatch is reported, not
 /// papered over (after an upgrade it means the old extension still runs).
 fn connect(cli: &Cli) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
-    let mut client = channel::open(&cli.socket)?;
+    connect_at(&cli.socket)
+}
+
+fn connect_at(socket: &Path) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
+    let mut client = channel::open(socket)?;
     let outcome = client
         .hello(VERSION, VERSION)
         .context("handshake with the extension failed")?;
@@ -81,7 +81,11 @@ fn ready_starting(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
 }
 
 fn ready(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
-    match connect(cli)? {
+    ready_at(&cli.socket)
+}
+
+fn ready_at(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
+    match connect_at(socket)? {
         (client, HandshakeOutcome::Current { .. }) => Ok(client),
         (_, other) => bail!("the extension cannot serve this app: {other:?}"),
     }
@@ -194,6 +198,12 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             report.failed = failed;
             Ok(report)
         }
+        Command::Upgrade {
+            command: UpgradeCommand::Prepare,
+        } => upgrade_prepare(&cli),
+        Command::Upgrade {
+            command: UpgradeCommand::Finish { state, policy },
+        } => upgrade_finish(&cli, state.as_deref(), *policy),
         Command::Extension {
             command: ExtensionCommand::Activate,
         } => activate(&cli),
@@ -311,4 +321,100 @@ fn activate(_cli: &Cli) -> anyhow::Result<Report> {
 #[cfg(not(target_os = "linux"))]
 fn deactivate(_cli: &Cli) -> anyhow::Result<Report> {
     bail!("extension deactivation on macOS needs the macOS platform layer (OSSystemExtensionRequest), not built yet")
+}
+
+/// The old app, before its replacement: record whether the tunnel is up and
+/// with which profile, bring it down, and quiesce the extension (its other
+/// clients are closed and it takes no new work). Prints the state, which
+/// the preinstall script keeps for `upgrade finish`.
+fn upgrade_prepare(cli: &Cli) -> anyhow::Result<Report> {
+    let mut client = ready(cli)?;
+    let Response::Status(status) = expect(client.request(Request::Status)?, |r| {
+        matches!(r, Response::Status(_))
+    })?
+    else {
+        unreachable!("checked above")
+    };
+    let state = upgrade::UpgradeState {
+        tunnel_was_up: matches!(
+            status.state,
+            TunnelState::Connected | TunnelState::Connecting | TunnelState::Reconnecting
+        ),
+        profile: status.profile,
+        previous_version: Some(VERSION.to_string()),
+    };
+    // Stop before Quiesce: a quiesced extension takes no more requests
+    // that change the tunnel.
+    expect(client.request(Request::Stop)?, |r| *r == Response::Stopped)?;
+    expect(client.request(Request::Quiesce)?, |r| {
+        *r == Response::Quiesced
+    })?;
+    let text = format!(
+        "prepared: tunnel was {}{}; the extension is quiesced",
+        if state.tunnel_was_up { "up" } else { "down" },
+        state
+            .profile
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default()
+    );
+    Ok(report(serde_json::to_value(&state)?, text))
+}
+
+/// The new app, after its replacement: see [`upgrade::finish`].
+fn upgrade_finish(
+    cli: &Cli,
+    state: Option<&Path>,
+    policy: upgrade::RepairPolicy,
+) -> anyhow::Result<Report> {
+    let state: upgrade::UpgradeState = match state {
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{} is not an upgrade state from `upgrade prepare`",
+                path.display()
+            )
+        })?,
+        None => upgrade::UpgradeState::default(),
+    };
+    let result = finish_on_this_platform(cli, &state, policy)?;
+    let text = std::iter::once(format!("{:?}", result.outcome))
+        .chain(result.steps.iter().map(|s| format!("  {s}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let failed = result.outcome != upgrade::Outcome::Healthy;
+    let mut report = report(serde_json::to_value(&result)?, text);
+    report.failed = failed;
+    Ok(report)
+}
+
+#[cfg(target_os = "linux")]
+fn finish_on_this_platform(
+    cli: &Cli,
+    state: &upgrade::UpgradeState,
+    policy: upgrade::RepairPolicy,
+) -> anyhow::Result<upgrade::UpgradeReport> {
+    let mut platform = upgrade::linux::LinuxUpgrade {
+        socket: &cli.socket,
+        profile: state.profile.clone(),
+    };
+    Ok(upgrade::finish(
+        &mut platform,
+        state,
+        policy,
+        upgrade::Limits::default(),
+    ))
+}
+
+/// On macOS the calls are `OSSystemExtensionRequest` and
+/// `NETunnelProviderManager`, which come with the macOS platform layer.
+#[cfg(not(target_os = "linux"))]
+fn finish_on_this_platform(
+    _cli: &Cli,
+    _state: &upgrade::UpgradeState,
+    _policy: upgrade::RepairPolicy,
+) -> anyhow::Result<upgrade::UpgradeReport> {
+    bail!("upgrade finish on macOS needs the macOS platform layer, not built yet")
 }

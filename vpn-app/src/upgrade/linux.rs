@@ -1,0 +1,103 @@
+//! The upgrade's platform calls on Linux, where the "system extension" is
+//! the service process: activation replaces whatever extension runs with
+//! the installed binary (stop, start), there is no approval to wait for, and
+//! profiles live in the extension's state directory, which deactivation
+//! leaves alone.
+
+use std::{path::Path, time::Duration};
+
+use vpn_ipc::{
+    message::{Request, Response, TunnelState},
+    session::HandshakeOutcome,
+};
+
+use super::{Handshake, RequestOutcome, UpgradePlatform};
+use crate::extension_process;
+
+pub struct LinuxUpgrade<'a> {
+    pub socket: &'a Path,
+    /// The profile the tunnel ran with before the upgrade.
+    pub profile: Option<String>,
+}
+
+impl LinuxUpgrade<'_> {
+    fn request(&self, request: Request) -> Result<Response, String> {
+        let mut client = crate::ready_at(self.socket).map_err(|e| format!("{e:#}"))?;
+        client.request(request).map_err(|e| e.to_string())
+    }
+}
+
+impl UpgradePlatform for LinuxUpgrade<'_> {
+    fn activate(&mut self) -> RequestOutcome {
+        let replaced = extension_process::stop(self.socket)
+            .and_then(|_| extension_process::ensure_running(self.socket));
+        match replaced {
+            Ok(_) => RequestOutcome::Done,
+            Err(e) => RequestOutcome::Failed(format!("{e:#}")),
+        }
+    }
+
+    fn deactivate(&mut self) -> RequestOutcome {
+        match extension_process::stop(self.socket) {
+            Ok(_) => RequestOutcome::Done,
+            Err(e) => RequestOutcome::Failed(format!("{e:#}")),
+        }
+    }
+
+    fn wait_for_approval(&mut self, _limit: Duration) -> RequestOutcome {
+        // Linux never asks.
+        RequestOutcome::Done
+    }
+
+    fn handshake(&mut self) -> Handshake {
+        let outcome = crate::connect_at(self.socket).map(|(_, outcome)| outcome);
+        match outcome {
+            Ok(HandshakeOutcome::Current { .. }) => Handshake::Current,
+            Ok(HandshakeOutcome::OtherBuild { ext_build, .. }) => Handshake::OtherBuild(ext_build),
+            Ok(HandshakeOutcome::ProtocolSkew { message }) => Handshake::ProtocolSkew(message),
+            Ok(HandshakeOutcome::Refused { code, message }) => {
+                Handshake::Unreachable(format!("refused ({code:?}): {message}"))
+            }
+            Err(e) => Handshake::Unreachable(format!("{e:#}")),
+        }
+    }
+
+    fn save_configuration(&mut self, _profile: Option<&str>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn has_configuration(&mut self) -> bool {
+        true
+    }
+
+    fn connect(&mut self, limit: Duration) -> Result<(), String> {
+        let profile = self
+            .profile
+            .clone()
+            .ok_or("the tunnel was up but its profile was not recorded")?;
+        match self.request(Request::Start { profile })? {
+            Response::Started => {}
+            other => {
+                return Err(format!(
+                    "the extension refused to start the tunnel: {other:?}"
+                ))
+            }
+        }
+        let start = std::time::Instant::now();
+        loop {
+            if let Response::Status(status) = self.request(Request::Status)? {
+                if status.state == TunnelState::Connected {
+                    return Ok(());
+                }
+            }
+            if start.elapsed() > limit {
+                return Err(format!("the tunnel did not connect within {limit:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
