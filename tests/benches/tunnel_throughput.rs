@@ -16,8 +16,7 @@
 use std::{path::Path, time::Duration};
 
 use system_tests::netns::{
-    ping_until_reply, Lab, Netns, OurEngine, OurPeer, WgKeys, WgPeer, WireguardGo, A_UNDERLAY,
-    B_UNDERLAY,
+    ping_until_reply, Lab, Netns, OurEngine, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY, B_UNDERLAY,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,7 +91,7 @@ fn start(side: Side, ours: &Path, dir: &Path, me: &Host, them: &Host) -> Running
             &me.keys,
             51820,
             &[&address],
-            &WgPeer {
+            &PeerSpec {
                 public: &them.keys.public,
                 allowed_ips: &allowed_ips,
                 endpoint,
@@ -106,7 +105,7 @@ fn start(side: Side, ours: &Path, dir: &Path, me: &Host, them: &Host) -> Running
             &me.keys,
             51820,
             &address,
-            &OurPeer {
+            &PeerSpec {
                 public: &them.keys.public,
                 allowed_ips: &allowed_ips,
                 endpoint,

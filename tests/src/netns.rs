@@ -208,7 +208,8 @@ pub struct WireguardGo {
     peer_args: Vec<String>,
 }
 
-pub struct WgPeer<'a> {
+/// The one peer of a test tunnel, for either implementation.
+pub struct PeerSpec<'a> {
     pub public: &'a str,
     pub allowed_ips: &'a str,
     pub endpoint: Option<String>,
@@ -222,7 +223,7 @@ impl WireguardGo {
         keys: &WgKeys,
         listen_port: u16,
         addresses: &[&str],
-        peer: &WgPeer,
+        peer: &PeerSpec,
     ) -> Self {
         let interface = unique("wgo");
         let key_file = dir.join(format!("{interface}.key"));
@@ -412,6 +413,17 @@ pub fn tcp_transfer_with(
     })
 }
 
+/// Sends back every datagram `socket` receives until `stop` is set (the
+/// socket has a read timeout, so the flag is seen).
+fn echo_until(socket: &UdpSocket, stop: &std::sync::atomic::AtomicBool) {
+    let mut buf = [0u8; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n], from);
+        }
+    }
+}
+
 /// Sends `count` numbered UDP datagrams from `client` to an echo server in
 /// `server`, one at a time with retries; returns how many came back intact.
 pub fn udp_echo(server: &Netns, client: &Netns, addr: IpAddr, port: u16, count: u32) -> u32 {
@@ -421,14 +433,7 @@ pub fn udp_echo(server: &Netns, client: &Netns, addr: IpAddr, port: u16, count: 
         .unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let mut buf = [0u8; 2048];
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = socket.recv_from(&mut buf) {
-                    let _ = socket.send_to(&buf[..n], from);
-                }
-            }
-        });
+        scope.spawn(|| echo_until(&socket, &stop));
         let echoed = client.run(|| {
             let bind = if addr.is_ipv4() {
                 "0.0.0.0:0"
@@ -470,13 +475,6 @@ pub struct OurEngine {
     pub log: PathBuf,
 }
 
-pub struct OurPeer<'a> {
-    pub public: &'a str,
-    pub allowed_ips: &'a str,
-    pub endpoint: Option<String>,
-    pub keepalive: Option<u16>,
-}
-
 impl OurEngine {
     pub fn start(
         ns: &Netns,
@@ -484,7 +482,7 @@ impl OurEngine {
         keys: &WgKeys,
         listen_port: u16,
         addresses: &str,
-        peer: &OurPeer,
+        peer: &PeerSpec,
     ) -> Self {
         Self::start_binary(
             crate::binary("vpn-extension"),
@@ -506,7 +504,7 @@ impl OurEngine {
         keys: &WgKeys,
         listen_port: u16,
         addresses: &str,
-        peer: &OurPeer,
+        peer: &PeerSpec,
     ) -> Self {
         let interface = unique("vk");
         let mut config = format!(
@@ -587,14 +585,7 @@ pub fn udp_stream(
     let done = std::sync::atomic::AtomicBool::new(false);
     let start = Instant::now();
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let mut buf = [0u8; 2048];
-            while !done.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = echo.recv_from(&mut buf) {
-                    let _ = echo.send_to(&buf[..n], from);
-                }
-            }
-        });
+        scope.spawn(|| echo_until(&echo, &done));
         let receiver = scope.spawn(|| {
             let (mut echoed, mut last, mut max_gap, mut max_gap_at) =
                 (0u64, None::<Instant>, Duration::ZERO, Duration::ZERO);

@@ -1,185 +1,16 @@
 //! The app and the extension as real processes on Linux, talking over the
-//! control socket: the extension (`serve`) in a network namespace with
-//! Debian's wireguard-go as its peer in another, the app (`vpn-app`) as a
-//! user runs it: import, connect, status with handshake and bytes,
-//! disconnect, and profiles that survive a restart of both processes.
+//! control socket: the extension in a network namespace with Debian's
+//! wireguard-go as its peer in another, the app (`vpn-app`) as a user runs
+//! it: import, connect, status with handshake and bytes, disconnect, logs,
+//! doctor, starting and stopping the extension, the upgrade commands, and
+//! profiles that survive a restart of both processes.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, process::Output, time::Duration};
+use std::{os::unix::fs::PermissionsExt, process::Output, time::Duration};
 
 use system_tests::{
     binary,
-    netns::{
-        ping_until_reply, unique, wait_until, Lab, Netns, WgKeys, WgPeer, WireguardGo, A_UNDERLAY,
-    },
+    netns::{ping_until_reply, unique, wait_until, Lab, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY},
 };
-
-fn start_extension(ns: &Netns, dir: &Path, interface: &str) -> u32 {
-    let socket = dir.join("control.sock");
-    let _ = std::fs::remove_file(&socket);
-    let mut command = ns.command(binary("vpn-extension"));
-    command
-        .arg("serve")
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .args(["--interface", interface]);
-    let pid = ns.spawn(command, &dir.join(format!("extension-{}.log", unique(""))));
-    wait_until("the extension to listen", Duration::from_secs(10), || {
-        socket.exists()
-    });
-    pid
-}
-
-fn app(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
-    let output = std::process::Command::new(binary("vpn-app"))
-        .arg("--socket")
-        .arg(dir.join("control.sock"))
-        .arg("--json")
-        .args(args)
-        .output()
-        .expect("run vpn-app");
-    let json = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("vpn-app {args:?} printed no JSON ({e}): {output:?}"));
-    (output, json)
-}
-
-fn app_ok(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let (output, json) = app(dir, args);
-    assert!(output.status.success(), "vpn-app {args:?}: {output:?}");
-    assert_eq!(json["schema_version"], 1);
-    json
-}
-
-fn app_error(dir: &Path, args: &[&str]) -> String {
-    let (output, json) = app(dir, args);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "vpn-app {args:?}: {output:?}"
-    );
-    json["error"].as_str().unwrap().to_string()
-}
-
-fn wait_connected(dir: &Path) -> serde_json::Value {
-    let mut status = serde_json::Value::Null;
-    wait_until("status to say connected", Duration::from_secs(20), || {
-        status = app_ok(dir, &["status"]);
-        status["state"] == "connected"
-    });
-    status
-}
-
-#[test]
-fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    let lab = Lab::new();
-    let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
-    let _go = WireguardGo::start(
-        &lab.a,
-        dir,
-        &go_keys,
-        51820,
-        &["10.77.0.1/24"],
-        &WgPeer {
-            public: &our_keys.public,
-            allowed_ips: "10.77.0.2/32",
-            endpoint: None,
-            keepalive: None,
-        },
-    );
-    let interface = unique("vk");
-    let extension = start_extension(&lab.b, dir, &interface);
-    assert_eq!(
-        app_ok(dir, &["extension", "status"])["extension"],
-        "current"
-    );
-
-    // A broken file is refused with its line, and nothing is stored.
-    let broken = dir.join("broken.conf");
-    std::fs::write(&broken, "[Interface]\nPrivateKey = not-a-key\n").unwrap();
-    let error = app_error(dir, &["import", broken.to_str().unwrap()]);
-    assert!(
-        error.contains("line 2") && error.contains("PrivateKey"),
-        "{error}"
-    );
-    assert!(!dir.join("state/profiles/broken.conf").exists());
-
-    let config = dir.join("home.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "[Interface]\nPrivateKey = {}\nAddress = 10.77.0.2/24\n\
-             [Peer]\nPublicKey = {}\nAllowedIPs = 10.77.0.1/32\nEndpoint = {A_UNDERLAY}:51820\n",
-            our_keys.private, go_keys.public
-        ),
-    )
-    .unwrap();
-    assert_eq!(
-        app_ok(dir, &["import", config.to_str().unwrap()])["profile"],
-        "home"
-    );
-    let stored = dir.join("state/profiles/home.conf");
-    assert_eq!(
-        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(app_ok(dir, &["status"])["state"], "disconnected");
-    assert!(app_error(dir, &["connect", "missing"]).contains("NoSuchProfile"));
-
-    app_ok(dir, &["connect", "home"]);
-    let status = wait_connected(dir);
-    assert_eq!(status["profile"], "home");
-    assert!(
-        status["last_handshake"].as_u64().unwrap() > 1_700_000_000,
-        "{status}"
-    );
-    assert_eq!(status["peers"][0]["public_key"], go_keys.public.as_str());
-    assert_eq!(
-        status["peers"][0]["endpoint"],
-        format!("{A_UNDERLAY}:51820")
-    );
-    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
-    ping_until_reply(&lab.a, "10.77.0.2", Duration::from_secs(20));
-    let status = app_ok(dir, &["status"]);
-    let stats = &status["stats"];
-    assert!(stats["rx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
-    assert!(stats["tx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
-    assert!(stats["rx_packets"].as_u64().unwrap() >= 2, "{status}");
-
-    // Disconnect tears the interface down.
-    app_ok(dir, &["disconnect"]);
-    assert_eq!(app_ok(dir, &["status"])["state"], "disconnected");
-    let link = lab
-        .b
-        .command("ip")
-        .args(["link", "show", &interface])
-        .output()
-        .unwrap();
-    assert!(!link.status.success(), "{interface} outlived disconnect");
-
-    // Both processes restart (the app runs once per command anyway): the
-    // profile and its keys are still there, and connect works again.
-    lab.b.kill(extension, "-TERM");
-    start_extension(&lab.b, dir, &interface);
-    app_ok(dir, &["connect", "home"]);
-    wait_connected(dir);
-    ping_until_reply(&lab.b, "10.77.0.1", Duration::from_secs(20));
-    app_ok(dir, &["disconnect"]);
-}
-
-#[test]
-fn app_without_an_extension_says_where_it_looked() {
-    let dir = tempfile::tempdir().unwrap();
-    let (output, json) = app(dir.path(), &["status"]);
-    assert_eq!(output.status.code(), Some(1));
-    let error = json["error"].as_str().unwrap();
-    assert!(
-        error.contains("is the extension running") && error.contains("control.sock"),
-        "{error}"
-    );
-}
 
 /// Kills the extension that `vpn-app` started (it is nobody's child here).
 struct StartedExtension(std::path::PathBuf);
@@ -205,6 +36,7 @@ struct AppHost {
     interface: String,
     config: std::path::PathBuf,
     our_private: String,
+    go_public: String,
 }
 
 impl AppHost {
@@ -218,7 +50,7 @@ impl AppHost {
             &go_keys,
             51820,
             &["10.77.0.1/24"],
-            &WgPeer {
+            &PeerSpec {
                 public: &our_keys.public,
                 allowed_ips: "10.77.0.2/32",
                 endpoint: None,
@@ -244,8 +76,32 @@ impl AppHost {
             interface: unique("vk"),
             config,
             our_private: our_keys.private,
+            go_public: go_keys.public,
             dir,
         }
+    }
+
+    /// Starts `vpn-extension serve` in `b` by hand, as an init system
+    /// would; returns its pid.
+    fn serve(&self) -> u32 {
+        let _ = std::fs::remove_file(&self.socket);
+        let mut command = self.lab.b.command(binary("vpn-extension"));
+        command
+            .arg("serve")
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(["--interface", &self.interface]);
+        let log = self
+            .dir
+            .path()
+            .join(format!("extension-{}.log", unique("")));
+        let pid = self.lab.b.spawn(command, &log);
+        wait_until("the extension to listen", Duration::from_secs(10), || {
+            self.socket.exists()
+        });
+        pid
     }
 
     /// `vpn-app --json ARGS` on the host in `b`.
@@ -270,17 +126,133 @@ impl AppHost {
     fn app_ok(&self, args: &[&str]) -> serde_json::Value {
         let (output, json) = self.app(args);
         assert!(output.status.success(), "vpn-app {args:?}: {output:?}");
+        assert_eq!(json["schema_version"], 1);
         json
+    }
+
+    fn app_error(&self, args: &[&str]) -> String {
+        let (output, json) = self.app(args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "vpn-app {args:?}: {output:?}"
+        );
+        json["error"].as_str().unwrap().to_string()
+    }
+
+    fn wait_connected(&self) -> serde_json::Value {
+        let mut status = serde_json::Value::Null;
+        wait_until("status to say connected", Duration::from_secs(20), || {
+            status = self.app_ok(&["status"]);
+            status["state"] == "connected"
+        });
+        status
     }
 
     fn import_and_connect(&self) {
         self.app_ok(&["import", self.config.to_str().unwrap()]);
         self.app_ok(&["connect", "home"]);
-        wait_until("the tunnel to connect", Duration::from_secs(20), || {
-            self.app(&["status"]).1["state"] == "connected"
-        });
+        self.wait_connected();
         ping_until_reply(&self.lab.b, "10.77.0.1", Duration::from_secs(20));
     }
+}
+
+#[test]
+fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
+    let host = AppHost::new();
+    let extension = host.serve();
+    assert_eq!(
+        host.app_ok(&["extension", "status"])["extension"],
+        "current"
+    );
+
+    // A broken file is refused with its line, and nothing is stored.
+    let broken = host.dir.path().join("broken.conf");
+    std::fs::write(&broken, "[Interface]\nPrivateKey = not-a-key\n").unwrap();
+    let error = host.app_error(&["import", broken.to_str().unwrap()]);
+    assert!(
+        error.contains("line 2") && error.contains("PrivateKey"),
+        "{error}"
+    );
+    let profiles = host.dir.path().join("state/profiles");
+    assert!(!profiles.join("broken.conf").exists());
+
+    assert_eq!(
+        host.app_ok(&["import", host.config.to_str().unwrap()])["profile"],
+        "home"
+    );
+    let mode = std::fs::metadata(profiles.join("home.conf"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(host.app_ok(&["status"])["state"], "disconnected");
+    assert!(host
+        .app_error(&["connect", "missing"])
+        .contains("NoSuchProfile"));
+
+    host.app_ok(&["connect", "home"]);
+    let status = host.wait_connected();
+    assert_eq!(status["profile"], "home");
+    assert!(
+        status["last_handshake"].as_u64().unwrap() > 1_700_000_000,
+        "{status}"
+    );
+    assert_eq!(status["peers"][0]["public_key"], host.go_public.as_str());
+    assert_eq!(
+        status["peers"][0]["endpoint"],
+        format!("{A_UNDERLAY}:51820")
+    );
+    ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
+    ping_until_reply(&host.lab.a, "10.77.0.2", Duration::from_secs(20));
+    let status = host.app_ok(&["status"]);
+    let stats = &status["stats"];
+    assert!(stats["rx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
+    assert!(stats["tx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
+    assert!(stats["rx_packets"].as_u64().unwrap() >= 2, "{status}");
+
+    // Disconnect tears the interface down.
+    host.app_ok(&["disconnect"]);
+    assert_eq!(host.app_ok(&["status"])["state"], "disconnected");
+    let link = host
+        .lab
+        .b
+        .command("ip")
+        .args(["link", "show", &host.interface])
+        .output()
+        .unwrap();
+    assert!(
+        !link.status.success(),
+        "{} outlived disconnect",
+        host.interface
+    );
+
+    // Both processes restart (the app runs once per command anyway): the
+    // profile and its keys are still there, and connect works again.
+    host.lab.b.kill(extension, "-TERM");
+    host.serve();
+    host.app_ok(&["--no-start", "connect", "home"]);
+    host.wait_connected();
+    ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
+    host.app_ok(&["disconnect"]);
+}
+
+#[test]
+fn app_without_an_extension_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(binary("vpn-app"))
+        .arg("--socket")
+        .arg(dir.path().join("control.sock"))
+        .args(["--json", "--no-start", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("is the extension running") && error.contains("control.sock"),
+        "{error}"
+    );
 }
 
 fn check<'a>(doctor: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

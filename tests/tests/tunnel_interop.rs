@@ -8,7 +8,7 @@ use std::{net::IpAddr, time::Duration};
 
 use system_tests::netns::{
     ping_until_reply, tcp_transfer, tcp_transfer_with, udp_echo, wait_until, Lab, OurEngine,
-    OurPeer, WgKeys, WgPeer, WireguardGo, A_UNDERLAY, A_UNDERLAY6, B_UNDERLAY, B_UNDERLAY6,
+    PeerSpec, WgKeys, WireguardGo, A_UNDERLAY, A_UNDERLAY6, B_UNDERLAY, B_UNDERLAY6,
 };
 
 const GO_TUNNEL: &str = "10.77.0.1";
@@ -52,7 +52,7 @@ fn pair(initiator: Initiator, underlay_v6: bool) -> Pair {
         &go_keys,
         GO_PORT,
         &[&format!("{GO_TUNNEL}/24"), &format!("{GO_TUNNEL6}/64")],
-        &WgPeer {
+        &PeerSpec {
             public: &our_keys.public,
             allowed_ips: &format!("{OURS_TUNNEL}/32,{OURS_TUNNEL6}/128"),
             endpoint: (initiator == Initiator::WireguardGo)
@@ -66,7 +66,7 @@ fn pair(initiator: Initiator, underlay_v6: bool) -> Pair {
         &our_keys,
         OURS_PORT,
         &format!("{OURS_TUNNEL}/24, {OURS_TUNNEL6}/64"),
-        &OurPeer {
+        &PeerSpec {
             public: &go_keys.public,
             allowed_ips: &format!("{GO_TUNNEL}/32, {GO_TUNNEL6}/128"),
             endpoint: (initiator == Initiator::Ours).then(|| format!("{go_host}:{GO_PORT}")),
@@ -148,7 +148,7 @@ fn a_wrong_peer_key_gets_no_session() {
         &go_keys,
         GO_PORT,
         &[&format!("{GO_TUNNEL}/24")],
-        &WgPeer {
+        &PeerSpec {
             public: &our_keys.public,
             allowed_ips: &format!("{OURS_TUNNEL}/32"),
             endpoint: None,
@@ -161,7 +161,7 @@ fn a_wrong_peer_key_gets_no_session() {
         &our_keys,
         OURS_PORT,
         &format!("{OURS_TUNNEL}/24"),
-        &OurPeer {
+        &PeerSpec {
             // Not wireguard-go's key: our handshakes are for someone else.
             public: &stranger.public,
             allowed_ips: &format!("{GO_TUNNEL}/32"),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use system_tests::netns::{
-    ping_until_reply, udp_stream, Lab, OurEngine, OurPeer, WgKeys, WgPeer, WireguardGo, A_UNDERLAY,
+    ping_until_reply, udp_stream, Lab, OurEngine, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY,
     B_UNDERLAY,
 };
 
@@ -23,7 +23,7 @@ fn soak(seconds: u64, ours_initiates: bool) {
         &go_keys,
         51820,
         &["10.77.0.1/24"],
-        &WgPeer {
+        &PeerSpec {
             public: &our_keys.public,
             allowed_ips: "10.77.0.2/32",
             endpoint: (!ours_initiates).then(|| format!("{B_UNDERLAY}:51821")),
@@ -36,7 +36,7 @@ fn soak(seconds: u64, ours_initiates: bool) {
         &our_keys,
         51821,
         "10.77.0.2/24",
-        &OurPeer {
+        &PeerSpec {
             public: &go_keys.public,
             allowed_ips: "10.77.0.1/32",
             endpoint: ours_initiates.then(|| format!("{A_UNDERLAY}:51820")),

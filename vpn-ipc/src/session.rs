@@ -22,6 +22,18 @@ pub trait Service: Send + Sync + 'static {
     fn handle(&self, request: &Request) -> Response;
 }
 
+/// Carries out a request the rules let through: `Quiesce` is the
+/// transport's to do (`quiesce` closes its other peers), everything else the
+/// service's.
+pub fn carry_out(request: &Request, service: &dyn Service, quiesce: impl FnOnce()) -> Response {
+    if *request == Request::Quiesce {
+        quiesce();
+        Response::Quiesced
+    } else {
+        service.handle(request)
+    }
+}
+
 /// What the extension says about itself in `Welcome`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtensionInfo {

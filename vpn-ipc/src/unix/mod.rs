@@ -40,7 +40,7 @@ use std::{
 use crate::{
     framing::{encode_frame, FrameDecoder, FrameError},
     message::{Request, RequestEnvelope, Response, ResponseEnvelope},
-    session::{Dispatch, ExtensionInfo, ServerSession, Service},
+    session::{carry_out, Dispatch, ExtensionInfo, ServerSession, Service},
     transport::{ControlClient, TransportError},
 };
 
@@ -188,12 +188,8 @@ fn serve_frames(stream: &mut UnixStream, shared: &Shared, id: u64) -> io::Result
                     id: request_id,
                     request,
                 } => {
-                    let response = if request == Request::Quiesce {
-                        quiesce(shared, id);
-                        Response::Quiesced
-                    } else {
-                        shared.service.handle(&request)
-                    };
+                    let response =
+                        carry_out(&request, shared.service.as_ref(), || quiesce(shared, id));
                     send(
                         stream,
                         &ResponseEnvelope {

@@ -26,7 +26,7 @@ use self::ffi::XpcObject;
 use crate::{
     framing::MAX_FRAME_LEN,
     message::{Request, RequestEnvelope, Response, ResponseEnvelope},
-    session::{Dispatch, ExtensionInfo, ServerSession, Service},
+    session::{carry_out, Dispatch, ExtensionInfo, ServerSession, Service},
     transport::{ControlClient, TransportError},
 };
 
@@ -257,12 +257,7 @@ fn on_peer_message(
             id: request_id,
             request,
         } => {
-            let response = if request == Request::Quiesce {
-                quiesce(shared, id);
-                Response::Quiesced
-            } else {
-                shared.service.handle(&request)
-            };
+            let response = carry_out(&request, shared.service.as_ref(), || quiesce(shared, id));
             (
                 ResponseEnvelope {
                     id: request_id,
