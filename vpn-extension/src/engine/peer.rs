@@ -96,10 +96,8 @@ impl Peer {
         let start = out.as_ptr() as usize;
         let mut tunn = self.tunn.lock();
         let result = tunn.decapsulate(Some(from.ip()), datagram, out);
-        if matches!(result, TunnResult::Err(_)) {
-            if let TunnResult::Err(e) = result {
-                tracing::debug!(peer = %self.public_key, %from, error = ?e, "decapsulate");
-            }
+        if let TunnResult::Err(e) = &result {
+            tracing::debug!(peer = %self.public_key, %from, error = ?e, "decapsulate");
             return None;
         }
         if datagram[0] != COOKIE_REPLY && self.endpoint() != Some(from) {
