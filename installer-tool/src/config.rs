@@ -38,6 +38,40 @@ pub struct ReleaseConfig {
     pub app: AppConfig,
     pub extension: ExtensionConfig,
     pub package: PackageConfig,
+    #[serde(default)]
+    pub upgrade: UpgradeConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UpgradeConfig {
+    #[serde(default)]
+    pub repair_policy: RepairPolicy,
+}
+
+/// When `upgrade finish` cycles the extension (deactivate + reactivate);
+/// the postinstall script hands it to the app. The spellings are the app's
+/// `--policy` values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepairPolicy {
+    /// Only when the handshake fails: deactivation deletes the VPN
+    /// configuration and may prompt the user.
+    #[default]
+    OnFailure,
+    /// On every upgrade, for vendors who want the old extension gone.
+    Always,
+    Never,
+}
+
+impl std::fmt::Display for RepairPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OnFailure => "on-failure",
+            Self::Always => "always",
+            Self::Never => "never",
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +135,7 @@ pub struct Release {
     pub provider_class: String,
     pub package_identifier: BundleId,
     pub output_dir: PathBuf,
+    pub repair_policy: RepairPolicy,
     /// Directory of the config file; templates and stand-ins are found from here.
     pub root: PathBuf,
 }
@@ -258,6 +293,7 @@ impl Release {
             provider_class: config.extension.provider_class,
             package_identifier: config.package.identifier,
             output_dir: resolve(config.package.output_dir),
+            repair_policy: config.upgrade.repair_policy,
             root,
         })
     }
@@ -369,6 +405,24 @@ output-dir = "dist"
         );
         assert!(release.app.entitlements.is_absolute());
         assert_eq!(release.extension.bundle_name, "com.example.demovpn.tunnel");
+    }
+
+    #[test]
+    fn the_repair_policy_defaults_to_on_failure_and_refuses_other_words() {
+        assert_eq!(load(GOOD).unwrap().repair_policy, RepairPolicy::OnFailure);
+        let always = format!("{GOOD}\n[upgrade]\nrepair-policy = \"always\"\n");
+        assert_eq!(load(&always).unwrap().repair_policy, RepairPolicy::Always);
+        let msg = load(&format!(
+            "{GOOD}\n[upgrade]\nrepair-policy = \"sometimes\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("repair-policy")
+                && msg.contains("on-failure")
+                && msg.contains("sometimes"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -302,6 +302,9 @@ fn scripts_archive_holds_executable_posix_scripts() {
             "{name} is rendered"
         );
         run_ok("sh -n", Command::new("sh").arg("-n").arg(dir.join(name)));
+        if name == "postinstall" {
+            assert!(text.contains("REPAIR_POLICY=\"on-failure\""), "{text}");
+        }
         run_ok("shellcheck", Command::new("shellcheck").arg(dir.join(name)));
     }
 }
