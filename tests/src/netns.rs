@@ -282,32 +282,27 @@ impl WireguardGo {
         ns.ip(&format!("link set {} up", self.interface));
     }
 
-    /// Seconds since the Unix epoch of the peer's last handshake (0: none).
-    pub fn latest_handshake(&self, ns: &Netns) -> u64 {
+    /// `wg show IF FIELD` for the one peer: the value after its key.
+    fn show(&self, ns: &Netns, field: &str) -> String {
         let output = crate::run_ok(
-            "wg show latest-handshakes",
-            ns.command("wg")
-                .args(["show", &self.interface, "latest-handshakes"]),
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// The peer's endpoint as wireguard-go last saw it.
-    pub fn endpoint(&self, ns: &Netns) -> String {
-        let output = crate::run_ok(
-            "wg show endpoints",
-            ns.command("wg")
-                .args(["show", &self.interface, "endpoints"]),
+            &format!("wg show {field}"),
+            ns.command("wg").args(["show", &self.interface, field]),
         );
         String::from_utf8_lossy(&output.stdout)
             .split_whitespace()
             .nth(1)
             .unwrap_or("")
             .to_string()
+    }
+
+    /// Seconds since the Unix epoch of the peer's last handshake (0: none).
+    pub fn latest_handshake(&self, ns: &Netns) -> u64 {
+        self.show(ns, "latest-handshakes").parse().unwrap_or(0)
+    }
+
+    /// The peer's endpoint as wireguard-go last saw it.
+    pub fn endpoint(&self, ns: &Netns) -> String {
+        self.show(ns, "endpoints")
     }
 }
 

@@ -132,7 +132,8 @@ pub fn run(socket: &Path, app_version: &str) -> Vec<Check> {
     checks
 }
 
-fn seconds_since(epoch_seconds: u64) -> u64 {
+/// Seconds from `epoch_seconds` (since the Unix epoch) to now.
+pub fn seconds_since(epoch_seconds: u64) -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

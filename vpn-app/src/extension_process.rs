@@ -62,6 +62,18 @@ fn systemd_has_unit() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// `systemctl VERB` on our unit.
+fn systemctl(verb: &str) -> anyhow::Result<()> {
+    let status = Command::new("systemctl")
+        .args([verb, UNIT])
+        .status()
+        .context("cannot run systemctl")?;
+    if !status.success() {
+        bail!("`systemctl {verb} {UNIT}` failed ({status}); see `journalctl -u {UNIT}`");
+    }
+    Ok(())
+}
+
 /// The extension binary: `VPN_EXTENSION_BIN`, else next to this program.
 pub fn extension_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("VPN_EXTENSION_BIN") {
@@ -77,13 +89,7 @@ pub fn ensure_running(socket: &Path) -> anyhow::Result<Started> {
         return Ok(Started::AlreadyRunning);
     }
     if systemd_has_unit() {
-        let status = Command::new("systemctl")
-            .args(["start", UNIT])
-            .status()
-            .context("cannot run systemctl")?;
-        if !status.success() {
-            bail!("`systemctl start {UNIT}` failed ({status}); see `journalctl -u {UNIT}`");
-        }
+        systemctl("start")?;
         wait_for(socket, "with systemd")?;
         return Ok(Started::BySystemd);
     }
@@ -136,13 +142,7 @@ pub fn stop(socket: &Path) -> anyhow::Result<Stopped> {
         return Ok(Stopped::WasNotRunning);
     };
     if systemd_has_unit() {
-        let status = Command::new("systemctl")
-            .args(["stop", UNIT])
-            .status()
-            .context("cannot run systemctl")?;
-        if !status.success() {
-            bail!("`systemctl stop {UNIT}` failed ({status})");
-        }
+        systemctl("stop")?;
         return Ok(Stopped::BySystemd);
     }
     let pid = getsockopt(&stream, PeerCredentials)

@@ -256,11 +256,8 @@ fn status_text(status: &TunnelStatus) -> String {
     if let Some(error) = &status.error {
         text += &format!("\n  error: {error}");
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     if let Some(at) = status.last_handshake {
-        text += &format!("\n  last handshake: {} s ago", now.saturating_sub(at));
+        text += &format!("\n  last handshake: {} s ago", doctor::seconds_since(at));
     }
     if status.profile.is_some() {
         text += &format!(

@@ -87,7 +87,7 @@ pub struct EngineStatus {
 impl EngineStatus {
     /// The most recent handshake over all peers.
     pub fn last_handshake(&self) -> Option<SystemTime> {
-        self.peers.iter().filter_map(|p| p.last_handshake).max()
+        self.totals().last_handshake
     }
 
     pub fn totals(&self) -> PeerStats {

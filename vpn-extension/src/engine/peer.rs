@@ -108,10 +108,7 @@ impl Peer {
             TunnResult::WriteToNetwork(reply) => {
                 shared.send_to(reply, from);
                 // Packets queued while there was no session go out now.
-                let mut flush = [0u8; super::BUFFER_LEN];
-                while let TunnResult::WriteToNetwork(queued) =
-                    tunn.decapsulate(None, &[], &mut flush)
-                {
+                while let TunnResult::WriteToNetwork(queued) = tunn.decapsulate(None, &[], out) {
                     shared.send_to(queued, from);
                 }
                 None

@@ -21,7 +21,6 @@ const COALESCE_FROM: usize = 8;
 
 pub struct LinuxTun {
     device: tun_rs::AsyncDevice,
-    name: String,
     /// A whole segment as read, before splitting (only the reading task
     /// uses it; the lock is never contended).
     segment: tokio::sync::Mutex<Vec<u8>>,
@@ -95,14 +94,9 @@ impl LinuxTun {
         let device = tun_rs::AsyncDevice::new(device).map_err(create)?;
         Ok(Self {
             device,
-            name: name.to_string(),
             segment: tokio::sync::Mutex::new(vec![0; tun_rs::VIRTIO_NET_HDR_LEN + 65_535]),
             coalescing: tokio::sync::Mutex::new(None),
         })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 
