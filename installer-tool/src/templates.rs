@@ -10,6 +10,8 @@ pub enum TemplateId {
     PackageInfo,
     Preinstall,
     Postinstall,
+    /// Shared by preinstall and postinstall, sourced from next to them.
+    UpgradeLib,
 }
 
 /// How values are escaped where a template is rendered.
@@ -31,6 +33,7 @@ impl TemplateId {
             Self::PackageInfo => "PackageInfo.xml",
             Self::Preinstall => "preinstall",
             Self::Postinstall => "postinstall",
+            Self::UpgradeLib => "upgrade-lib.sh",
         }
     }
 
@@ -42,6 +45,7 @@ impl TemplateId {
             Self::PackageInfo => include_str!("../../templates/PackageInfo.xml"),
             Self::Preinstall => include_str!("../../templates/preinstall"),
             Self::Postinstall => include_str!("../../templates/postinstall"),
+            Self::UpgradeLib => include_str!("../../templates/upgrade-lib.sh"),
         }
     }
 
@@ -49,7 +53,7 @@ impl TemplateId {
         match self {
             Self::AppInfoPlist | Self::ExtensionInfoPlist => Syntax::Plist,
             Self::Distribution | Self::PackageInfo => Syntax::Xml,
-            Self::Preinstall | Self::Postinstall => Syntax::Shell,
+            Self::Preinstall | Self::Postinstall | Self::UpgradeLib => Syntax::Shell,
         }
     }
 }

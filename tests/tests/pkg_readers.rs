@@ -286,16 +286,20 @@ fn scripts_archive_holds_executable_posix_scripts() {
         "gzip -dc Scripts | cpio -itv",
         &format!("gzip -dc '{}' | cpio -itv --quiet", scripts.display()),
     ));
-    for name in ["./preinstall", "./postinstall"] {
+    for (name, mode) in [
+        ("./preinstall", "-rwxr-xr-x"),
+        ("./postinstall", "-rwxr-xr-x"),
+        ("./upgrade-lib.sh", "-rw-r--r--"),
+    ] {
         let line = listing
             .lines()
             .find(|l| l.ends_with(name))
             .unwrap_or_else(|| panic!("{listing}"));
-        assert!(line.starts_with("-rwxr-xr-x"), "{line}");
+        assert!(line.starts_with(mode), "{line}");
     }
-    let dir = built.dir.path().join("scripts");
+    let dir = built.dir.path().join("scripts-checked");
     unpack_cpio_gz(&scripts, &dir);
-    for name in ["preinstall", "postinstall"] {
+    for name in ["preinstall", "postinstall", "upgrade-lib.sh"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
         assert!(
             text.contains("1.0.0") && !text.contains("{{"),
@@ -305,7 +309,13 @@ fn scripts_archive_holds_executable_posix_scripts() {
         if name == "postinstall" {
             assert!(text.contains("REPAIR_POLICY=\"on-failure\""), "{text}");
         }
-        run_ok("shellcheck", Command::new("shellcheck").arg(dir.join(name)));
+        // -x follows `. upgrade-lib.sh` from the scripts' own folder.
+        run_ok(
+            "shellcheck",
+            Command::new("shellcheck")
+                .args(["-x", "-P", "SCRIPTDIR"])
+                .arg(dir.join(name)),
+        );
     }
 }
 

@@ -5,8 +5,10 @@
 
 use std::{path::Path, time::Duration};
 
-use anyhow::Context;
-use vpn_ipc::{transport::ControlClient, unix};
+use anyhow::{bail, Context};
+use vpn_ipc::{message::Response, session::HandshakeOutcome, transport::ControlClient, unix};
+
+use crate::VERSION;
 
 /// How long a request may take before the app gives up on the extension.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,6 +25,34 @@ pub fn open(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
     let client = unix::Client::connect(socket, TIMEOUT)
         .with_context(|| format!("is the extension running? (socket {})", socket.display()))?;
     Ok(Box::new(client))
+}
+
+/// Connects and says hello; a build or protocol mismatch is reported, not
+/// papered over (after an upgrade it means the old extension still runs).
+pub fn connect_at(socket: &Path) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
+    let mut client = open(socket)?;
+    let outcome = client
+        .hello(VERSION, VERSION)
+        .context("handshake with the extension failed")?;
+    Ok((client, outcome))
+}
+
+/// A client to an extension of this very build.
+pub fn ready_at(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
+    match connect_at(socket)? {
+        (client, HandshakeOutcome::Current { .. }) => Ok(client),
+        (_, other) => bail!("the extension cannot serve this app: {other:?}"),
+    }
+}
+
+/// `response` if it is the one `wanted`; the extension's refusal or a
+/// surprise as an error otherwise.
+pub fn expect(response: Response, wanted: fn(&Response) -> bool) -> anyhow::Result<Response> {
+    match response {
+        Response::Error { code, message } => bail!("the extension refused ({code:?}): {message}"),
+        other if wanted(&other) => Ok(other),
+        other => bail!("unexpected reply from the extension: {other:?}"),
+    }
 }
 
 /// `VPNExtensionMachServiceName` from `Name.app/Contents/Info.plist`, when

@@ -74,7 +74,8 @@ pub enum ExtensionCommand {
 #[derive(Debug, Subcommand)]
 pub enum UpgradeCommand {
     /// Old app, before the replacement: record the tunnel's state, bring it
-    /// down, quiesce the extension; prints the state as JSON.
+    /// down, quiesce the extension; prints the state (`--json` for the
+    /// preinstall script).
     Prepare,
     /// New app, after: activate (replace), check the connection, repair,
     /// restore the tunnel; prints a report (exit 1 unless healthy).
@@ -85,5 +86,12 @@ pub enum UpgradeCommand {
         /// When to deactivate and reactivate the extension.
         #[arg(long, value_enum, default_value_t = crate::upgrade::RepairPolicy::OnFailure)]
         policy: crate::upgrade::RepairPolicy,
+        /// Also write the JSON report to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Do nothing if this user finished the upgrade in the state file
+        /// before (the login agent of an install nobody was logged in for).
+        #[arg(long)]
+        once: bool,
     },
 }

@@ -47,7 +47,7 @@ pub fn run(socket: &Path, app_version: &str) -> Vec<Check> {
         )
     });
 
-    let mut client = match crate::channel::open(socket) {
+    let mut client = match vpn_app::channel::open(socket) {
         Ok(client) => {
             checks.push(check(
                 "control channel",

@@ -1,28 +1,31 @@
-//! The host app's command line. On Linux it talks to the extension's
-//! service process over the control socket; the macOS app, the extension
-//! lifecycle and the upgrade commands are separate work.
+//! The host app's command line over the `vpn_app` library. On Linux it
+//! talks to the extension's service process over the control socket; on
+//! macOS over XPC, with the extension lifecycle still to come (the macOS
+//! platform layer).
 
-mod channel;
-mod cli;
 mod doctor;
-#[cfg(target_os = "linux")]
-mod extension_process;
-mod upgrade;
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+#[cfg(not(target_os = "linux"))]
+use anyhow::bail;
+use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ExtensionCommand, UpgradeCommand};
 use serde_json::json;
+#[cfg(target_os = "linux")]
+use vpn_app::extension_process;
+use vpn_app::{
+    channel::{connect_at, expect, ready_at},
+    cli::{Cli, Command, ExtensionCommand, UpgradeCommand},
+    upgrade, VERSION,
+};
 use vpn_ipc::{
-    message::{Request, Response, TunnelState, TunnelStatus},
+    message::{Request, Response, TunnelStatus},
     session::HandshakeOutcome,
     transport::ControlClient,
 };
 
 const SCHEMA_VERSION: u32 = 1;
-const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,18 +56,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Connects and says hello; a build or protocol mismatch is reported, not
-/// papered over (after an upgrade it means the old extension still runs).
 fn connect(cli: &Cli) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
     connect_at(&cli.socket)
-}
-
-fn connect_at(socket: &Path) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
-    let mut client = channel::open(socket)?;
-    let outcome = client
-        .hello(VERSION, VERSION)
-        .context("handshake with the extension failed")?;
-    Ok((client, outcome))
 }
 
 /// [`ready`], first starting the extension where the app is the one to do
@@ -82,21 +75,6 @@ fn ready_starting(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
 
 fn ready(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
     ready_at(&cli.socket)
-}
-
-fn ready_at(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
-    match connect_at(socket)? {
-        (client, HandshakeOutcome::Current { .. }) => Ok(client),
-        (_, other) => bail!("the extension cannot serve this app: {other:?}"),
-    }
-}
-
-fn expect(response: Response, wanted: fn(&Response) -> bool) -> anyhow::Result<Response> {
-    match response {
-        Response::Error { code, message } => bail!("the extension refused ({code:?}): {message}"),
-        other if wanted(&other) => Ok(other),
-        other => bail!("unexpected reply from the extension: {other:?}"),
-    }
 }
 
 /// What a command reports: a versioned JSON object for `--json`, text
@@ -202,8 +180,24 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             command: UpgradeCommand::Prepare,
         } => upgrade_prepare(&cli),
         Command::Upgrade {
-            command: UpgradeCommand::Finish { state, policy },
-        } => upgrade_finish(&cli, state.as_deref(), *policy),
+            command:
+                UpgradeCommand::Finish {
+                    state,
+                    policy,
+                    report,
+                    once,
+                },
+        } => upgrade_finish(
+            &cli,
+            &upgrade::FinishOptions {
+                state: state.clone(),
+                policy: *policy,
+                report: report.clone(),
+                once: *once,
+                finished_record: upgrade::default_finished_record(),
+                limits: upgrade::Limits::default(),
+            },
+        ),
         Command::Extension {
             command: ExtensionCommand::Activate,
         } => activate(&cli),
@@ -320,89 +314,43 @@ fn deactivate(_cli: &Cli) -> anyhow::Result<Report> {
     bail!("extension deactivation on macOS needs the macOS platform layer (OSSystemExtensionRequest), not built yet")
 }
 
-/// The old app, before its replacement: record whether the tunnel is up and
-/// with which profile, bring it down, and quiesce the extension (its other
-/// clients are closed and it takes no new work). Prints the state, which
-/// the preinstall script keeps for `upgrade finish`.
+/// The old app, before its replacement: see [`upgrade::prepare`]. Prints
+/// the state, which the preinstall script keeps for `upgrade finish`.
 fn upgrade_prepare(cli: &Cli) -> anyhow::Result<Report> {
-    let mut client = ready(cli)?;
-    let Response::Status(status) = expect(client.request(Request::Status)?, |r| {
-        matches!(r, Response::Status(_))
-    })?
-    else {
-        unreachable!("checked above")
-    };
-    let state = upgrade::UpgradeState {
-        tunnel_was_up: matches!(
-            status.state,
-            TunnelState::Connected | TunnelState::Connecting | TunnelState::Reconnecting
-        ),
-        profile: status.profile,
-        previous_version: Some(VERSION.to_string()),
-    };
-    // Stop before Quiesce: a quiesced extension takes no more requests
-    // that change the tunnel.
-    expect(client.request(Request::Stop)?, |r| *r == Response::Stopped)?;
-    expect(client.request(Request::Quiesce)?, |r| {
-        *r == Response::Quiesced
-    })?;
+    let prepared = upgrade::prepare(ready(cli)?.as_mut())?;
     let text = format!(
         "prepared: tunnel was {}{}; the extension is quiesced",
-        if state.tunnel_was_up { "up" } else { "down" },
-        state
+        if prepared.tunnel_was_up { "up" } else { "down" },
+        prepared
             .profile
             .as_ref()
             .map(|p| format!(" ({p})"))
             .unwrap_or_default()
     );
-    Ok(report(serde_json::to_value(&state)?, text))
+    Ok(report(serde_json::to_value(&prepared)?, text))
 }
 
-/// The new app, after its replacement: see [`upgrade::finish`].
-fn upgrade_finish(
-    cli: &Cli,
-    state: Option<&Path>,
-    policy: upgrade::RepairPolicy,
-) -> anyhow::Result<Report> {
-    let state: upgrade::UpgradeState = match state {
-        Some(path) => serde_json::from_slice(
-            &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        )
-        .with_context(|| {
-            format!(
-                "{} is not an upgrade state from `upgrade prepare`",
-                path.display()
-            )
-        })?,
-        None => upgrade::UpgradeState::default(),
-    };
-    let result = finish_on_this_platform(cli, &state, policy)?;
+/// The new app, after its replacement: see [`upgrade::finish_command`].
+fn upgrade_finish(cli: &Cli, options: &upgrade::FinishOptions) -> anyhow::Result<Report> {
+    let result = finish_on_this_platform(cli, options)?;
     let text = std::iter::once(format!("{:?}", result.outcome))
         .chain(result.steps.iter().map(|s| format!("  {s}")))
         .collect::<Vec<_>>()
         .join("\n");
-    let failed = result.outcome != upgrade::Outcome::Healthy;
     let mut report = report(serde_json::to_value(&result)?, text);
-    report.failed = failed;
+    report.failed = !result.outcome.is_success();
     Ok(report)
 }
 
 #[cfg(target_os = "linux")]
 fn finish_on_this_platform(
     cli: &Cli,
-    state: &upgrade::UpgradeState,
-    policy: upgrade::RepairPolicy,
+    options: &upgrade::FinishOptions,
 ) -> anyhow::Result<upgrade::UpgradeReport> {
     let mut platform = upgrade::linux::LinuxUpgrade {
         socket: &cli.socket,
-        profile: state.profile.clone(),
     };
-    Ok(upgrade::finish(
-        &mut platform,
-        state,
-        policy,
-        upgrade::Limits::default(),
-    ))
+    upgrade::finish_command(&mut platform, options)
 }
 
 /// On macOS the calls are `OSSystemExtensionRequest` and
@@ -410,8 +358,7 @@ fn finish_on_this_platform(
 #[cfg(not(target_os = "linux"))]
 fn finish_on_this_platform(
     _cli: &Cli,
-    _state: &upgrade::UpgradeState,
-    _policy: upgrade::RepairPolicy,
+    _options: &upgrade::FinishOptions,
 ) -> anyhow::Result<upgrade::UpgradeReport> {
     bail!("upgrade finish on macOS needs the macOS platform layer, not built yet")
 }

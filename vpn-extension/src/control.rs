@@ -213,7 +213,7 @@ impl<D: TunnelDevices> Service for ControlService<D> {
             Request::Start { profile } => self.start(profile),
             Request::Stop => self.stop(),
             // The session rules answer these before the service sees them.
-            Request::Hello { .. } | Request::Quiesce => {
+            Request::Hello { .. } | Request::Quiesce | Request::Resume => {
                 error(ErrorCode::Internal, "handled by the session")
             }
         }

@@ -32,6 +32,10 @@ pub enum Request {
     /// Close every other peer, flush state and refuse new work until the
     /// extension restarts: sent by the old app right before an upgrade.
     Quiesce,
+    /// Take work again after `Quiesce`: the new app sends it when the same
+    /// extension is still running after an upgrade (a reinstall of the same
+    /// version replaces nothing).
+    Resume,
     /// Replace the stored tunnel configuration (wg-quick text).
     SetConfig {
         profile: String,
@@ -65,6 +69,7 @@ pub enum Response {
     Started,
     Stopped,
     Quiesced,
+    Resumed,
     ConfigSaved,
     Stats(TunnelStats),
     Logs {
@@ -257,6 +262,7 @@ mod tests {
             },
             Request::Stop,
             Request::Quiesce,
+            Request::Resume,
             Request::SetConfig {
                 profile: "home".into(),
                 config: "[Interface]\n".into(),
@@ -309,6 +315,7 @@ mod tests {
             },
             Response::Stopped,
             Response::Quiesced,
+            Response::Resumed,
             Response::ConfigSaved,
             Response::Stats(TunnelStats {
                 rx_bytes: 1,

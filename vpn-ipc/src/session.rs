@@ -5,8 +5,10 @@
 //! Server rules: `Hello` comes first and settles the protocol version (no
 //! common version: the error is sent and the connection closed); any other
 //! request before it gets `HelloRequired`; once the extension is quiesced for
-//! an upgrade it still answers `Status`, `Stats`, `Logs` and `Quiesce` but
-//! takes no new work.
+//! an upgrade it still answers `Status`, `Stats`, `Logs`, `Quiesce` and
+//! `Resume` but takes no new work until `Resume` or a restart.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{
     message::{
@@ -22,15 +24,26 @@ pub trait Service: Send + Sync + 'static {
     fn handle(&self, request: &Request) -> Response;
 }
 
-/// Carries out a request the rules let through: `Quiesce` is the
-/// transport's to do (`quiesce` closes its other peers), everything else the
-/// service's.
-pub fn carry_out(request: &Request, service: &dyn Service, quiesce: impl FnOnce()) -> Response {
-    if *request == Request::Quiesce {
-        quiesce();
-        Response::Quiesced
-    } else {
-        service.handle(request)
+/// Carries out a request the rules let through: `Quiesce` and `Resume` are
+/// the transport's to do (they set its extension-wide `quiesced` flag, and
+/// `close_others` closes its other peers), everything else the service's.
+pub fn carry_out(
+    request: &Request,
+    service: &dyn Service,
+    quiesced: &AtomicBool,
+    close_others: impl FnOnce(),
+) -> Response {
+    match request {
+        Request::Quiesce => {
+            quiesced.store(true, Ordering::SeqCst);
+            close_others();
+            Response::Quiesced
+        }
+        Request::Resume => {
+            quiesced.store(false, Ordering::SeqCst);
+            Response::Resumed
+        }
+        _ => service.handle(request),
     }
 }
 
@@ -128,13 +141,14 @@ impl ServerSession {
                 request @ (Request::Status
                 | Request::Stats
                 | Request::Logs { .. }
-                | Request::Quiesce),
+                | Request::Quiesce
+                | Request::Resume),
                 State::Ready { .. },
             ) => Dispatch::Serve { id, request },
             (_, State::Ready { .. }) if quiesced => Dispatch::Reply(error(
                 id,
                 ErrorCode::Quiesced,
-                "the extension is quiesced for an upgrade and takes no new work until it restarts",
+                "the extension is quiesced for an upgrade and takes no new work until it is resumed or restarts",
             )),
             (request, State::Ready { .. }) => Dispatch::Serve { id, request },
         }
@@ -298,7 +312,12 @@ mod tests {
     fn quiesced_extension_answers_questions_but_takes_no_work() {
         let mut session = ServerSession::default();
         session.on_frame(&frame(1, hello(1, 1)), &info(), false);
-        for request in [Request::Status, Request::Stats, Request::Quiesce] {
+        for request in [
+            Request::Status,
+            Request::Stats,
+            Request::Quiesce,
+            Request::Resume,
+        ] {
             assert!(matches!(
                 session.on_frame(&frame(2, request), &info(), true),
                 Dispatch::Serve { .. }

@@ -253,6 +253,18 @@ fn quiesce_closes_other_peers_and_refuses_new_work() {
         upgrader.request(Request::Stats).unwrap(),
         Response::Stats(_)
     ));
+    // Resumed (the same extension survived the upgrade), it takes work again.
+    assert_eq!(late.request(Request::Resume).unwrap(), Response::Resumed);
+    assert!(!matches!(
+        late.request(Request::Start {
+            profile: "home".into()
+        })
+        .unwrap(),
+        Response::Error {
+            code: ErrorCode::Quiesced,
+            ..
+        }
+    ));
 }
 
 /// Run in a child process: serves the socket named by the environment until

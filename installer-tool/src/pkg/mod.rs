@@ -93,6 +93,7 @@ fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
         ("VERSION", release.version.to_string()),
         ("LOG_NAME", log_name(release)),
         ("APP_BUNDLE", release.app_bundle_file_name()),
+        ("APP_EXECUTABLE", release.app.executable.clone()),
         ("APP_ID", release.app.bundle_id.to_string()),
         ("EXTENSION_ID", release.extension.bundle_id.to_string()),
         ("SERVICE_NAME", release.service_name().to_string()),
@@ -162,6 +163,11 @@ pub fn product_archive(
             "preinstall",
             render(TemplateId::Preinstall, &vars)?.into_bytes(),
             0o755,
+        ),
+        TreeEntry::file(
+            "upgrade-lib.sh",
+            render(TemplateId::UpgradeLib, &vars)?.into_bytes(),
+            0o644,
         ),
     ];
     let scripts = payload::write_archive(

@@ -12,22 +12,30 @@ use vpn_ipc::{
 };
 
 use super::{Handshake, RequestOutcome, UpgradePlatform};
-use crate::extension_process;
+use crate::{
+    channel::{connect_at, ready_at},
+    extension_process,
+};
 
 pub struct LinuxUpgrade<'a> {
     pub socket: &'a Path,
-    /// The profile the tunnel ran with before the upgrade.
-    pub profile: Option<String>,
 }
 
 impl LinuxUpgrade<'_> {
     fn request(&self, request: Request) -> Result<Response, String> {
-        let mut client = crate::ready_at(self.socket).map_err(|e| format!("{e:#}"))?;
+        let mut client = ready_at(self.socket).map_err(|e| format!("{e:#}"))?;
         client.request(request).map_err(|e| e.to_string())
     }
 }
 
 impl UpgradePlatform for LinuxUpgrade<'_> {
+    fn tunnel_connected(&mut self) -> bool {
+        matches!(
+            self.request(Request::Status),
+            Ok(Response::Status(status)) if status.state == TunnelState::Connected
+        )
+    }
+
     fn activate(&mut self) -> RequestOutcome {
         let replaced = extension_process::stop(self.socket)
             .and_then(|_| extension_process::ensure_running(self.socket));
@@ -50,7 +58,7 @@ impl UpgradePlatform for LinuxUpgrade<'_> {
     }
 
     fn handshake(&mut self) -> Handshake {
-        let outcome = crate::connect_at(self.socket).map(|(_, outcome)| outcome);
+        let outcome = connect_at(self.socket).map(|(_, outcome)| outcome);
         match outcome {
             Ok(HandshakeOutcome::Current { .. }) => Handshake::Current,
             Ok(HandshakeOutcome::OtherBuild { ext_build, .. }) => Handshake::OtherBuild(ext_build),
@@ -62,19 +70,29 @@ impl UpgradePlatform for LinuxUpgrade<'_> {
         }
     }
 
-    fn save_configuration(&mut self, _profile: Option<&str>) -> Result<(), String> {
-        Ok(())
+    fn resume(&mut self) -> Result<(), String> {
+        match self.request(Request::Resume)? {
+            Response::Resumed => Ok(()),
+            other => Err(format!("the extension did not resume: {other:?}")),
+        }
+    }
+
+    fn save_configuration(&mut self, _profile: Option<&str>) -> Result<bool, String> {
+        // Profiles live in the extension's state directory, which nothing
+        // here deletes.
+        Ok(false)
     }
 
     fn has_configuration(&mut self) -> bool {
         true
     }
 
-    fn connect(&mut self, limit: Duration) -> Result<(), String> {
-        let profile = self
-            .profile
-            .clone()
-            .ok_or("the tunnel was up but its profile was not recorded")?;
+    fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
+        // Linux has no VPN configuration of its own to start: the profile
+        // comes from `upgrade prepare`.
+        let profile = profile
+            .ok_or("the tunnel was up but its profile was not recorded")?
+            .to_string();
         match self.request(Request::Start { profile })? {
             Response::Started => {}
             other => {

@@ -13,25 +13,84 @@
 //!    deletes it), handshake again;
 //! 4. bring the tunnel back if it was up before the upgrade.
 
-// On macOS the platform calls come with the macOS platform layer; until
-// then this logic runs on Linux and in tests only.
-#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
-
 #[cfg(target_os = "linux")]
 pub mod linux;
-#[cfg(test)]
-mod model;
 
-use std::time::Duration;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use vpn_ipc::{
+    message::{Request, Response, TunnelState},
+    transport::ControlClient,
+};
 
-/// What `upgrade prepare` recorded before the old version was replaced.
+use crate::channel::expect;
+
+/// The state file the preinstall script writes (root-owned) for the new
+/// app: what it saw before the replacement, and what the old app's
+/// `upgrade prepare` printed when it had that command.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpgradeState {
+    /// Names this upgrade, so that `finish --once` runs it once.
+    #[serde(default)]
+    pub upgrade_id: Option<String>,
+    #[serde(default)]
+    pub previous_version: Option<String>,
+    /// What `scutil` showed before the script stopped the tunnel.
+    #[serde(default)]
+    pub tunnel_was_up: bool,
+    /// `null` when the old app had no `upgrade prepare` or nobody was
+    /// logged in to run it.
+    #[serde(default)]
+    pub prepared: Option<Prepared>,
+}
+
+impl UpgradeState {
+    pub fn tunnel_was_up(&self) -> bool {
+        self.tunnel_was_up || self.prepared.as_ref().is_some_and(|p| p.tunnel_was_up)
+    }
+
+    pub fn profile(&self) -> Option<&str> {
+        self.prepared.as_ref()?.profile.as_deref()
+    }
+}
+
+/// What `upgrade prepare` (the old app) prints.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prepared {
     pub tunnel_was_up: bool,
     pub profile: Option<String>,
-    pub previous_version: Option<String>,
+    pub version: String,
+}
+
+/// The old app, before its replacement: records whether the tunnel is up
+/// and with which profile, brings it down, and quiesces the extension (its
+/// other clients are closed and it takes no new work).
+pub fn prepare(client: &mut dyn ControlClient) -> anyhow::Result<Prepared> {
+    let Response::Status(status) = expect(client.request(Request::Status)?, |r| {
+        matches!(r, Response::Status(_))
+    })?
+    else {
+        unreachable!("checked above")
+    };
+    // Stop before Quiesce: a quiesced extension takes no more requests
+    // that change the tunnel.
+    expect(client.request(Request::Stop)?, |r| *r == Response::Stopped)?;
+    expect(client.request(Request::Quiesce)?, |r| {
+        *r == Response::Quiesced
+    })?;
+    Ok(Prepared {
+        tunnel_was_up: matches!(
+            status.state,
+            TunnelState::Connected | TunnelState::Connecting | TunnelState::Reconnecting
+        ),
+        profile: status.profile,
+        version: crate::VERSION.to_string(),
+    })
 }
 
 /// When to cycle the extension (DESIGN.md, a release-config setting).
@@ -74,16 +133,25 @@ pub enum Handshake {
 /// The calls `upgrade finish` makes; on macOS `OSSystemExtensionRequest`,
 /// `NETunnelProviderManager` and XPC.
 pub trait UpgradePlatform {
+    /// Whether the tunnel is up now, before anything changes: the state
+    /// file cannot always tell (scutil hung, the old app had no `prepare`).
+    fn tunnel_connected(&mut self) -> bool;
     fn activate(&mut self) -> RequestOutcome;
     fn deactivate(&mut self) -> RequestOutcome;
     /// Waits up to `limit` for the user to approve the pending request.
     fn wait_for_approval(&mut self, limit: Duration) -> RequestOutcome;
     fn handshake(&mut self) -> Handshake;
-    /// Saves the VPN configuration for `profile` (again).
-    fn save_configuration(&mut self, profile: Option<&str>) -> Result<(), String>;
+    /// Lets the extension take work again if `upgrade prepare` quiesced it
+    /// and it is still the one running (a reinstall replaces nothing).
+    fn resume(&mut self) -> Result<(), String>;
+    /// Saves the VPN configuration for `profile` (the app's default one
+    /// when `None`) again; `Ok(false)` when the app has none to save.
+    fn save_configuration(&mut self, profile: Option<&str>) -> Result<bool, String>;
     fn has_configuration(&mut self) -> bool;
-    /// Starts the tunnel and waits up to `limit` for it to connect.
-    fn connect(&mut self, limit: Duration) -> Result<(), String>;
+    /// Starts the tunnel (with `profile` where the platform has no VPN
+    /// configuration that names it) and waits up to `limit` for it to
+    /// connect.
+    fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String>;
     fn sleep(&mut self, duration: Duration);
 }
 
@@ -120,6 +188,16 @@ pub enum Outcome {
     ApprovalPending,
     /// Still broken after everything the policy allows; `reason` says what.
     Unhealthy { reason: String },
+    /// `--once`, and this upgrade was finished before (a login agent runs
+    /// at every login until the next install removes it).
+    AlreadyFinished,
+}
+
+impl Outcome {
+    /// Whether `upgrade finish` exits 0.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Healthy | Self::AlreadyFinished)
+    }
 }
 
 /// The JSON report `upgrade finish` prints: the outcome and every step.
@@ -210,6 +288,10 @@ pub fn finish(
         limits,
         steps: Vec::new(),
     };
+    let was_up = state.tunnel_was_up() || run.platform.tunnel_connected();
+    if was_up && !state.tunnel_was_up() {
+        run.log("the tunnel is up before the replacement: it will be restored".into());
+    }
     let activation = run.platform.activate();
     let activation = run.request("activate (replace)", activation);
     if let Some(outcome) = stop_on(&activation) {
@@ -238,19 +320,23 @@ pub fn finish(
         let reason = format!("the app cannot talk to the extension: {handshake:?}");
         return report(Outcome::Unhealthy { reason }, repair, false, run.steps);
     }
-    // Deactivation deleted the VPN configuration; so may a user. Either way
-    // the tunnel needs one before it can come back.
-    if state.profile.is_some() && !run.platform.has_configuration() {
-        let saved = run.platform.save_configuration(state.profile.as_deref());
+    // An older extension does not know `Resume`; if it stays quiesced,
+    // connecting below says so.
+    let resumed = run.platform.resume();
+    run.log(format!("resume: {resumed:?}"));
+    // Deactivation deleted the VPN configuration; the tunnel needs one
+    // before it can come back.
+    if (repair || was_up) && !run.platform.has_configuration() {
+        let saved = run.platform.save_configuration(state.profile());
         run.log(format!("VPN configuration saved again: {saved:?}"));
         if let Err(reason) = saved {
             return report(Outcome::Unhealthy { reason }, repair, false, run.steps);
         }
     }
     let mut restored = false;
-    if state.tunnel_was_up {
+    if was_up {
         let connect = run.limits.connect;
-        let connected = run.platform.connect(connect);
+        let connected = run.platform.connect(state.profile(), connect);
         run.log(format!("tunnel restored: {connected:?}"));
         match connected {
             Ok(()) => restored = true,
@@ -258,4 +344,119 @@ pub fn finish(
         }
     }
     report(Outcome::Healthy, repair, restored, run.steps)
+}
+
+/// How `upgrade finish` was asked to run.
+#[derive(Clone, Debug)]
+pub struct FinishOptions {
+    /// The state file from preinstall (none: a fresh install).
+    pub state: Option<PathBuf>,
+    pub policy: RepairPolicy,
+    /// Also write the report here (postinstall waits for it).
+    pub report: Option<PathBuf>,
+    /// Do nothing when `finished_record` names this upgrade already.
+    pub once: bool,
+    /// Where this user's finished upgrades are recorded.
+    pub finished_record: PathBuf,
+    pub limits: Limits,
+}
+
+/// Where a user's finished upgrades are recorded by default: the user's
+/// own state, since the state file is root's.
+pub fn default_finished_record() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let dir = if cfg!(target_os = "macos") {
+        home.join("Library/Application Support/vpn-app")
+    } else {
+        std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".local/state"))
+            .join("vpn-app")
+    };
+    dir.join("finished-upgrades")
+}
+
+/// `upgrade finish` as a command: reads the state file, runs [`finish`]
+/// (unless `--once` finds it done), records a healthy upgrade and writes
+/// the report where asked.
+pub fn finish_command(
+    platform: &mut impl UpgradePlatform,
+    options: &FinishOptions,
+) -> anyhow::Result<UpgradeReport> {
+    let state = match &options.state {
+        Some(path) => read_state(path)?,
+        None => UpgradeState::default(),
+    };
+    let finished_before = match &state.upgrade_id {
+        Some(id) if options.once => std::fs::read_to_string(&options.finished_record)
+            .map(|record| record.lines().any(|line| line == id))
+            .unwrap_or(false),
+        _ => false,
+    };
+    let result = if finished_before {
+        report(
+            Outcome::AlreadyFinished,
+            false,
+            false,
+            vec![format!(
+                "upgrade {} was finished before: nothing to do",
+                state.upgrade_id.as_deref().unwrap_or_default()
+            )],
+        )
+    } else {
+        finish(platform, &state, options.policy, options.limits)
+    };
+    if let (Outcome::Healthy, Some(id)) = (&result.outcome, &state.upgrade_id) {
+        record_finished(&options.finished_record, id)?;
+    }
+    if let Some(path) = &options.report {
+        let mut json = serde_json::to_vec_pretty(&result)?;
+        json.push(b'\n');
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    Ok(result)
+}
+
+/// The preinstall script's state file, or what `upgrade prepare` printed
+/// (Linux has no pkg scripts: `prepare > state.json`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StateFile {
+    Prepared(Prepared),
+    Script(UpgradeState),
+}
+
+fn read_state(path: &Path) -> anyhow::Result<UpgradeState> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: StateFile = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is neither the preinstall's state file nor `upgrade prepare` output (remove it to start afresh)",
+            path.display()
+        )
+    })?;
+    Ok(match file {
+        StateFile::Script(state) => state,
+        StateFile::Prepared(prepared) => UpgradeState {
+            tunnel_was_up: prepared.tunnel_was_up,
+            previous_version: Some(prepared.version.clone()),
+            prepared: Some(prepared),
+            upgrade_id: None,
+        },
+    })
+}
+
+fn record_finished(record: &Path, id: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = record.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(record)
+        .and_then(|mut file| writeln!(file, "{id}"))
+        .with_context(|| format!("cannot record the finished upgrade in {}", record.display()))
 }

@@ -189,7 +189,9 @@ fn serve_frames(stream: &mut UnixStream, shared: &Shared, id: u64) -> io::Result
                     request,
                 } => {
                     let response =
-                        carry_out(&request, shared.service.as_ref(), || quiesce(shared, id));
+                        carry_out(&request, shared.service.as_ref(), &shared.quiesced, || {
+                            close_others(shared, id)
+                        });
                     send(
                         stream,
                         &ResponseEnvelope {
@@ -203,9 +205,8 @@ fn serve_frames(stream: &mut UnixStream, shared: &Shared, id: u64) -> io::Result
     }
 }
 
-/// Refuses new work from now on and closes every connection but `keep`.
-fn quiesce(shared: &Shared, keep: u64) {
-    shared.quiesced.store(true, Ordering::SeqCst);
+/// Closes every connection but `keep` (on `Quiesce`).
+fn close_others(shared: &Shared, keep: u64) {
     let connections = shared.connections.lock().expect("connections lock");
     for (id, stream) in connections.iter() {
         if *id != keep {

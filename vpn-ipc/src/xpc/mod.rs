@@ -257,7 +257,9 @@ fn on_peer_message(
             id: request_id,
             request,
         } => {
-            let response = carry_out(&request, shared.service.as_ref(), || quiesce(shared, id));
+            let response = carry_out(&request, shared.service.as_ref(), &shared.quiesced, || {
+                close_others(shared, id)
+            });
             (
                 ResponseEnvelope {
                     id: request_id,
@@ -282,9 +284,8 @@ fn on_peer_message(
     }
 }
 
-/// Refuses new work from now on and cancels every peer but `keep`.
-fn quiesce(shared: &Shared, keep: u64) {
-    shared.quiesced.store(true, Ordering::SeqCst);
+/// Cancels every peer but `keep` (on `Quiesce`).
+fn close_others(shared: &Shared, keep: u64) {
     let peers = shared.peers.lock().unwrap_or_else(|e| e.into_inner());
     for (id, peer) in peers.iter() {
         if *id != keep {

@@ -1,0 +1,101 @@
+# shellcheck shell=sh disable=SC2034 # the variables are for the scripts sourcing this
+# What preinstall and postinstall of {{PRODUCT_NAME}} {{VERSION}} share:
+# paths, the install log, bounded calls and the console user. Sourced by
+# both (it sits next to them in the pkg's Scripts), never run on its own.
+# The sourcing script sets SCRIPT (its name) and TARGET_VOLUME (Installer's
+# $3, "/" for the boot volume) first.
+
+ROOT="${TARGET_VOLUME%/}"
+LOG="$ROOT/var/log/{{LOG_NAME}}-install.log"
+APP_PATH="$ROOT/Applications/{{APP_BUNDLE}}"
+APP_EXE="$APP_PATH/Contents/MacOS/{{APP_EXECUTABLE}}"
+APP_ID="{{APP_ID}}"
+PROVIDER_ID="{{EXTENSION_ID}}"
+NEW_VERSION="{{VERSION}}"
+# Root-owned: the state preinstall records for the new app to read.
+STATE_DIR="$ROOT/Library/Application Support/{{APP_ID}}/Upgrade"
+STATE="$STATE_DIR/state.json"
+# Runs `upgrade finish` at the next login when nobody was logged in.
+AGENT_LABEL="{{APP_ID}}.upgrade-finish"
+AGENT_PLIST="$ROOT/Library/LaunchAgents/$AGENT_LABEL.plist"
+
+# Every step goes to the install log (timestamped) and the unified log.
+log() {
+    printf '%s %s[%s]: %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$SCRIPT" "$$" "$*" \
+        >>"$LOG" 2>/dev/null || true
+    logger -t "{{LOG_NAME}}-install" "$SCRIPT: $*" 2>/dev/null || true
+}
+
+# bounded SECONDS COMMAND...: runs COMMAND, ending it after SECONDS. Its
+# status, or 124 when it was ended (macOS has no timeout(1)). The
+# watchdog's output goes nowhere, so `$(bounded ...)` returns as soon as
+# COMMAND does.
+bounded() {
+    bounded_limit=$1
+    shift
+    "$@" &
+    bounded_child=$!
+    (
+        sleep "$bounded_limit"
+        kill -TERM "$bounded_child" 2>/dev/null && sleep 1 && kill -KILL "$bounded_child" 2>/dev/null
+    ) >/dev/null 2>&1 &
+    bounded_watchdog=$!
+    wait "$bounded_child"
+    bounded_status=$?
+    kill "$bounded_watchdog" 2>/dev/null
+    # Ended by the watchdog's TERM or KILL.
+    case $bounded_status in
+        143 | 137)
+            log "gave up on \`$1\` after ${bounded_limit}s"
+            return 124
+            ;;
+    esac
+    return "$bounded_status"
+}
+
+# Sets CONSOLE_USER and CONSOLE_UID to whoever is logged in at the console;
+# fails at the login window, in Setup Assistant and for a root console
+# (MDM installs), where nobody can run the app.
+console_user() {
+    owner=$(bounded 5 stat -f '%Su %u' /dev/console 2>/dev/null) || return 1
+    CONSOLE_USER=${owner% *}
+    CONSOLE_UID=${owner##* }
+    case $CONSOLE_USER in
+        "" | root | loginwindow | _mbsetupuser) return 1 ;;
+    esac
+    case $CONSOLE_UID in
+        "" | *[!0-9]*) return 1 ;;
+    esac
+}
+
+# as_console_user COMMAND...: COMMAND in the console user's session, as them.
+as_console_user() {
+    launchctl asuser "$CONSOLE_UID" sudo -u "$CONSOLE_USER" "$@"
+}
+
+# The installed app's CFBundleVersion, or nothing.
+installed_version() {
+    [ -f "$APP_PATH/Contents/Info.plist" ] || return 0
+    bounded 5 defaults read "$APP_PATH/Contents/Info" CFBundleVersion 2>/dev/null || echo unknown
+}
+
+# version_newer A B: whether dotted version A is newer than B (numerically,
+# part by part; missing parts are 0).
+version_newer() {
+    newer_a=$1
+    newer_b=$2
+    while [ -n "$newer_a$newer_b" ]; do
+        part_a=$(printf '%s' "${newer_a%%.*}" | tr -cd '0-9')
+        part_b=$(printf '%s' "${newer_b%%.*}" | tr -cd '0-9')
+        case $newer_a in *.*) newer_a=${newer_a#*.} ;; *) newer_a= ;; esac
+        case $newer_b in *.*) newer_b=${newer_b#*.} ;; *) newer_b= ;; esac
+        [ "${part_a:-0}" -gt "${part_b:-0}" ] && return 0
+        [ "${part_a:-0}" -lt "${part_b:-0}" ] && return 1
+    done
+    return 1
+}
+
+# A JSON string of $1.
+json_string() {
+    printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r\t')"
+}

@@ -1,0 +1,276 @@
+//! The simulated app: the real `upgrade prepare` and `upgrade finish` of
+//! `vpn-app` (its library, its command line), over a platform and a control
+//! client that act on the simulated Mac instead of macOS.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use clap::Parser;
+use vpn_app::{
+    cli::{Cli, Command, UpgradeCommand},
+    upgrade::{self, FinishOptions, Handshake, Limits, RequestOutcome, UpgradePlatform},
+};
+use vpn_ipc::{
+    message::{ErrorCode, Request, Response, TunnelState, TunnelStatus},
+    transport::{ControlClient, TransportError},
+};
+
+use super::{
+    model::{AppIdentity, Mac},
+    store::{MacAccess, MacFile},
+};
+
+/// `UpgradePlatform` on the simulated Mac: `OSSystemExtensionRequest`,
+/// XPC and `NETunnelProviderManager` as [`Mac`] models them.
+pub struct SimPlatform<A: MacAccess> {
+    pub mac: A,
+    pub app: AppIdentity,
+    /// Whether macOS had ingested this version's ticket before the app
+    /// launched (the launch itself ingests it).
+    pub ingested_at_launch: bool,
+}
+
+impl<A: MacAccess> SimPlatform<A> {
+    fn call<R>(&mut self, name: &str, f: impl FnOnce(&mut Mac, &AppIdentity) -> R) -> R {
+        let app = &self.app;
+        self.mac.with(|mac| {
+            mac.record("app", &[name.to_string()]);
+            f(mac, app)
+        })
+    }
+}
+
+impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
+    fn tunnel_connected(&mut self) -> bool {
+        self.mac.with(|mac| mac.tunnel_connected())
+    }
+
+    fn activate(&mut self) -> RequestOutcome {
+        let ingested = self.ingested_at_launch;
+        let outcome = self.call("activate", |mac, app| mac.activate(app, ingested));
+        // By the next request of this launch, the ticket is ingested.
+        self.ingested_at_launch |= outcome == RequestOutcome::Done;
+        outcome
+    }
+
+    fn deactivate(&mut self) -> RequestOutcome {
+        self.call("deactivate", |mac, app| mac.deactivate(app))
+    }
+
+    fn wait_for_approval(&mut self, limit: Duration) -> RequestOutcome {
+        let wait = self.call("wait_for_approval", |mac, _| mac.approval_wait(limit));
+        self.mac.sleep(wait);
+        let ingested = self.ingested_at_launch;
+        let app = &self.app;
+        let outcome = self
+            .mac
+            .with(|mac| mac.conclude_approval(limit, app, ingested));
+        self.ingested_at_launch |= outcome == RequestOutcome::Done;
+        outcome
+    }
+
+    fn handshake(&mut self) -> Handshake {
+        self.call("handshake", |mac, app| mac.handshake(app))
+    }
+
+    fn resume(&mut self) -> Result<(), String> {
+        self.call("resume", |mac, _| mac.resume())
+    }
+
+    fn save_configuration(&mut self, profile: Option<&str>) -> Result<bool, String> {
+        self.call("save_configuration", |mac, app| {
+            mac.save_configuration(app, profile)
+        })
+    }
+
+    fn has_configuration(&mut self) -> bool {
+        let app = &self.app;
+        self.mac
+            .with(|mac| mac.ours(&app.provider_id).next().is_some())
+    }
+
+    fn connect(&mut self, profile: Option<&str>, _limit: Duration) -> Result<(), String> {
+        self.call("connect", |mac, app| mac.connect(app, profile))
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        self.mac.sleep(duration);
+    }
+}
+
+/// The extension's end of the control channel, as the old app's `upgrade
+/// prepare` reaches it.
+pub struct SimExtension<'a, A: MacAccess> {
+    pub mac: &'a mut A,
+    pub provider_id: String,
+}
+
+impl<A: MacAccess> ControlClient for SimExtension<'_, A> {
+    fn request(&mut self, request: Request) -> Result<Response, TransportError> {
+        let provider = self.provider_id.clone();
+        self.mac.with(|mac| {
+            mac.record("extension", &[format!("{request:?}")]);
+            if mac.xpc_invalidated || mac.extension.is_none() {
+                return Err(TransportError::new(std::io::Error::other(
+                    "connection invalidated",
+                )));
+            }
+            let connected = mac
+                .ours(&provider)
+                .find(|s| s.status == "Connected")
+                .map(|s| s.profile.clone());
+            Ok(match request {
+                Request::Status => Response::Status(TunnelStatus {
+                    state: if connected.is_some() {
+                        TunnelState::Connected
+                    } else {
+                        TunnelState::Disconnected
+                    },
+                    profile: connected,
+                    ..TunnelStatus::default()
+                }),
+                Request::Stop if mac.quiesced => Response::Error {
+                    code: ErrorCode::Quiesced,
+                    message: "quiesced".into(),
+                },
+                Request::Stop => {
+                    let ids: Vec<String> = mac.ours(&provider).map(|s| s.id.clone()).collect();
+                    for id in ids {
+                        mac.stop_service(&id);
+                    }
+                    Response::Stopped
+                }
+                Request::Quiesce => {
+                    mac.quiesced = true;
+                    Response::Quiesced
+                }
+                other => Response::Error {
+                    code: ErrorCode::Internal,
+                    message: format!("{other:?} is not simulated"),
+                },
+            })
+        })
+    }
+}
+
+/// What the app's bundle says about it, from the executable's path
+/// (`Name.app/Contents/MacOS/exe`): its Info.plist, as build-pkg wrote it.
+pub fn identity_of(executable: &Path) -> AppIdentity {
+    let contents = executable
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{} is not in an app bundle", executable.display()));
+    let info = plist_dict(&contents.join("Info.plist"));
+    AppIdentity {
+        bundle_id: info["CFBundleIdentifier"].clone(),
+        version: info["CFBundleVersion"].clone(),
+        service_name: info["VPNExtensionMachServiceName"].clone(),
+        provider_id: info["VPNExtensionBundleIdentifier"].clone(),
+        product_name: info["CFBundleName"].clone(),
+    }
+}
+
+/// The string values of a property list's top dictionary.
+pub fn plist_dict(path: &Path) -> std::collections::HashMap<String, String> {
+    let value = plist::Value::from_file(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    value
+        .as_dictionary()
+        .unwrap_or_else(|| panic!("{} is not a dictionary", path.display()))
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_string()?.to_string())))
+        .collect()
+}
+
+/// How long the simulated app waits for the user: short, so a denial does
+/// not hold a test for two minutes.
+pub const APPROVAL_LIMIT: Duration = Duration::from_secs(2);
+
+/// `Name.app/Contents/MacOS/vpn-app ARGS`, on the simulated Mac.
+pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
+    let app = identity_of(&executable);
+    let mut mac = MacFile::from_env();
+    let legacy = mac.with(|mac| {
+        mac.record("vpn-app", &args);
+        mac.legacy_versions.contains(&app.version)
+    });
+    if legacy && args.first().map(String::as_str) != Some("--version") {
+        // What an app from before `upgrade prepare` says: it has no such
+        // command.
+        eprintln!("error: unrecognized subcommand '{}'", args.join(" "));
+        return ExitCode::from(2);
+    }
+    let cli = match Cli::try_parse_from(std::iter::once("vpn-app".to_string()).chain(args)) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let Command::Upgrade { command } = &cli.command else {
+        eprintln!("the simulated app runs only the upgrade commands");
+        return ExitCode::from(2);
+    };
+    match command {
+        UpgradeCommand::Prepare => {
+            let mut extension = SimExtension {
+                mac: &mut mac,
+                provider_id: app.provider_id.clone(),
+            };
+            match upgrade::prepare(&mut extension) {
+                Ok(prepared) => {
+                    println!("{}", serde_json::to_string_pretty(&prepared).unwrap());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        UpgradeCommand::Finish {
+            state,
+            policy,
+            report,
+            once,
+        } => {
+            // Launching the app ingests its ticket, after the fact.
+            let ingested_at_launch = mac.with(|mac| {
+                let before = mac.ingested.contains(&app.version);
+                mac.ingested.push(app.version.clone());
+                before
+            });
+            let mut platform = SimPlatform {
+                mac,
+                app,
+                ingested_at_launch,
+            };
+            let options = FinishOptions {
+                state: state.clone(),
+                policy: *policy,
+                report: report.clone(),
+                once: *once,
+                finished_record: upgrade::default_finished_record(),
+                limits: Limits {
+                    approval: APPROVAL_LIMIT,
+                    handshake_interval: Duration::from_millis(50),
+                    ..Limits::default()
+                },
+            };
+            match upgrade::finish_command(&mut platform, &options) {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+                    if report.outcome.is_success() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

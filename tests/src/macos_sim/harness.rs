@@ -1,0 +1,227 @@
+//! A test's handle on one simulated Mac: a target volume (its path has
+//! spaces and a quote), the fake tools on PATH, the console user's home,
+//! and an Installer that runs a pkg's preinstall, lays down its payload and
+//! runs its postinstall, as macOS's does.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use super::{
+    model::{now_ms, Mac},
+    store::{MacAccess, MacFile, STATE_VARIABLE},
+    tools::TOOLS,
+};
+use crate::{binary, run_ok, unpack_cpio_gz, BuiltPkg};
+
+pub const APP_BUNDLE: &str = "Applications/DemoVPN.app";
+
+pub struct SimMac {
+    pub dir: tempfile::TempDir,
+    pub volume: PathBuf,
+    pub home: PathBuf,
+    bin: PathBuf,
+    pub state: MacFile,
+}
+
+/// What one run of the Installer did.
+pub struct Install {
+    /// When preinstall started (the simulation's clock).
+    pub started_ms: u64,
+    pub preinstall: Output,
+    /// `None` when preinstall failed and Installer stopped.
+    pub postinstall: Option<Output>,
+    pub took: Duration,
+}
+
+impl Install {
+    pub fn succeeded(&self) -> bool {
+        self.preinstall.status.success()
+            && self
+                .postinstall
+                .as_ref()
+                .is_some_and(|o| o.status.success())
+    }
+}
+
+/// The pkg's scripts, extracted from the Scripts archive build-pkg wrote,
+/// and its payload's app.
+pub struct PkgUnderTest {
+    pub scripts: PathBuf,
+    pub app: PathBuf,
+    pub pkg: PathBuf,
+}
+
+impl PkgUnderTest {
+    pub fn from_built(built: &BuiltPkg, into: &Path) -> Self {
+        let scripts = into.join("scripts");
+        if !scripts.exists() {
+            unpack_cpio_gz(&built.component().join("Scripts"), &scripts);
+        }
+        Self {
+            scripts,
+            app: built.app(),
+            pkg: built.pkg.clone(),
+        }
+    }
+}
+
+impl SimMac {
+    pub fn new(mac: Mac) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = dir.path().join("Macintosh HD's \"data\" copy");
+        let home = dir.path().join("Users/alice");
+        let bin = dir.path().join("bin");
+        for path in [
+            volume.join("Applications"),
+            volume.join("var/log"),
+            volume.join("Library/LaunchAgents"),
+            home.clone(),
+            bin.clone(),
+        ] {
+            std::fs::create_dir_all(path).unwrap();
+        }
+        for tool in TOOLS {
+            std::os::unix::fs::symlink(binary("macos-sim"), bin.join(tool)).unwrap();
+        }
+        let state = MacFile::create(&dir.path().join("mac.json"), &mac);
+        Self {
+            dir,
+            volume,
+            home,
+            bin,
+            state,
+        }
+    }
+
+    pub fn app_path(&self) -> PathBuf {
+        self.volume.join(APP_BUNDLE)
+    }
+
+    pub fn app_executable(&self) -> PathBuf {
+        self.app_path().join("Contents/MacOS/vpn-app")
+    }
+
+    pub fn mac(&self) -> Mac {
+        self.state.read()
+    }
+
+    pub fn update<R>(&self, f: impl FnOnce(&mut Mac) -> R) -> R {
+        self.state.clone().with(f)
+    }
+
+    pub fn install_log(&self) -> String {
+        std::fs::read_to_string(self.volume.join("var/log/demovpn-install.log")).unwrap_or_default()
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.volume
+            .join("Library/Application Support/com.example.demovpn/Upgrade/state.json")
+    }
+
+    pub fn agent_plist(&self) -> PathBuf {
+        self.volume
+            .join("Library/LaunchAgents/com.example.demovpn.upgrade-finish.plist")
+    }
+
+    /// A command with the simulated Mac's environment: fake tools first on
+    /// PATH, the state file, the console user's home.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        let path = std::env::var("PATH").unwrap_or_default();
+        command
+            .env("PATH", format!("{}:{path}", self.bin.display()))
+            .env(STATE_VARIABLE, &self.state.path)
+            .env("HOME", &self.home)
+            .env_remove("XDG_STATE_HOME");
+        command
+    }
+
+    /// Puts `app` (a bundle build-pkg wrote) in /Applications as `version`
+    /// (its own when `None`), with `service_name` as the extension's Mach
+    /// service name; its executable is the simulated app.
+    pub fn put_app(&self, app: &Path, version: Option<&str>, service_name: Option<&str>) {
+        let target = self.app_path();
+        if target.exists() {
+            std::fs::remove_dir_all(&target).unwrap();
+        }
+        run_ok(
+            "cp -R the app",
+            Command::new("cp").arg("-R").arg(app).arg(&target),
+        );
+        let executable = self.app_executable();
+        std::fs::remove_file(&executable).unwrap();
+        std::os::unix::fs::symlink(binary("macos-sim"), &executable).unwrap();
+        let extension = std::fs::read_dir(target.join("Contents/Library/SystemExtensions"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for (info, service_key) in [
+            (
+                target.join("Contents/Info.plist"),
+                "VPNExtensionMachServiceName",
+            ),
+            (extension.join("Contents/Info.plist"), "NEMachServiceName"),
+        ] {
+            let mut value = plist::Value::from_file(&info).unwrap();
+            let dict = value.as_dictionary_mut().unwrap();
+            if let Some(version) = version {
+                dict.insert("CFBundleVersion".into(), version.into());
+                dict.insert("CFBundleShortVersionString".into(), version.into());
+            }
+            if let Some(name) = service_name {
+                let entry = if service_key == "NEMachServiceName" {
+                    dict.get_mut("NetworkExtension")
+                        .and_then(plist::Value::as_dictionary_mut)
+                        .expect("the extension's NetworkExtension dictionary")
+                } else {
+                    &mut *dict
+                };
+                entry.insert(service_key.into(), name.into());
+            }
+            value.to_file_xml(&info).unwrap();
+        }
+    }
+
+    fn run_script(&self, pkg: &PkgUnderTest, name: &str) -> Output {
+        let volume = format!("{}/", self.volume.display());
+        self.command(pkg.scripts.join(name))
+            .current_dir(self.dir.path())
+            .arg(&pkg.pkg)
+            .arg(&volume)
+            .arg(&volume)
+            .arg("/")
+            .output()
+            .unwrap()
+    }
+
+    /// Installer: preinstall; if it succeeded, the payload's app replaces
+    /// the installed one; postinstall.
+    pub fn install(&self, pkg: &PkgUnderTest) -> Install {
+        let started_ms = now_ms();
+        let start = Instant::now();
+        let preinstall = self.run_script(pkg, "preinstall");
+        let postinstall = preinstall.status.success().then(|| {
+            self.put_app(&pkg.app, None, None);
+            self.run_script(pkg, "postinstall")
+        });
+        Install {
+            started_ms,
+            preinstall,
+            postinstall,
+            took: start.elapsed(),
+        }
+    }
+
+    /// Runs the installed app with `args`, as the user would, and waits.
+    pub fn run_app(&self, args: &[&str]) -> Output {
+        self.command(self.app_executable())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}

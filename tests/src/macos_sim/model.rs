@@ -1,0 +1,396 @@
+//! The Mac as the upgrade sees it: VPN configurations (what `scutil --nc`
+//! lists), the active system extension, the app's XPC connection to it,
+//! running apps and the console user; with the extension lifecycle rules of
+//! DESIGN.md:
+//! - replacing the extension while the tunnel is connected, the first
+//!   activation of a version whose notarization ticket was not ingested
+//!   before the app launched, and a Mach service name unchanged across
+//!   versions each leave the app's XPC connection invalidated until
+//!   deactivate + reactivate;
+//! - deactivation removes the VPN configuration (the app's own store of
+//!   profiles and keys survives, so the app can save it again);
+//! - activation may need the user's approval, or a reboot.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+use vpn_app::upgrade::{Handshake, RequestOutcome};
+
+/// Milliseconds since the epoch: one clock for every process of the
+/// simulation.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConsoleUser {
+    pub name: String,
+    pub uid: u32,
+}
+
+/// A VPN configuration (`NETunnelProviderManager`), as `scutil --nc` sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    /// The app that saved it (`scutil --nc list` shows this one).
+    pub app_id: String,
+    /// `NEProviderBundleIdentifier` (`scutil --nc show`).
+    pub provider_id: String,
+    pub profile: String,
+    /// Stands for the profile's keys: must come through an upgrade intact.
+    pub key: String,
+    pub status: String,
+    /// When a `Disconnecting` service reaches `Disconnected`.
+    #[serde(default)]
+    pub disconnected_at_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Extension {
+    pub version: String,
+    pub service_name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunningApp {
+    pub pid: u32,
+    pub bundle_id: String,
+    pub executable: String,
+    /// Ignores a polite quit (a modal dialog, say); SIGTERM ends it.
+    pub ignores_quit: bool,
+}
+
+/// What the user does when macOS asks them to allow the extension.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Approval {
+    /// macOS does not ask.
+    #[default]
+    NotAsked,
+    /// Allows it in System Settings after this many milliseconds.
+    AfterMs(u64),
+    /// Never allows it.
+    Denies,
+}
+
+/// The app that makes the requests: what its bundle says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppIdentity {
+    pub bundle_id: String,
+    pub version: String,
+    /// `VPNExtensionMachServiceName`, the embedded extension's
+    /// `NEMachServiceName`.
+    pub service_name: String,
+    pub provider_id: String,
+    pub product_name: String,
+}
+
+/// One call of a fake tool or of the simulated app's platform.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Call {
+    pub at_ms: u64,
+    pub tool: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Mac {
+    /// The provider of the VPN under test; other VPNs may be configured.
+    pub provider_id: String,
+    pub console: Option<ConsoleUser>,
+    pub services: Vec<Service>,
+    pub extension: Option<Extension>,
+    pub xpc_invalidated: bool,
+    /// `upgrade prepare` quiesced the running extension.
+    pub quiesced: bool,
+    /// App versions whose stapled ticket macOS ingested.
+    pub ingested: Vec<String>,
+    pub approval: Approval,
+    pub approval_pending: bool,
+    pub reboot_on_activate: bool,
+    pub activation_error: Option<String>,
+    /// The active extension speaks no protocol the app does.
+    pub protocol_skew: bool,
+    /// The app's own store: profile name -> key. Deactivation keeps it.
+    pub app_profiles: BTreeMap<String, String>,
+    pub running_apps: Vec<RunningApp>,
+    pub scutil_hangs: bool,
+    /// App versions that predate `upgrade prepare`.
+    pub legacy_versions: Vec<String>,
+    /// (time, connected) at every change of the tunnel.
+    pub tunnel_log: Vec<(u64, bool)>,
+    /// Time spent waiting for the user (approval), excluded from downtime.
+    pub user_wait_ms: u64,
+    /// Simulated time: what in-memory runs "slept".
+    pub simulated_ms: u64,
+    pub calls: Vec<Call>,
+    pub next_id: u32,
+}
+
+impl Mac {
+    pub fn record(&mut self, tool: &str, args: &[String]) {
+        self.calls.push(Call {
+            at_ms: now_ms(),
+            tool: tool.into(),
+            args: args.to_vec(),
+        });
+    }
+
+    /// The tools a test called, in order, with their arguments.
+    pub fn calls_of(&self, tool: &str) -> Vec<String> {
+        self.calls
+            .iter()
+            .filter(|c| c.tool == tool)
+            .map(|c| c.args.join(" "))
+            .collect()
+    }
+
+    /// Whether the VPN under test is connected (other VPNs may be).
+    pub fn tunnel_connected(&self) -> bool {
+        self.ours(&self.provider_id)
+            .any(|s| s.status == "Connected")
+    }
+
+    /// Settles services whose disconnection has had its time.
+    pub fn settle(&mut self) {
+        let now = now_ms();
+        for service in &mut self.services {
+            if service.disconnected_at_ms.is_some_and(|at| at <= now) {
+                service.status = "Disconnected".into();
+                service.disconnected_at_ms = None;
+            }
+        }
+    }
+
+    fn note_tunnel(&mut self) {
+        let connected = self.tunnel_connected();
+        if self.tunnel_log.last().map(|(_, up)| *up) != Some(connected) {
+            self.tunnel_log.push((now_ms(), connected));
+        }
+    }
+
+    pub fn ours<'a>(&'a self, provider_id: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .iter()
+            .filter(move |s| s.provider_id == provider_id)
+    }
+
+    /// `scutil --nc stop`, or the extension stopping its tunnel: the
+    /// tunnel is down at once, the status says so a moment later.
+    pub fn stop_service(&mut self, id: &str) {
+        for service in self.services.iter_mut().filter(|s| s.id == id) {
+            if service.status != "Disconnected" {
+                service.status = "Disconnecting".into();
+                service.disconnected_at_ms = Some(now_ms() + 300);
+            }
+        }
+        self.note_tunnel();
+    }
+
+    pub fn add_service(&mut self, service: Service) {
+        self.services.push(service);
+        self.note_tunnel();
+    }
+
+    pub fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{:08X}-0000-4000-8000-{:012X}", self.next_id, self.next_id)
+    }
+
+    fn activate_now(&mut self, app: &AppIdentity, ingested_at_launch: bool) -> RequestOutcome {
+        let first = self.extension.as_ref().map(|e| &e.version) != Some(&app.version);
+        if first {
+            let replacing = self.extension.as_ref();
+            let connected = self.tunnel_connected();
+            let replaced_badly =
+                replacing.is_some_and(|old| connected || old.service_name == app.service_name);
+            if replaced_badly || !ingested_at_launch {
+                self.xpc_invalidated = true;
+            }
+            if replacing.is_some() {
+                // The old extension process is gone, and its tunnel with it.
+                let ours = self
+                    .services
+                    .iter_mut()
+                    .filter(|s| s.provider_id == app.provider_id);
+                for service in ours {
+                    service.status = "Disconnected".into();
+                    service.disconnected_at_ms = None;
+                }
+                self.note_tunnel();
+                self.quiesced = false;
+                self.protocol_skew = false;
+            }
+            self.extension = Some(Extension {
+                version: app.version.clone(),
+                service_name: app.service_name.clone(),
+            });
+        }
+        RequestOutcome::Done
+    }
+
+    /// `OSSystemExtensionRequest.activationRequest`, answering `.replace`.
+    pub fn activate(&mut self, app: &AppIdentity, ingested_at_launch: bool) -> RequestOutcome {
+        if self.reboot_on_activate {
+            return RequestOutcome::WillCompleteAfterReboot;
+        }
+        if let Some(error) = &self.activation_error {
+            return RequestOutcome::Failed(error.clone());
+        }
+        if self.approval != Approval::NotAsked {
+            self.approval_pending = true;
+            return RequestOutcome::NeedsApproval;
+        }
+        self.activate_now(app, ingested_at_launch)
+    }
+
+    /// How long the app will wait, within `limit`, for the user.
+    pub fn approval_wait(&self, limit: Duration) -> Duration {
+        match self.approval {
+            Approval::AfterMs(ms) => Duration::from_millis(ms).min(limit),
+            _ => limit,
+        }
+    }
+
+    /// After [`Self::approval_wait`]: approved in time, or still pending.
+    pub fn conclude_approval(
+        &mut self,
+        limit: Duration,
+        app: &AppIdentity,
+        ingested_at_launch: bool,
+    ) -> RequestOutcome {
+        let waited = self.approval_wait(limit);
+        self.user_wait_ms += waited.as_millis() as u64;
+        match self.approval {
+            Approval::AfterMs(ms) if Duration::from_millis(ms) <= limit => {
+                self.approval = Approval::NotAsked;
+                self.approval_pending = false;
+                self.activate_now(app, ingested_at_launch)
+            }
+            _ => RequestOutcome::NeedsApproval,
+        }
+    }
+
+    /// `OSSystemExtensionRequest.deactivationRequest`: the extension goes,
+    /// and its VPN configurations with it.
+    pub fn deactivate(&mut self, app: &AppIdentity) -> RequestOutcome {
+        self.extension = None;
+        self.services.retain(|s| s.provider_id != app.provider_id);
+        self.note_tunnel();
+        self.xpc_invalidated = false;
+        self.quiesced = false;
+        self.protocol_skew = false;
+        RequestOutcome::Done
+    }
+
+    /// `Hello` over the versioned service name.
+    pub fn handshake(&self, app: &AppIdentity) -> Handshake {
+        match &self.extension {
+            _ if self.xpc_invalidated => Handshake::Unreachable("connection invalidated".into()),
+            None => Handshake::Unreachable("no extension is active".into()),
+            Some(_) if self.protocol_skew => {
+                Handshake::ProtocolSkew("extension speaks protocol 0-0".into())
+            }
+            Some(extension) if extension.version != app.version => {
+                Handshake::OtherBuild(extension.version.clone())
+            }
+            Some(_) => Handshake::Current,
+        }
+    }
+
+    pub fn resume(&mut self) -> Result<(), String> {
+        if self.xpc_invalidated || self.extension.is_none() {
+            return Err("no connection to the extension".into());
+        }
+        self.quiesced = false;
+        Ok(())
+    }
+
+    /// `NETunnelProviderManager.saveToPreferences` for `profile`, or the
+    /// app's first profile.
+    pub fn save_configuration(
+        &mut self,
+        app: &AppIdentity,
+        profile: Option<&str>,
+    ) -> Result<bool, String> {
+        let chosen = match profile {
+            Some(name) => Some(name.to_string()),
+            None => self.app_profiles.keys().next().cloned(),
+        };
+        let Some(profile) = chosen else {
+            return Ok(false);
+        };
+        let key = self
+            .app_profiles
+            .get(&profile)
+            .cloned()
+            .ok_or(format!("the app has no profile {profile}"))?;
+        let id = self.new_id();
+        self.add_service(Service {
+            id,
+            name: app.product_name.clone(),
+            app_id: app.bundle_id.clone(),
+            provider_id: app.provider_id.clone(),
+            profile,
+            key,
+            status: "Disconnected".into(),
+            disconnected_at_ms: None,
+        });
+        Ok(true)
+    }
+
+    /// `startVPNTunnel` on our configuration (the one for `profile` when
+    /// given).
+    pub fn connect(&mut self, app: &AppIdentity, profile: Option<&str>) -> Result<(), String> {
+        if self.extension.is_none() || self.xpc_invalidated {
+            return Err("the extension is not reachable".into());
+        }
+        if self.quiesced {
+            return Err("the extension is quiesced".into());
+        }
+        let service = self
+            .services
+            .iter_mut()
+            .filter(|s| s.provider_id == app.provider_id)
+            .find(|s| profile.is_none_or(|p| p == s.profile))
+            .ok_or("no VPN configuration to start")?;
+        service.status = "Connected".into();
+        service.disconnected_at_ms = None;
+        self.note_tunnel();
+        Ok(())
+    }
+
+    /// The tunnel's downtime from `since`: from going down (or `since`, if
+    /// it was down already) to coming back (or to now), less the time
+    /// spent waiting for the user.
+    pub fn downtime_since(&self, since: u64) -> Option<Duration> {
+        let down_already = self
+            .tunnel_log
+            .iter()
+            .rev()
+            .find(|(at, _)| *at < since)
+            .is_some_and(|(_, up)| !up);
+        let down = if down_already {
+            since
+        } else {
+            self.tunnel_log
+                .iter()
+                .find(|(at, up)| *at >= since && !up)?
+                .0
+        };
+        let back = self
+            .tunnel_log
+            .iter()
+            .find(|(at, up)| *at >= down && *up)
+            .map_or_else(now_ms, |(at, _)| *at);
+        Some(Duration::from_millis(
+            back.saturating_sub(down).saturating_sub(self.user_wait_ms),
+        ))
+    }
+}

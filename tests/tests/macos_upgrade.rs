@@ -1,0 +1,526 @@
+//! The upgrade on a simulated macOS (`system_tests::macos_sim`): the
+//! preinstall and postinstall that build-pkg wrote into the demo pkg run
+//! against fake macOS tools, and the app they launch runs the real
+//! `upgrade prepare` / `upgrade finish` over the model of the extension
+//! lifecycle. Each scenario checks the end state (healthy, or the reason it
+//! cannot be), the tunnel, the VPN configuration and its keys, and the
+//! install log; each prints the tunnel's downtime.
+
+use std::{sync::OnceLock, time::Duration};
+
+use system_tests::{
+    demo_pkg,
+    macos_sim::{
+        harness::{Install, PkgUnderTest, SimMac},
+        model::{Approval, ConsoleUser, Extension, Mac, RunningApp, Service},
+    },
+};
+
+const TEAM: &str = "ABCDE12345";
+const APP_ID: &str = "com.example.demovpn";
+const PROVIDER: &str = "com.example.demovpn.tunnel";
+/// The demo pkg's version: the workspace's.
+const NEW: &str = "1.0.0";
+
+fn pkg() -> &'static PkgUnderTest {
+    static PKG: OnceLock<PkgUnderTest> = OnceLock::new();
+    PKG.get_or_init(|| {
+        let built = demo_pkg();
+        PkgUnderTest::from_built(built, built.dir.path())
+    })
+}
+
+fn versioned(version: &str) -> String {
+    format!("{TEAM}.{PROVIDER}.{version}")
+}
+
+fn service(id: &str, name: &str, provider: &str, connected: bool) -> Service {
+    Service {
+        id: id.into(),
+        name: name.into(),
+        app_id: APP_ID.into(),
+        provider_id: provider.into(),
+        profile: "home".into(),
+        key: "key-of-home".into(),
+        status: if connected {
+            "Connected"
+        } else {
+            "Disconnected"
+        }
+        .into(),
+        disconnected_at_ms: None,
+    }
+}
+
+/// `version` of the app installed and running, its extension active under
+/// `service_name`, the configuration "Demo VPN" (profile "home") saved,
+/// alice at the console.
+fn installed(version: &str, service_name: &str, tunnel_up: bool) -> SimMac {
+    let sim = SimMac::new(Mac {
+        provider_id: PROVIDER.into(),
+        ..Mac::default()
+    });
+    sim.put_app(&pkg().app, Some(version), Some(service_name));
+    let executable = sim.app_executable().display().to_string();
+    sim.update(|mac| {
+        mac.console = Some(ConsoleUser {
+            name: "alice".into(),
+            uid: 501,
+        });
+        mac.extension = Some(Extension {
+            version: version.into(),
+            service_name: service_name.into(),
+        });
+        mac.ingested.push(version.into());
+        mac.app_profiles.insert("home".into(), "key-of-home".into());
+        mac.add_service(service(
+            "1A2B3C4D-0000-4000-8000-000000000001",
+            "Demo VPN",
+            PROVIDER,
+            tunnel_up,
+        ));
+        mac.running_apps.push(RunningApp {
+            pid: 4242,
+            bundle_id: APP_ID.into(),
+            executable,
+            ignores_quit: false,
+        });
+    });
+    sim
+}
+
+fn report(sim: &SimMac) -> serde_json::Value {
+    let path = sim.state_file().with_file_name("finish-report.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "no report at {}: {e}\n{}",
+            path.display(),
+            sim.install_log()
+        )
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The end state every healthy upgrade reaches, and the downtime figure.
+fn assert_healthy(scenario: &str, sim: &SimMac, install: &Install, tunnel_was_up: bool) {
+    let log = sim.install_log();
+    assert!(
+        install.succeeded(),
+        "{scenario}: {}\n{}\n{log}",
+        String::from_utf8_lossy(&install.preinstall.stderr),
+        install
+            .postinstall
+            .as_ref()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .unwrap_or_default()
+    );
+    let report = report(sim);
+    assert_eq!(
+        report["outcome"], "healthy",
+        "{scenario}: {report:#}\n{log}"
+    );
+    let mac = sim.mac();
+    assert_eq!(mac.extension.as_ref().unwrap().version, NEW, "{scenario}");
+    assert_eq!(mac.extension.as_ref().unwrap().service_name, versioned(NEW));
+    assert!(!mac.xpc_invalidated, "{scenario}");
+    assert!(!mac.quiesced, "{scenario}: the extension takes work");
+    assert_eq!(
+        mac.tunnel_connected(),
+        tunnel_was_up,
+        "{scenario}: {report:#}"
+    );
+    assert!(
+        mac.running_apps.iter().all(|a| a.bundle_id != APP_ID),
+        "{scenario}: the old app was quit"
+    );
+    // Every step is in the log.
+    for step in [
+        "preinstall",
+        "state recorded",
+        "spctl: ",
+        "launching the new app as alice",
+        "upgrade finish: healthy",
+    ] {
+        assert!(
+            log.contains(step),
+            "{scenario}: no `{step}` in the log:\n{log}"
+        );
+    }
+    if tunnel_was_up {
+        let downtime = mac
+            .downtime_since(install.started_ms)
+            .expect("the tunnel went down");
+        println!("downtime, {scenario}: {} ms", downtime.as_millis());
+        assert!(
+            downtime < Duration::from_secs(3),
+            "{scenario}: {downtime:?} of downtime"
+        );
+    }
+}
+
+/// The configuration "home" with its keys, under whatever name.
+fn assert_configuration_kept(sim: &SimMac) {
+    let mac = sim.mac();
+    let ours: Vec<_> = mac.ours(PROVIDER).collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(
+        (ours[0].profile.as_str(), ours[0].key.as_str()),
+        ("home", "key-of-home")
+    );
+}
+
+#[test]
+fn upgrade_2_to_3_with_the_vpn_stopped() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), false);
+    let install = sim.install(pkg());
+    assert_healthy("2 -> 3, VPN stopped", &sim, &install, false);
+    assert_configuration_kept(&sim);
+    let mac = sim.mac();
+    assert!(!mac.calls_of("app").contains(&"deactivate".to_string()));
+    // The old app was asked whether it has `upgrade prepare`, then ran it.
+    let app_calls = mac.calls_of("vpn-app");
+    assert!(
+        app_calls.contains(&"upgrade prepare --help".to_string()),
+        "{app_calls:?}"
+    );
+    assert!(
+        app_calls.contains(&"--json upgrade prepare".to_string()),
+        "{app_calls:?}"
+    );
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sim.state_file().with_file_name("last-upgrade.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["previous_version"], "0.9.0");
+    assert_eq!(
+        state["prepared"]["version"], NEW,
+        "the simulated old app runs this build's code"
+    );
+}
+
+#[test]
+fn upgrade_1_to_3_with_the_vpn_running_under_a_service_the_old_version_named() {
+    // Version 1 predates `upgrade prepare` and the versioned service name;
+    // it named its VPN configuration differently. Another vendor's VPN is
+    // connected too, and must be left alone.
+    let sim = installed("0.8.0", &format!("{TEAM}.{PROVIDER}"), true);
+    sim.update(|mac| {
+        mac.legacy_versions.push("0.8.0".into());
+        mac.services[0].name = "DemoVPN (WireGuard)".into();
+        let mut other = service(
+            "99999999-0000-4000-8000-000000000009",
+            "Other VPN",
+            "com.other.vpn.ne",
+            true,
+        );
+        other.app_id = "com.other.vpn".into();
+        mac.add_service(other);
+    });
+    let install = sim.install(pkg());
+    assert_healthy(
+        "1 -> 3, VPN running under an old name",
+        &sim,
+        &install,
+        true,
+    );
+    assert_configuration_kept(&sim);
+    let mac = sim.mac();
+    assert_eq!(
+        mac.services
+            .iter()
+            .find(|s| s.name == "Other VPN")
+            .unwrap()
+            .status,
+        "Connected"
+    );
+    assert!(mac
+        .calls_of("scutil")
+        .contains(&"--nc stop 1A2B3C4D-0000-4000-8000-000000000001".to_string()));
+    assert!(!mac
+        .calls_of("scutil")
+        .iter()
+        .any(|c| c.contains("stop 9999")));
+    let log = sim.install_log();
+    assert!(
+        log.contains("VPN configuration \"DemoVPN (WireGuard)\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("has no `upgrade prepare`; stopping the tunnel with scutil"),
+        "{log}"
+    );
+}
+
+#[test]
+fn first_and_second_upgrade_to_the_same_version() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    let first = sim.install(pkg());
+    assert_healthy("2 -> 3, first", &sim, &first, true);
+    // The user opens the app again; the same pkg runs a second time.
+    let executable = sim.app_executable().display().to_string();
+    sim.update(|mac| {
+        mac.running_apps.push(RunningApp {
+            pid: 4343,
+            bundle_id: APP_ID.into(),
+            executable,
+            ignores_quit: false,
+        })
+    });
+    let calls_before = sim.mac().calls_of("app").len();
+    let second = sim.install(pkg());
+    assert_healthy("2 -> 3, second", &sim, &second, true);
+    assert_configuration_kept(&sim);
+    let second_calls = sim.mac().calls_of("app")[calls_before..].to_vec();
+    assert_eq!(second_calls, ["activate", "handshake", "resume", "connect"]);
+}
+
+#[test]
+fn the_app_not_running() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.running_apps.clear());
+    let install = sim.install(pkg());
+    assert_healthy("app not running", &sim, &install, true);
+    assert_configuration_kept(&sim);
+    assert!(sim.install_log().contains("the app is not running"));
+    assert!(sim.mac().calls_of("osascript").is_empty());
+}
+
+#[test]
+fn a_fresh_install() {
+    let sim = SimMac::new(Mac {
+        provider_id: PROVIDER.into(),
+        console: Some(ConsoleUser {
+            name: "alice".into(),
+            uid: 501,
+        }),
+        ..Mac::default()
+    });
+    let install = sim.install(pkg());
+    assert_healthy("fresh install", &sim, &install, false);
+    let log = sim.install_log();
+    assert!(
+        log.contains(&format!("installing {APP_ID} {NEW} over nothing")),
+        "{log}"
+    );
+    assert!(sim.mac().services.is_empty());
+}
+
+#[test]
+fn nobody_logged_in_runs_finish_at_the_next_login_once() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| {
+        mac.console = None;
+        mac.running_apps.clear();
+    });
+    let install = sim.install(pkg());
+    assert!(install.succeeded());
+    let log = sim.install_log();
+    assert!(
+        log.contains("nobody is logged in to run `upgrade prepare`"),
+        "{log}"
+    );
+    assert!(
+        log.contains("`upgrade finish` runs at the next login"),
+        "{log}"
+    );
+    // The tunnel is down and the old extension still active until then.
+    let mac = sim.mac();
+    assert!(!mac.tunnel_connected());
+    assert_eq!(mac.extension.as_ref().unwrap().version, "0.9.0");
+
+    let agent = plist::Value::from_file(sim.agent_plist()).expect("the agent is a property list");
+    let agent = agent.as_dictionary().unwrap();
+    assert_eq!(
+        agent["Label"].as_string(),
+        Some("com.example.demovpn.upgrade-finish")
+    );
+    assert_eq!(agent["RunAtLoad"].as_boolean(), Some(true));
+    let arguments: Vec<String> = agent["ProgramArguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_string().unwrap().to_string())
+        .collect();
+    assert_eq!(arguments[..2], ["/usr/bin/open", "-n"]);
+    assert!(
+        arguments.contains(&sim.state_file().display().to_string()),
+        "{arguments:?}"
+    );
+    assert_eq!(arguments.last().map(String::as_str), Some("--once"));
+
+    // alice logs in: launchd runs the agent (`open` runs the app, which we
+    // wait for here).
+    sim.update(|mac| {
+        mac.console = Some(ConsoleUser {
+            name: "alice".into(),
+            uid: 501,
+        })
+    });
+    let app_args: Vec<&str> = arguments
+        [arguments.iter().position(|a| a == "--args").unwrap() + 1..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let login = sim.run_app(&app_args);
+    let first: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    assert_eq!(first["outcome"], "healthy", "{first:#}");
+    assert_eq!(first["tunnel_restored"], true);
+    assert!(sim.mac().tunnel_connected());
+    assert_configuration_kept(&sim);
+    // alice turns the VPN off and logs in again: the agent does nothing.
+    sim.update(|mac| mac.services[0].status = "Disconnected".into());
+    let again = sim.run_app(&app_args);
+    let second: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(second["outcome"], "already_finished", "{second:#}");
+    assert!(!sim.mac().tunnel_connected());
+}
+
+#[test]
+fn scutil_hangs() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.scutil_hangs = true);
+    let install = sim.install(pkg());
+    assert_healthy("scutil hangs", &sim, &install, true);
+    assert_configuration_kept(&sim);
+    let log = sim.install_log();
+    assert!(log.contains("gave up on `scutil` after 5s"), "{log}");
+    assert!(log.contains("upgrade prepare: "), "{log}");
+    assert!(install.took < Duration::from_secs(20), "{:?}", install.took);
+}
+
+#[test]
+fn scutil_hangs_and_the_old_app_predates_prepare() {
+    // Nothing can stop the tunnel: the extension is replaced while
+    // connected, XPC is invalidated, and the new app repairs it.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| {
+        mac.scutil_hangs = true;
+        mac.legacy_versions.push("0.9.0".into());
+    });
+    let install = sim.install(pkg());
+    let report = report(&sim);
+    assert_eq!(report["repaired"], true, "{report:#}");
+    assert_healthy("scutil hangs, no prepare", &sim, &install, true);
+    // Deactivation deleted the configuration; it was saved again, keys and all.
+    assert_configuration_kept(&sim);
+    assert!(sim
+        .mac()
+        .calls_of("app")
+        .contains(&"save_configuration".to_string()));
+}
+
+#[test]
+fn the_app_refuses_to_quit() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.running_apps[0].ignores_quit = true);
+    let install = sim.install(pkg());
+    assert_healthy("app refuses to quit", &sim, &install, true);
+    let log = sim.install_log();
+    assert!(log.contains("asking the app to quit"), "{log}");
+    assert!(log.contains("still running after 3s: ending it"), "{log}");
+    assert_eq!(sim.mac().calls_of("pkill").len(), 1);
+}
+
+#[test]
+fn paths_and_names_with_spaces_and_quotes() {
+    // The volume is "Macintosh HD's "data" copy" in every scenario; here
+    // the VPN configuration's name has quotes too, and the state file
+    // must still be JSON.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.services[0].name = r#"Home "Office" \ VPN"#.into());
+    assert!(sim.volume.display().to_string().contains(' '));
+    let install = sim.install(pkg());
+    assert_healthy("spaces and quotes", &sim, &install, true);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sim.state_file().with_file_name("last-upgrade.json")).unwrap(),
+    )
+    .expect("the state file is JSON");
+    assert_eq!(state["services"][0]["name"], r#"Home "Office" \ VPN"#);
+}
+
+#[test]
+fn a_reinstall_of_the_same_version() {
+    let sim = installed(NEW, &versioned(NEW), true);
+    let install = sim.install(pkg());
+    assert_healthy("reinstall", &sim, &install, true);
+    assert_configuration_kept(&sim);
+    let calls = sim.mac().calls_of("app");
+    assert_eq!(calls, ["activate", "handshake", "resume", "connect"]);
+}
+
+#[test]
+fn a_downgrade_is_refused_and_nothing_changes() {
+    let sim = installed("1.1.0", &versioned("1.1.0"), true);
+    let before = sim.mac();
+    let install = sim.install(pkg());
+    assert!(!install.preinstall.status.success());
+    assert!(install.postinstall.is_none(), "Installer stops");
+    let stderr = String::from_utf8_lossy(&install.preinstall.stderr);
+    assert!(
+        stderr.contains(
+            "1.1.0 is installed, newer than this package's 1.0.0: downgrades are refused"
+        ),
+        "{stderr}"
+    );
+    let mac = sim.mac();
+    assert_eq!(mac.services, before.services, "the tunnel is untouched");
+    assert_eq!(mac.running_apps, before.running_apps, "the app still runs");
+    assert!(!sim.state_file().exists());
+    assert!(sim.install_log().contains("refused: "));
+    let info = sim.app_path().join("Contents/Info.plist");
+    assert_eq!(
+        system_tests::macos_sim::app::plist_dict(&info)["CFBundleVersion"],
+        "1.1.0"
+    );
+}
+
+#[test]
+fn the_user_denies_approval_then_a_second_install_converges() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.approval = Approval::Denies);
+    let install = sim.install(pkg());
+    assert!(install.succeeded(), "a refusal does not fail the installer");
+    let report = report(&sim);
+    assert_eq!(report["outcome"], "approval_pending", "{report:#}");
+    let log = sim.install_log();
+    assert!(log.contains("upgrade finish: approval_pending"), "{log}");
+    let mac = sim.mac();
+    assert_eq!(
+        mac.extension.as_ref().unwrap().version,
+        "0.9.0",
+        "nothing replaced"
+    );
+    assert!(!mac.tunnel_connected());
+    assert!(sim.state_file().exists(), "the unfinished upgrade is kept");
+
+    // The user allows the extension in System Settings, and the installer
+    // runs again over the half-finished upgrade: the tunnel the user had
+    // comes back.
+    sim.update(|mac| mac.approval = Approval::NotAsked);
+    let again = sim.install(pkg());
+    assert_healthy("approval denied, then granted", &sim, &again, true);
+    assert_configuration_kept(&sim);
+    assert!(sim
+        .install_log()
+        .contains("an unfinished earlier upgrade had the tunnel up"));
+}
+
+#[test]
+fn without_orchestration_the_harness_sees_the_invalidated_connection() {
+    // The control for every scenario above: the same upgrade with the
+    // scripts switched off (the payload replaces the app, the user opens
+    // it, it activates and does not repair) leaves XPC invalidated.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.put_app(&pkg().app, None, None);
+    let opened = sim.run_app(&["upgrade", "finish", "--policy", "never"]);
+    let report: serde_json::Value = serde_json::from_slice(&opened.stdout).unwrap();
+    assert_eq!(report["outcome"], "unhealthy", "{report:#}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("connection invalidated"),
+        "{report:#}"
+    );
+    assert!(sim.mac().xpc_invalidated);
+}

@@ -1,0 +1,250 @@
+//! `upgrade finish`'s decisions, driven in memory against the model of
+//! macOS's extension lifecycle (`system_tests::macos_sim::model`, the same
+//! model the simulated Mac of `macos_upgrade.rs` runs on).
+
+use std::time::Duration;
+
+use system_tests::macos_sim::{
+    app::SimPlatform,
+    model::{AppIdentity, Approval, Extension, Mac, Service},
+};
+use vpn_app::upgrade::{
+    finish, Limits, Outcome, Prepared, RepairPolicy, UpgradeReport, UpgradeState,
+};
+
+const PROVIDER: &str = "com.example.demovpn.tunnel";
+
+fn app(version: &str) -> AppIdentity {
+    AppIdentity {
+        bundle_id: "com.example.demovpn".into(),
+        version: version.into(),
+        service_name: format!("ABCDE12345.{PROVIDER}.{version}"),
+        provider_id: PROVIDER.into(),
+        product_name: "Demo VPN".into(),
+    }
+}
+
+/// Version 2 installed and active, its configuration "home" saved; the
+/// pkg put version 3's app in place and its ticket was ingested.
+fn upgraded() -> SimPlatform<Mac> {
+    let mut mac = Mac {
+        provider_id: PROVIDER.into(),
+        extension: Some(Extension {
+            version: "2".into(),
+            service_name: app("2").service_name,
+        }),
+        ..Mac::default()
+    };
+    mac.app_profiles.insert("home".into(), "key-of-home".into());
+    mac.add_service(Service {
+        id: "A".into(),
+        name: "Demo VPN".into(),
+        app_id: "com.example.demovpn".into(),
+        provider_id: PROVIDER.into(),
+        profile: "home".into(),
+        key: "key-of-home".into(),
+        status: "Disconnected".into(),
+        disconnected_at_ms: None,
+    });
+    SimPlatform {
+        mac,
+        app: app("3"),
+        ingested_at_launch: true,
+    }
+}
+
+fn connected(mut platform: SimPlatform<Mac>) -> SimPlatform<Mac> {
+    platform.mac.services[0].status = "Connected".into();
+    platform
+}
+
+fn was_up() -> UpgradeState {
+    UpgradeState {
+        tunnel_was_up: true,
+        prepared: Some(Prepared {
+            tunnel_was_up: true,
+            profile: Some("home".into()),
+            version: "2".into(),
+        }),
+        ..UpgradeState::default()
+    }
+}
+
+fn run(
+    platform: &mut SimPlatform<Mac>,
+    state: &UpgradeState,
+    policy: RepairPolicy,
+) -> UpgradeReport {
+    finish(platform, state, policy, Limits::default())
+}
+
+fn calls(platform: &SimPlatform<Mac>) -> Vec<String> {
+    platform.mac.calls_of("app")
+}
+
+fn configuration(platform: &SimPlatform<Mac>) -> Option<(String, String)> {
+    platform
+        .mac
+        .ours(PROVIDER)
+        .next()
+        .map(|s| (s.profile.clone(), s.key.clone()))
+}
+
+fn home() -> Option<(String, String)> {
+    Some(("home".into(), "key-of-home".into()))
+}
+
+#[test]
+fn a_versioned_upgrade_with_the_tunnel_stopped_needs_no_repair() {
+    let mut mac = upgraded();
+    let report = run(&mut mac, &UpgradeState::default(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy);
+    assert!(!report.repaired);
+    assert_eq!(calls(&mac), ["activate", "handshake", "resume"]);
+    assert_eq!(configuration(&mac), home());
+}
+
+#[test]
+fn replacing_while_connected_is_repaired_and_the_tunnel_restored() {
+    let mut mac = connected(upgraded());
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired && report.tunnel_restored);
+    assert!(mac.mac.tunnel_connected() && !mac.mac.xpc_invalidated);
+    // Deactivation deleted the configuration; it was saved again, with
+    // the same keys.
+    assert_eq!(configuration(&mac), home());
+    assert!(calls(&mac).contains(&"save_configuration".to_string()));
+}
+
+#[test]
+fn an_unchanged_service_name_and_an_uningested_ticket_are_repaired() {
+    for breakage in [
+        |platform: &mut SimPlatform<Mac>| platform.app.service_name = app("2").service_name,
+        |platform: &mut SimPlatform<Mac>| platform.ingested_at_launch = false,
+    ] {
+        let mut mac = upgraded();
+        breakage(&mut mac);
+        let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+        assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+        assert!(report.repaired && report.tunnel_restored);
+        assert_eq!(configuration(&mac), home());
+    }
+}
+
+#[test]
+fn without_repair_the_model_shows_the_bug() {
+    // The harness can see what it claims to fix: the plain replace leaves
+    // the app unable to reach the extension.
+    let mut mac = connected(upgraded());
+    let report = run(&mut mac, &was_up(), RepairPolicy::Never);
+    assert!(
+        matches!(&report.outcome, Outcome::Unhealthy { reason } if reason.contains("invalidated")),
+        "{report:#?}"
+    );
+    assert!(mac.mac.xpc_invalidated);
+}
+
+#[test]
+fn approval_is_waited_for_and_a_refusal_is_reported_without_changes() {
+    let mut mac = upgraded();
+    mac.mac.approval = Approval::AfterMs(30_000);
+    let report = run(&mut mac, &UpgradeState::default(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.steps.iter().any(|s| s.contains("waiting up to")));
+    assert_eq!(mac.mac.user_wait_ms, 30_000);
+
+    let mut mac = upgraded();
+    mac.mac.approval = Approval::Denies;
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::ApprovalPending);
+    assert_eq!(
+        mac.mac.extension.as_ref().unwrap().version,
+        "2",
+        "nothing replaced without approval"
+    );
+    assert_eq!(configuration(&mac), home());
+    assert_eq!(
+        Duration::from_millis(mac.mac.simulated_ms),
+        Limits::default().approval,
+        "bounded by the limit"
+    );
+}
+
+#[test]
+fn a_reboot_is_reported_and_nothing_else_is_tried() {
+    let mut mac = upgraded();
+    mac.mac.reboot_on_activate = true;
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::RebootRequired);
+    assert_eq!(calls(&mac), ["activate"]);
+}
+
+#[test]
+fn the_always_policy_cycles_a_healthy_extension_too() {
+    let mut mac = upgraded();
+    let report = run(&mut mac, &was_up(), RepairPolicy::Always);
+    assert_eq!(report.outcome, Outcome::Healthy);
+    assert!(report.repaired && report.tunnel_restored);
+    assert_eq!(
+        calls(&mac),
+        [
+            "activate",
+            "handshake",
+            "deactivate",
+            "activate",
+            "handshake",
+            "resume",
+            "save_configuration",
+            "connect"
+        ]
+    );
+}
+
+#[test]
+fn the_report_is_json_with_the_outcome_at_the_top() {
+    let mut mac = connected(upgraded());
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["outcome"], "healthy");
+    assert_eq!(json["repaired"], true);
+    assert!(json["steps"].as_array().unwrap().len() >= 6, "{json}");
+}
+
+#[test]
+fn a_failed_activation_is_reported_with_its_reason() {
+    let mut mac = upgraded();
+    mac.mac.activation_error = Some("the app must be in /Applications".into());
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(
+        report.outcome,
+        Outcome::Unhealthy {
+            reason: "the app must be in /Applications".into()
+        }
+    );
+    assert_eq!(mac.mac.extension.as_ref().unwrap().version, "2");
+}
+
+#[test]
+fn a_protocol_skew_is_repaired_like_an_invalidated_connection() {
+    let mut mac = upgraded();
+    mac.mac.protocol_skew = true;
+    mac.mac.extension.as_mut().unwrap().version = "3".into();
+    let report = run(&mut mac, &UpgradeState::default(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired);
+    assert!(report.steps.iter().any(|s| s.contains("ProtocolSkew")));
+}
+
+#[test]
+fn a_quiesced_extension_that_was_not_replaced_is_resumed() {
+    // A reinstall of the same version: `upgrade prepare` quiesced the
+    // extension, and activation replaces nothing.
+    let mut mac = upgraded();
+    mac.mac.extension.as_mut().unwrap().version = "3".into();
+    mac.mac.quiesced = true;
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(!report.repaired && report.tunnel_restored);
+    assert!(!mac.mac.quiesced);
+}

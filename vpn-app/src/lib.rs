@@ -1,0 +1,12 @@
+//! The host app as a library: the command line (`main.rs`) runs over it,
+//! and the simulated macOS under `tests/` drives its upgrade commands with
+//! a platform of its own.
+
+pub mod channel;
+pub mod cli;
+#[cfg(target_os = "linux")]
+pub mod extension_process;
+pub mod upgrade;
+
+/// This app's version and build (one number, the workspace version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
