@@ -10,6 +10,10 @@ LOG="$ROOT/var/log/{{LOG_NAME}}-install.log"
 APP_PATH="$ROOT/Applications/{{APP_BUNDLE}}"
 APP_EXE="$APP_PATH/Contents/MacOS/{{APP_EXECUTABLE}}"
 APP_ID="{{APP_ID}}"
+# The app's processes, for pgrep/pkill -f: the executable's path as an
+# extended regular expression (volume names may hold brackets and dots).
+# shellcheck disable=SC2016 # the $ is a character to escape, not an expansion
+APP_PATTERN=$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')
 PROVIDER_ID="{{EXTENSION_ID}}"
 NEW_VERSION="{{VERSION}}"
 # Root-owned: the state preinstall records for the new app to read.

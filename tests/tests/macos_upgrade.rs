@@ -319,8 +319,9 @@ fn nobody_logged_in_runs_finish_at_the_next_login_once() {
         log.contains("nobody is logged in to run `upgrade prepare`"),
         "{log}"
     );
+    assert!(log.contains("nobody is logged in at the console"), "{log}");
     assert!(
-        log.contains("`upgrade finish` runs at the next login"),
+        log.contains("`upgrade finish` runs again at the next login"),
         "{log}"
     );
     // The tunnel is down and the old extension still active until then.
@@ -492,6 +493,10 @@ fn the_user_denies_approval_then_a_second_install_converges() {
     );
     assert!(!mac.tunnel_connected());
     assert!(sim.state_file().exists(), "the unfinished upgrade is kept");
+    assert!(
+        sim.agent_plist().exists(),
+        "it is finished at the next login"
+    );
 
     // The user allows the extension in System Settings, and the installer
     // runs again over the half-finished upgrade: the tunnel the user had
@@ -503,6 +508,40 @@ fn the_user_denies_approval_then_a_second_install_converges() {
     assert!(sim
         .install_log()
         .contains("an unfinished earlier upgrade had the tunnel up"));
+    assert!(
+        !sim.agent_plist().exists(),
+        "this install took over from the agent"
+    );
+}
+
+#[test]
+fn an_activation_that_completes_after_a_reboot_is_finished_at_the_next_login() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.reboot_on_activate = true);
+    let install = sim.install(pkg());
+    assert!(install.succeeded());
+    assert_eq!(report(&sim)["outcome"], "reboot_required");
+    assert!(sim
+        .install_log()
+        .contains("upgrade finish: reboot_required"));
+    assert!(sim.agent_plist().exists());
+    // After the restart, at login, the agent finishes the upgrade and
+    // brings the tunnel back.
+    sim.update(|mac| mac.reboot_on_activate = false);
+    let state = sim.state_file().display().to_string();
+    let login = sim.run_app(&[
+        "upgrade",
+        "finish",
+        "--policy",
+        "on-failure",
+        "--state",
+        &state,
+        "--once",
+    ]);
+    let finished: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    assert_eq!(finished["outcome"], "healthy", "{finished:#}");
+    assert_eq!(finished["tunnel_restored"], true);
+    assert_configuration_kept(&sim);
 }
 
 #[test]

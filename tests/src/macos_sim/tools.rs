@@ -75,11 +75,12 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
         ("open", ["-n", "-g", "-a", app, "--args", rest @ ..]) => open(app, rest),
         ("logger", _) => ExitCode::SUCCESS,
         ("pgrep", ["-f", pattern]) => {
+            let pattern = literal(pattern);
             let pids: Vec<u32> = mac
                 .read()
                 .running_apps
                 .iter()
-                .filter(|a| a.executable.contains(pattern))
+                .filter(|a| a.executable.contains(&pattern))
                 .map(|a| a.pid)
                 .collect();
             for pid in &pids {
@@ -92,7 +93,9 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             }
         }
         ("pkill", [_signal, "-f", pattern]) => mac.with(|mac| {
-            mac.running_apps.retain(|a| !a.executable.contains(pattern));
+            let pattern = literal(pattern);
+            mac.running_apps
+                .retain(|a| !a.executable.contains(&pattern));
             ExitCode::SUCCESS
         }),
         ("defaults", ["read", domain, key]) => {
@@ -111,6 +114,17 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             args.join(" ")
         )),
     }
+}
+
+/// A regular expression that escapes every special character, as the
+/// scripts write it, read back as the literal it matches.
+fn literal(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        out.extend(if c == '\\' { chars.next() } else { Some(c) });
+    }
+    out
 }
 
 /// `scutil --nc VERB ...`, in scutil's own formats.

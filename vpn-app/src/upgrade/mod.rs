@@ -1,17 +1,21 @@
-//! `upgrade finish`: what the new app does, as the console user, after the
-//! pkg replaced it (DESIGN.md, "The upgrade protocol"). Plain Rust over the
-//! [`UpgradePlatform`] trait, so the whole decision logic runs in tests
-//! against a model of macOS's extension lifecycle ([`model`]); the macOS
+//! The app's side of an upgrade (DESIGN.md, "The upgrade protocol"):
+//! [`prepare`], what the old app does before the pkg replaces it, and
+//! [`finish`], what the new app does after, as the console user. Plain Rust
+//! over [`ControlClient`] and the [`UpgradePlatform`] trait, so the whole
+//! decision logic runs in tests against a model of macOS's extension
+//! lifecycle (the simulated Mac under `tests/src/macos_sim/`); the macOS
 //! implementation of the trait only makes the calls.
 //!
-//! The steps, each bounded in time:
+//! `finish`'s steps, each bounded in time:
 //! 1. activate the extension, answering `.replace`; wait (bounded) for the
 //!    user's approval when asked; stop at "after reboot" and say so;
 //! 2. handshake over the versioned service name;
 //! 3. when the policy says so (by default: the handshake failed), repair:
 //!    deactivate, reactivate, re-save the VPN configuration (deactivation
 //!    deletes it), handshake again;
-//! 4. bring the tunnel back if it was up before the upgrade.
+//! 4. let a quiesced extension that was not replaced take work again;
+//! 5. bring the tunnel back if it was up before the upgrade (as the state
+//!    file says, or as the platform sees it before anything changes).
 
 #[cfg(target_os = "linux")]
 pub mod linux;
