@@ -63,10 +63,7 @@ fn installed(version: &str, service_name: &str, tunnel_up: bool) -> SimMac {
     sim.put_app(&pkg().app, Some(version), Some(service_name));
     let executable = sim.app_executable().display().to_string();
     sim.update(|mac| {
-        mac.console = Some(ConsoleUser {
-            name: "alice".into(),
-            uid: 501,
-        });
+        mac.console = alice();
         mac.extension = Some(Extension {
             version: version.into(),
             service_name: service_name.into(),
@@ -79,14 +76,60 @@ fn installed(version: &str, service_name: &str, tunnel_up: bool) -> SimMac {
             PROVIDER,
             tunnel_up,
         ));
-        mac.running_apps.push(RunningApp {
-            pid: 4242,
-            bundle_id: APP_ID.into(),
-            executable,
-            ignores_quit: false,
-        });
+        mac.running_apps.push(running_app(executable, 4242));
     });
     sim
+}
+
+fn alice() -> Option<ConsoleUser> {
+    Some(ConsoleUser {
+        name: "alice".into(),
+        uid: 501,
+    })
+}
+
+fn running_app(executable: String, pid: u32) -> RunningApp {
+    RunningApp {
+        pid,
+        bundle_id: APP_ID.into(),
+        executable,
+        ignores_quit: false,
+    }
+}
+
+/// The login agent postinstall left, checked; the arguments it gives the
+/// app.
+fn login_agent_arguments(sim: &SimMac) -> Vec<String> {
+    let agent = plist::Value::from_file(sim.agent_plist()).expect("the agent is a property list");
+    let agent = agent.as_dictionary().unwrap();
+    assert_eq!(
+        agent["Label"].as_string(),
+        Some("com.example.demovpn.upgrade-finish")
+    );
+    assert_eq!(agent["RunAtLoad"].as_boolean(), Some(true));
+    let arguments: Vec<String> = agent["ProgramArguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_string().unwrap().to_string())
+        .collect();
+    assert_eq!(arguments[..2], ["/usr/bin/open", "-n"]);
+    assert!(
+        arguments.contains(&sim.state_file().display().to_string()),
+        "{arguments:?}"
+    );
+    assert_eq!(arguments.last().map(String::as_str), Some("--once"));
+    let app = arguments.iter().position(|a| a == "--args").unwrap() + 1;
+    arguments[app..].to_vec()
+}
+
+/// A login: launchd runs the agent, whose `open` runs the app (waited for
+/// here).
+fn log_in(sim: &SimMac) -> serde_json::Value {
+    sim.update(|mac| mac.console = alice());
+    let arguments = login_agent_arguments(sim);
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    sim.run_app(&arguments)
 }
 
 fn report(sim: &SimMac) -> serde_json::Value {
@@ -258,14 +301,7 @@ fn first_and_second_upgrade_to_the_same_version() {
     assert_healthy("2 -> 3, first", &sim, &first, true);
     // The user opens the app again; the same pkg runs a second time.
     let executable = sim.app_executable().display().to_string();
-    sim.update(|mac| {
-        mac.running_apps.push(RunningApp {
-            pid: 4343,
-            bundle_id: APP_ID.into(),
-            executable,
-            ignores_quit: false,
-        })
-    });
+    sim.update(|mac| mac.running_apps.push(running_app(executable, 4343)));
     let calls_before = sim.mac().calls_of("app").len();
     let second = sim.install(pkg());
     assert_healthy("2 -> 3, second", &sim, &second, true);
@@ -289,10 +325,7 @@ fn the_app_not_running() {
 fn a_fresh_install() {
     let sim = SimMac::new(Mac {
         provider_id: PROVIDER.into(),
-        console: Some(ConsoleUser {
-            name: "alice".into(),
-            uid: 501,
-        }),
+        console: alice(),
         ..Mac::default()
     });
     let install = sim.install(pkg());
@@ -329,49 +362,15 @@ fn nobody_logged_in_runs_finish_at_the_next_login_once() {
     assert!(!mac.tunnel_connected());
     assert_eq!(mac.extension.as_ref().unwrap().version, "0.9.0");
 
-    let agent = plist::Value::from_file(sim.agent_plist()).expect("the agent is a property list");
-    let agent = agent.as_dictionary().unwrap();
-    assert_eq!(
-        agent["Label"].as_string(),
-        Some("com.example.demovpn.upgrade-finish")
-    );
-    assert_eq!(agent["RunAtLoad"].as_boolean(), Some(true));
-    let arguments: Vec<String> = agent["ProgramArguments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_string().unwrap().to_string())
-        .collect();
-    assert_eq!(arguments[..2], ["/usr/bin/open", "-n"]);
-    assert!(
-        arguments.contains(&sim.state_file().display().to_string()),
-        "{arguments:?}"
-    );
-    assert_eq!(arguments.last().map(String::as_str), Some("--once"));
-
-    // alice logs in: launchd runs the agent (`open` runs the app, which we
-    // wait for here).
-    sim.update(|mac| {
-        mac.console = Some(ConsoleUser {
-            name: "alice".into(),
-            uid: 501,
-        })
-    });
-    let app_args: Vec<&str> = arguments
-        [arguments.iter().position(|a| a == "--args").unwrap() + 1..]
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let login = sim.run_app(&app_args);
-    let first: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    // alice logs in, twice: the first login finishes the upgrade, and
+    // after she turns the VPN off, the second does nothing.
+    let first = log_in(&sim);
     assert_eq!(first["outcome"], "healthy", "{first:#}");
     assert_eq!(first["tunnel_restored"], true);
     assert!(sim.mac().tunnel_connected());
     assert_configuration_kept(&sim);
-    // alice turns the VPN off and logs in again: the agent does nothing.
     sim.update(|mac| mac.services[0].status = "Disconnected".into());
-    let again = sim.run_app(&app_args);
-    let second: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let second = log_in(&sim);
     assert_eq!(second["outcome"], "already_finished", "{second:#}");
     assert!(!sim.mac().tunnel_connected());
 }
@@ -528,17 +527,7 @@ fn an_activation_that_completes_after_a_reboot_is_finished_at_the_next_login() {
     // After the restart, at login, the agent finishes the upgrade and
     // brings the tunnel back.
     sim.update(|mac| mac.reboot_on_activate = false);
-    let state = sim.state_file().display().to_string();
-    let login = sim.run_app(&[
-        "upgrade",
-        "finish",
-        "--policy",
-        "on-failure",
-        "--state",
-        &state,
-        "--once",
-    ]);
-    let finished: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    let finished = log_in(&sim);
     assert_eq!(finished["outcome"], "healthy", "{finished:#}");
     assert_eq!(finished["tunnel_restored"], true);
     assert_configuration_kept(&sim);
@@ -551,8 +540,7 @@ fn without_orchestration_the_harness_sees_the_invalidated_connection() {
     // it, it activates and does not repair) leaves XPC invalidated.
     let sim = installed("0.9.0", &versioned("0.9.0"), true);
     sim.put_app(&pkg().app, None, None);
-    let opened = sim.run_app(&["upgrade", "finish", "--policy", "never"]);
-    let report: serde_json::Value = serde_json::from_slice(&opened.stdout).unwrap();
+    let report = sim.run_app(&["upgrade", "finish", "--policy", "never"]);
     assert_eq!(report["outcome"], "unhealthy", "{report:#}");
     assert!(
         report["reason"]

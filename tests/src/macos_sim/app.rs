@@ -217,16 +217,7 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
                 mac: &mut mac,
                 provider_id: app.provider_id.clone(),
             };
-            match upgrade::prepare(&mut extension) {
-                Ok(prepared) => {
-                    println!("{}", serde_json::to_string_pretty(&prepared).unwrap());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            print_result(upgrade::prepare(&mut extension), |_| true)
         }
         UpgradeCommand::Finish {
             state,
@@ -257,20 +248,31 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
                     ..Limits::default()
                 },
             };
-            match upgrade::finish_command(&mut platform, &options) {
-                Ok(report) => {
-                    println!("{}", serde_json::to_string_pretty(&report).unwrap());
-                    if report.outcome.is_success() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
+            print_result(upgrade::finish_command(&mut platform, &options), |report| {
+                report.outcome.is_success()
+            })
+        }
+    }
+}
+
+/// The JSON on stdout (what the scripts read) and the exit status, or the
+/// error on stderr.
+fn print_result<T: serde::Serialize>(
+    result: anyhow::Result<T>,
+    succeeded: impl Fn(&T) -> bool,
+) -> ExitCode {
+    match result {
+        Ok(value) => {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap());
+            if succeeded(&value) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

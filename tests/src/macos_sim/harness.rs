@@ -217,11 +217,19 @@ impl SimMac {
         }
     }
 
-    /// Runs the installed app with `args`, as the user would, and waits.
-    pub fn run_app(&self, args: &[&str]) -> Output {
-        self.command(self.app_executable())
+    /// Runs the installed app with `args`, as the user or a login agent
+    /// would, waits, and returns the JSON it printed.
+    pub fn run_app(&self, args: &[&str]) -> serde_json::Value {
+        let output = self
+            .command(self.app_executable())
             .args(args)
             .output()
-            .unwrap()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the app printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
     }
 }
