@@ -57,6 +57,18 @@ bounded() {
     return "$bounded_status"
 }
 
+# wait_until SECONDS COMMAND...: runs COMMAND now and every 0.2 s until it
+# succeeds (0) or SECONDS have passed (1).
+wait_until() {
+    wait_ticks=$(($1 * 5))
+    shift
+    until "$@"; do
+        [ "$wait_ticks" -le 0 ] && return 1
+        sleep 0.2
+        wait_ticks=$((wait_ticks - 1))
+    done
+}
+
 # Sets CONSOLE_USER and CONSOLE_UID to whoever is logged in at the console;
 # fails at the login window, in Setup Assistant and for a root console
 # (MDM installs), where nobody can run the app.
