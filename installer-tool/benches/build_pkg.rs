@@ -219,6 +219,7 @@ fn main() {
         timestamp: Timestamp::Off,
         keep_unsigned: false,
         threads: 2,
+        notarize: None,
         compression_level: std::env::var("BENCH_LEVEL")
             .map_or(6, |l| l.parse().expect("BENCH_LEVEL is a number")),
     };

@@ -4,7 +4,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{mpsc, Arc},
     time::Instant,
 };
 
@@ -15,6 +15,7 @@ use crate::{
     config::Release,
     entitlements::{self, Entitlements, EntitlementsError, Role},
     executables::{self, ExecutableSource, ExecutablesError},
+    notary::{self, api_key::TokenSource, NotarizeOptions, NotaryError},
     pkg::{
         self,
         payload::{ArchiveSettings, ArchiveSummary, ArchiveWriter},
@@ -64,6 +65,29 @@ pub struct BuildRequest {
     pub threads: usize,
     /// Payload deflate level, 1 (fastest) to 9 (smallest).
     pub compression_level: u32,
+    /// Notarize and staple the app before packaging it, then the pkg.
+    pub notarize: Option<NotarizeRequest>,
+}
+
+/// How `build-pkg --notarize` reaches the notary service.
+#[derive(Clone, Debug)]
+pub struct NotarizeRequest {
+    pub tokens: Arc<TokenSource>,
+    pub options: NotarizeOptions,
+}
+
+/// Forwards only what a step waits on, so a wait inside another step's
+/// progress (the app's notarization under the payload bar) shows up there
+/// without taking the bar over.
+struct StatusOnly<'a>(&'a dyn Progress);
+
+impl Progress for StatusOnly<'_> {
+    fn begin(&self, _: &'static str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+    fn status(&self, message: &str) {
+        self.0.status(message);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +112,8 @@ pub enum BuildError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Package(#[from] PkgError),
+    #[error(transparent)]
+    Notary(#[from] NotaryError),
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -155,7 +181,7 @@ fn sign_while_archiving(
     payload_path: &Path,
     settings: &ArchiveSettings,
     progress: &dyn Progress,
-    sign: impl FnOnce() -> Result<(), SigningError>,
+    sign: impl FnOnce() -> Result<(), BuildError>,
 ) -> Result<(ArchiveSummary, u64), BuildError> {
     std::thread::scope(|scope| {
         let (late_tx, late_rx) = mpsc::channel::<Vec<TreeEntry>>();
@@ -169,7 +195,7 @@ fn sign_while_archiving(
             Ok(writer.finish()?)
         });
         let started = Instant::now();
-        let late = sign().map_err(BuildError::from).and_then(|()| {
+        let late = sign().and_then(|()| {
             let rescanned = pkg::staged_tree(stage)?;
             Ok(signing_split::remaining_after_signing(early, rescanned).map_err(PkgError::from)?)
         });
@@ -264,6 +290,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         extension_entitlements: &extension_entitlements,
         team: &release.team_id,
     };
+    let mut notarization = Vec::new();
     let (payload, sign_app_ms) = sign_while_archiving(
         &stage,
         early,
@@ -276,7 +303,18 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
                 app_identity.as_ref(),
                 &signing,
                 &app_options,
-            )
+            )?;
+            // The installed app carries its own ticket: the postinstall
+            // has Gatekeeper ingest it before the first launch.
+            if let Some(notarize) = &request.notarize {
+                notarization.push(notary::notarize(
+                    &assembled.path,
+                    &notarize.tokens,
+                    &notarize.options,
+                    &StatusOnly(progress),
+                )?);
+            }
+            Ok(())
         },
     )?;
     progress.end();
@@ -325,12 +363,22 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         })?;
         Ok::<_, BuildError>(to)
     };
-    let (pkg_size, pkg_sha256) = sha256_file(&signed).map_err(|source| BuildError::Write {
-        path: signed.clone(),
-        source,
-    })?;
     let unsigned_path = unsigned.as_deref().map(persist).transpose()?;
     let final_path = persist(&signed)?;
+    // Notarized where it lands: if the wait times out, the pkg is there for
+    // `notarize --submission-id` to resume on.
+    if let Some(notarize) = &request.notarize {
+        notarization.push(notary::notarize(
+            &final_path,
+            &notarize.tokens,
+            &notarize.options,
+            progress,
+        )?);
+    }
+    let (pkg_size, pkg_sha256) = sha256_file(&final_path).map_err(|source| BuildError::Write {
+        path: final_path.clone(),
+        source,
+    })?;
 
     let mut identities = vec![match &app_identity {
         Some(identity) => {
@@ -354,6 +402,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         executables: request.executables.describe(),
         stand_ins: request.executables == ExecutableSource::StandIns,
         identities,
+        notarization,
         payload: PayloadReport {
             component: product.component,
             compressed_size: product.payload.compressed_size,

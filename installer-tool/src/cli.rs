@@ -23,6 +23,81 @@ pub struct Cli {
 pub enum Command {
     /// Assemble, sign and package the app and its extension into a signed .pkg.
     BuildPkg(BuildPkgArgs),
+    /// Submit a signed .pkg or .app to Apple's notary service, wait, and staple the ticket.
+    Notarize(NotarizeArgs),
+    /// Staple the ticket of an already accepted .pkg or .app.
+    Staple(StapleArgs),
+}
+
+/// Where the three services are (Apple's by default).
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Notary API v2 base URL.
+    #[arg(long, env = "INSTALLER_TOOL_NOTARY_URL", value_name = "URL")]
+    pub notary_url: Option<url::Url>,
+    /// S3-compatible endpoint for the upload, addressed path-style (default: AWS).
+    #[arg(long, env = "INSTALLER_TOOL_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<url::Url>,
+    /// Region the upload is signed for.
+    #[arg(long, env = "INSTALLER_TOOL_S3_REGION", default_value = "us-west-2")]
+    pub s3_region: String,
+    /// Ticket lookup (CloudKit records/lookup) URL.
+    #[arg(long, env = "INSTALLER_TOOL_TICKET_LOOKUP_URL", value_name = "URL")]
+    pub ticket_lookup_url: Option<url::Url>,
+    /// How long to keep asking for a ticket that is not published yet.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub ticket_timeout: u64,
+}
+
+/// The App Store Connect API key and how long to wait.
+#[derive(Debug, Args)]
+pub struct NotaryArgs {
+    /// App Store Connect API key: the .p8 (with --api-issuer and --api-key-id)
+    /// or the JSON key file of `rcodesign encode-app-store-connect-api-key`.
+    #[arg(long, env = "INSTALLER_TOOL_API_KEY", value_name = "FILE")]
+    pub api_key: Option<PathBuf>,
+    /// Issuer id of the API key (for a .p8).
+    #[arg(long, env = "INSTALLER_TOOL_API_ISSUER", value_name = "UUID")]
+    pub api_issuer: Option<String>,
+    /// Key id of the API key (for a .p8).
+    #[arg(long, env = "INSTALLER_TOOL_API_KEY_ID", value_name = "ID")]
+    pub api_key_id: Option<String>,
+    /// How long to wait for the verdict before giving up (resume with --submission-id).
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub wait_timeout: u64,
+    /// Token lifetime in seconds (tests; Apple accepts at most 1200).
+    #[arg(long, hide = true, env = "INSTALLER_TOOL_NOTARY_TOKEN_LIFETIME")]
+    pub token_lifetime: Option<u64>,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NotarizeArgs {
+    /// The signed .pkg or .app.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub notary: NotaryArgs,
+    /// Wait on an earlier submission of the same file instead of submitting again.
+    #[arg(long, value_name = "ID")]
+    pub submission_id: Option<String>,
+    /// Do not staple the ticket after acceptance.
+    #[arg(long)]
+    pub no_staple: bool,
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StapleArgs {
+    /// The accepted .pkg or .app.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +150,11 @@ pub struct BuildPkgArgs {
     /// Compression threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Notarize and staple the app, package it, then notarize and staple the pkg.
+    #[arg(long)]
+    pub notarize: bool,
+    #[command(flatten)]
+    pub notary: NotaryArgs,
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,

@@ -32,6 +32,7 @@ pub mod executables;
 pub mod ids;
 pub mod info_plist;
 pub mod macho;
+pub mod notary;
 pub mod pkg;
 pub mod progress;
 pub mod report;

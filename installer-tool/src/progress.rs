@@ -9,6 +9,8 @@ pub trait Progress: Sync {
     fn advance(&self, bytes: u64);
     /// The current step ended.
     fn end(&self);
+    /// What the current step is waiting on, in words (a long wait shows it).
+    fn status(&self, _message: &str) {}
 }
 
 /// Progress that goes nowhere: tests, `--json`, CI.

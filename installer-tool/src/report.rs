@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::signing::IdentitySummary;
+use crate::{notary::NotarizeReport, signing::IdentitySummary};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildReport {
@@ -25,6 +25,8 @@ pub struct BuildReport {
     /// True when the pkg carries stand-in executables, not the real VPN.
     pub stand_ins: bool,
     pub identities: Vec<IdentitySummary>,
+    /// The app's then the pkg's notarization (`--notarize`), else empty.
+    pub notarization: Vec<NotarizeReport>,
     pub payload: PayloadReport,
     pub timings: StepTimings,
 }

@@ -1,19 +1,31 @@
 //! Runs a parsed command: builds the request from flags, renders progress
 //! and the outcome (text or JSON), maps failures to exit codes.
 
-use std::{io::IsTerminal, process::ExitCode, sync::Mutex};
+use std::{
+    io::IsTerminal,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use installer_tool::{
-    build::{self, BuildRequest, IdentityChoice, Timestamp},
+    build::{self, BuildRequest, IdentityChoice, NotarizeRequest, Timestamp},
     config::Release,
     executables::ExecutableSource,
+    notary::{
+        self,
+        api_key::{ApiKeySource, TokenSource, DEFAULT_TOKEN_LIFETIME},
+        staple::LookupPatience,
+        Endpoints, NotarizeOptions, NotarizeReport, NotaryError, StapleReport,
+    },
     progress::{NoProgress, Progress},
     report::BuildReport,
 };
+use serde::Serialize;
 
-use crate::cli::{BuildPkgArgs, Cli, Command};
+use crate::cli::{BuildPkgArgs, Cli, Command, EndpointArgs, NotarizeArgs, NotaryArgs, StapleArgs};
 
 /// The build failed; the message says why.
 const EXIT_FAILURE: u8 = 1;
@@ -21,9 +33,35 @@ const ERROR_SCHEMA_VERSION: u32 = 1;
 
 pub fn main(cli: Cli) -> ExitCode {
     init_logging(cli.verbose);
-    let Command::BuildPkg(args) = cli.command;
-    let json = args.json;
-    match build_pkg(args) {
+    match cli.command {
+        Command::BuildPkg(args) => {
+            let json = args.json;
+            finish(build_pkg(args), json, print_report)
+        }
+        Command::Notarize(args) => {
+            let json = args.json;
+            finish(notarize(args), json, print_notarization)
+        }
+        Command::Staple(args) => {
+            let json = args.json;
+            finish(staple(args), json, |report: &StapleReport| {
+                println!(
+                    "stapled {} (ticket {})",
+                    report.path.display(),
+                    report.ticket_record
+                )
+            })
+        }
+    }
+}
+
+/// Prints the outcome (text or JSON) and maps it to the exit code.
+fn finish<R: Serialize>(
+    outcome: anyhow::Result<R>,
+    json: bool,
+    print: impl FnOnce(&R),
+) -> ExitCode {
+    match outcome {
         Ok(report) => {
             if json {
                 println!(
@@ -31,23 +69,38 @@ pub fn main(cli: Cli) -> ExitCode {
                     serde_json::to_string_pretty(&report).expect("report serialises")
                 );
             } else {
-                print_report(&report);
+                print(&report);
             }
             ExitCode::SUCCESS
         }
         Err(error) => {
             let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
+            let refusal = error.chain().find_map(|e| match e.downcast_ref() {
+                Some(NotaryError::NotAccepted { id, status, issues }) => Some((id, status, issues)),
+                _ => None,
+            });
             if json {
-                let value = serde_json::json!({
+                let mut value = serde_json::json!({
                     "schema_version": ERROR_SCHEMA_VERSION,
                     "error": error.to_string(),
                     "causes": causes,
                 });
+                if let Some((id, status, issues)) = refusal {
+                    value["submission_id"] = id.as_str().into();
+                    value["status"] = status.as_str().into();
+                    value["issues"] = serde_json::to_value(issues).expect("issues serialise");
+                }
                 println!("{value:#}");
             }
             eprintln!("error: {error}");
             for cause in causes {
                 eprintln!("  caused by: {cause}");
+            }
+            if let Some((_, _, issues)) = refusal {
+                eprintln!("issues:");
+                for issue in issues {
+                    eprintln!("  - {issue}");
+                }
             }
             ExitCode::from(EXIT_FAILURE)
         }
@@ -110,6 +163,115 @@ impl Progress for BarProgress {
             bar.finish_and_clear();
         }
     }
+
+    fn status(&self, message: &str) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
+/// Bars for a person at a terminal, nothing otherwise.
+fn with_progress<T>(json: bool, run: impl FnOnce(&dyn Progress) -> T) -> T {
+    let is_ci = std::env::var_os("CI").is_some();
+    if shows_progress(std::io::stderr().is_terminal(), is_ci, json) {
+        run(&BarProgress {
+            bar: Mutex::new(None),
+        })
+    } else {
+        run(&NoProgress)
+    }
+}
+
+fn endpoints(args: &EndpointArgs) -> (Endpoints, LookupPatience) {
+    let defaults = Endpoints::default();
+    let endpoints = Endpoints {
+        notary: args.notary_url.clone().unwrap_or(defaults.notary),
+        s3: args.s3_endpoint.clone(),
+        s3_region: args.s3_region.clone(),
+        ticket_lookup: args
+            .ticket_lookup_url
+            .clone()
+            .unwrap_or(defaults.ticket_lookup),
+    };
+    let patience = LookupPatience {
+        timeout: Duration::from_secs(args.ticket_timeout),
+        ..LookupPatience::default()
+    };
+    (endpoints, patience)
+}
+
+/// The key and options every notarization needs.
+fn notary_request(args: &NotaryArgs) -> anyhow::Result<NotarizeRequest> {
+    let path = args.api_key.clone().context(
+        "no App Store Connect API key\nhelp: pass --api-key FILE (or set INSTALLER_TOOL_API_KEY): \
+         the .p8 with --api-issuer and --api-key-id, or the JSON key file of \
+         `rcodesign encode-app-store-connect-api-key`",
+    )?;
+    let lifetime = args
+        .token_lifetime
+        .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+    let tokens = TokenSource::load(
+        &ApiKeySource {
+            path,
+            issuer_id: args.api_issuer.clone(),
+            key_id: args.api_key_id.clone(),
+        },
+        lifetime,
+    )?;
+    let (endpoints, ticket) = endpoints(&args.endpoints);
+    Ok(NotarizeRequest {
+        tokens: Arc::new(tokens),
+        options: NotarizeOptions {
+            endpoints,
+            submission_id: None,
+            wait_timeout: Duration::from_secs(args.wait_timeout),
+            staple: true,
+            ticket,
+        },
+    })
+}
+
+fn notarize(args: NotarizeArgs) -> anyhow::Result<NotarizeReport> {
+    let mut request = notary_request(&args.notary)?;
+    request.options.submission_id = args.submission_id.clone();
+    request.options.staple = !args.no_staple;
+    let report = with_progress(args.json, |progress| {
+        notary::notarize(&args.path, &request.tokens, &request.options, progress)
+    })
+    .with_context(|| format!("failed to notarize {}", args.path.display()))?;
+    Ok(report)
+}
+
+fn staple(args: StapleArgs) -> anyhow::Result<StapleReport> {
+    let (endpoints, ticket) = endpoints(&args.endpoints);
+    let options = NotarizeOptions {
+        endpoints,
+        ticket,
+        ..NotarizeOptions::default()
+    };
+    let report = with_progress(args.json, |progress| {
+        notary::staple(&args.path, &options, progress)
+    })
+    .with_context(|| format!("failed to staple {}", args.path.display()))?;
+    Ok(report)
+}
+
+fn print_notarization(report: &NotarizeReport) {
+    println!(
+        "{} {}: submission {} {}",
+        report.kind,
+        report.path.display(),
+        report.submission_id,
+        report.status
+    );
+    for issue in &report.issues {
+        println!("  - {issue}");
+    }
+    match &report.ticket_record {
+        Some(record) => println!("  stapled ticket {record}"),
+        None => println!("  not stapled"),
+    }
 }
 
 fn build_pkg(args: BuildPkgArgs) -> anyhow::Result<BuildReport> {
@@ -155,23 +317,17 @@ fn build_pkg(args: BuildPkgArgs) -> anyhow::Result<BuildReport> {
         source_date_epoch,
         timestamp,
         keep_unsigned: args.keep_unsigned,
+        notarize: args
+            .notarize
+            .then(|| notary_request(&args.notary))
+            .transpose()?,
         compression_level: args.compression_level,
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
-    let is_ci = std::env::var_os("CI").is_some();
-    let report = if shows_progress(std::io::stderr().is_terminal(), is_ci, args.json) {
-        build::build(
-            &request,
-            &BarProgress {
-                bar: Mutex::new(None),
-            },
-        )
-    } else {
-        build::build(&request, &NoProgress)
-    }
-    .context("failed to build the pkg")?;
+    let report = with_progress(args.json, |progress| build::build(&request, progress))
+        .context("failed to build the pkg")?;
     Ok(report)
 }
 
@@ -191,6 +347,19 @@ fn print_report(report: &BuildReport) {
             identity.origin,
             if identity.timestamped {
                 ", time-stamped"
+            } else {
+                ""
+            }
+        );
+    }
+    for notarization in &report.notarization {
+        println!(
+            "  notarized {}: submission {} {}{}",
+            notarization.kind,
+            notarization.submission_id,
+            notarization.status,
+            if notarization.stapled {
+                ", ticket stapled"
             } else {
                 ""
             }

@@ -1,0 +1,148 @@
+//! Notarization and stapling against Apple's Notary API v2, from any OS.
+//!
+//! `apple-codesign`'s `Notarizer` and `Stapler` hard-code Apple's URLs and
+//! pull in the AWS SDK, so this module owns a small blocking HTTP client and
+//! reuses the rest: `app-store-connect`'s request/response types and ES256
+//! token encoder, `apple-codesign`'s ticket lookup types and stapling helpers.
+//!
+//! - [`api_key`]: the API key and short-lived tokens;
+//! - [`service`]: the notary endpoints (submit, status, log);
+//! - [`s3_upload`]: the upload to the submission's S3 object (SigV4);
+//! - [`developer_log`]: the issues of a rejected submission;
+//! - [`bundle_zip`]: an app bundle as the zip Apple accepts;
+//! - [`staple`]: ticket lookup with retries and writing the ticket;
+//! - [`notarize`]: the whole submit, wait, staple sequence.
+
+pub mod api_key;
+pub mod bundle_zip;
+pub mod developer_log;
+pub mod notarize;
+pub mod s3_upload;
+pub mod service;
+pub mod staple;
+
+use std::{path::PathBuf, time::Duration};
+
+pub use notarize::{notarize, staple, NotarizeOptions, NotarizeReport, StapleReport};
+
+/// Apple's Notary API v2 (the `/submissions` paths hang off it).
+pub const APPLE_NOTARY_URL: &str = "https://appstoreconnect.apple.com/notary/v2";
+/// The region of Apple's submission bucket.
+pub const APPLE_S3_REGION: &str = "us-west-2";
+
+/// The three services, Apple's unless overridden (a local stand-in, a proxy).
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub notary: url::Url,
+    /// An S3-compatible endpoint addressed path-style (`{endpoint}/{bucket}/{key}`);
+    /// `None` is AWS itself, addressed virtual-host style.
+    pub s3: Option<url::Url>,
+    pub s3_region: String,
+    pub ticket_lookup: url::Url,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            notary: APPLE_NOTARY_URL.parse().expect("valid URL"),
+            s3: None,
+            s3_region: APPLE_S3_REGION.to_string(),
+            ticket_lookup: apple_codesign::ticket_lookup::APPLE_TICKET_LOOKUP_URL
+                .parse()
+                .expect("valid URL"),
+        }
+    }
+}
+
+/// Formats a duration as the person waiting reads it.
+pub fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotaryError {
+    #[error("cannot use the App Store Connect API key {path}: {reason}\nhelp: pass the .p8 downloaded from App Store Connect with --api-issuer and --api-key-id, or the JSON key file of `rcodesign encode-app-store-connect-api-key`")]
+    ApiKey { path: PathBuf, reason: String },
+    #[error("the .p8 key {path} does not say which key it is\nhelp: pass --api-issuer and --api-key-id (App Store Connect > Users and Access > Integrations), or use a JSON key file that carries both")]
+    MissingKeyIds { path: PathBuf },
+    #[error("signing an App Store Connect token failed")]
+    Token,
+    #[error("the notary service refused the API key {key_id} (HTTP {status}: {detail})\nhelp: check that --api-key-id and --api-issuer belong to this key, that the key is active, and that this machine's clock is right")]
+    Unauthorized {
+        key_id: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{what} failed: cannot reach {url}")]
+    Unreachable {
+        what: &'static str,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{what} failed: HTTP {status} from {url}: {detail}")]
+    Service {
+        what: &'static str,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{what}: unexpected answer from {url}: {reason}")]
+    Protocol {
+        what: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("uploading {path} to the submission's S3 object failed (HTTP {status}: {detail})\nhelp: the upload credentials last about an hour; run notarize again to get a new submission")]
+    Upload {
+        path: PathBuf,
+        status: u16,
+        detail: String,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is neither a flat package (.pkg) nor an app bundle (.app)\nhelp: notarize and staple take a signed .pkg or .app")]
+    UnsupportedPath { path: PathBuf },
+    #[error("Apple's notary service says submission {id} is {status}: {} issue(s)\nhelp: fix the issues listed, rebuild and submit again", issues.len())]
+    NotAccepted {
+        id: String,
+        status: String,
+        issues: Vec<developer_log::Issue>,
+    },
+    #[error("submission {id} is still {status} after {}\nhelp: resume waiting with `installer-tool notarize --submission-id {id} {}`", human_duration(*waited), path.display())]
+    Timeout {
+        id: String,
+        status: String,
+        waited: Duration,
+        path: PathBuf,
+    },
+    #[error("no notarization ticket for {record} after {}\nhelp: tickets appear some minutes after acceptance; run `installer-tool staple {}` again later", human_duration(*waited), path.display())]
+    TicketNotFound {
+        record: String,
+        waited: Duration,
+        path: PathBuf,
+    },
+    #[error("ticket lookup for {record} failed: {code} ({reason})")]
+    TicketLookup {
+        record: String,
+        code: String,
+        reason: String,
+    },
+    #[error("cannot find the ticket record name of {path}: {reason}\nhelp: only signed packages and signed app bundles can be stapled")]
+    RecordName { path: PathBuf, reason: String },
+}
