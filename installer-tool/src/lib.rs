@@ -15,11 +15,13 @@
 //!   pigz-style parallel gzip), [`pkg::bom`], [`pkg::xar`];
 //!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
+//! - [`notary`]: notarization (Notary API v2, S3 upload) and stapling, with
+//!   endpoints that can point at a local stand-in.
 //!
 //! # Not yet
-//! Notarization and stapling, and compiling the real executables on Linux,
-//! are separate pieces of work; SHA-256 xar checksums are not offered (SHA-1
-//! is what `productbuild` writes and every reader accepts).
+//! Compiling the real executables on Linux is a separate piece of work;
+//! SHA-256 xar checksums are not offered (SHA-1 is what `productbuild`
+//! writes and every reader accepts).
 //!
 //! The library never prints: progress goes through [`progress::Progress`]
 //! and results come back as values.

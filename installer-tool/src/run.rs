@@ -75,9 +75,17 @@ fn finish<R: Serialize>(
         }
         Err(error) => {
             let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
-            let refusal = error.chain().find_map(|e| match e.downcast_ref() {
-                Some(NotaryError::NotAccepted { id, status, issues }) => Some((id, status, issues)),
-                _ => None,
+            let refusal = error.chain().find_map(|e| {
+                let notary = e.downcast_ref::<NotaryError>().or_else(|| match e
+                    .downcast_ref::<build::BuildError>()?
+                {
+                    build::BuildError::Notary(notary) => Some(notary),
+                    _ => None,
+                });
+                match notary? {
+                    NotaryError::NotAccepted { id, status, issues } => Some((id, status, issues)),
+                    _ => None,
+                }
             });
             if json {
                 let mut value = serde_json::json!({

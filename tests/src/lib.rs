@@ -5,6 +5,8 @@
 
 pub mod macos_sim;
 pub mod netns;
+pub mod notary_standin;
+pub mod xar_layout;
 
 use std::{
     path::{Path, PathBuf},

@@ -1,9 +1,12 @@
 //! The demo pkg as seen by readers we did not write: bsdtar, 7z, GNU cpio,
 //! openssl, apple-flat-package and apple-bom.
 
-use std::{io::Read, path::Path, process::Command};
+use std::{path::Path, process::Command};
 
-use system_tests::{cms_verify, demo_pkg, fingerprint, run_ok, sh, unpack_cpio_gz};
+use system_tests::{
+    cms_verify, demo_pkg, fingerprint, run_ok, sh, unpack_cpio_gz,
+    xar_layout::{cms_signature, element, heap_element, xar_layout},
+};
 
 fn stdout(output: std::process::Output) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
@@ -40,63 +43,6 @@ fn bsdtar_and_7z_list_the_product_archive() {
     assert!(tested.contains("Everything is Ok"), "{tested}");
 }
 
-/// The xar header, TOC and heap offsets of a product archive.
-struct XarLayout {
-    toc_compressed: Vec<u8>,
-    toc_xml: String,
-    heap: usize,
-}
-
-fn xar_layout(bytes: &[u8]) -> XarLayout {
-    assert_eq!(&bytes[..4], b"xar!");
-    let header_size = u16::from_be_bytes([bytes[4], bytes[5]]) as usize;
-    let toc_len = u64::from_be_bytes(bytes[8..16].try_into().unwrap()) as usize;
-    assert_eq!(
-        u32::from_be_bytes(bytes[24..28].try_into().unwrap()),
-        1,
-        "sha1 checksum"
-    );
-    let toc_compressed = bytes[header_size..header_size + toc_len].to_vec();
-    let mut toc_xml = String::new();
-    flate2::read::ZlibDecoder::new(toc_compressed.as_slice())
-        .read_to_string(&mut toc_xml)
-        .unwrap();
-    XarLayout {
-        toc_compressed,
-        toc_xml,
-        heap: header_size + toc_len,
-    }
-}
-
-/// Text between the first `<open>` after `after` and its closing tag.
-fn element<'a>(xml: &'a str, after: &str, name: &str) -> &'a str {
-    let from = xml
-        .find(after)
-        .unwrap_or_else(|| panic!("TOC has no {after}"));
-    let xml = &xml[from..];
-    let open = format!("<{name}>");
-    let start = xml
-        .find(&open)
-        .unwrap_or_else(|| panic!("no <{name}> after {after}"))
-        + open.len();
-    let end = start + xml[start..].find(&format!("</{name}>")).unwrap();
-    &xml[start..end]
-}
-
-fn der_length(der: &[u8]) -> usize {
-    // SEQUENCE with a long-form length: the CMS blob is zero-padded to its
-    // reserved size, openssl wants the DER object alone.
-    assert_eq!(der[0], 0x30);
-    if der[1] & 0x80 == 0 {
-        return 2 + der[1] as usize;
-    }
-    let n = (der[1] & 0x7f) as usize;
-    2 + n
-        + der[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, b| acc << 8 | *b as usize)
-}
-
 #[test]
 fn toc_checksum_and_both_signatures_verify_with_openssl() {
     let built = demo_pkg();
@@ -118,17 +64,11 @@ fn toc_checksum_and_both_signatures_verify_with_openssl() {
             .arg(&toc),
     )
     .stdout;
-    let offset: usize = element(&layout.toc_xml, "<checksum", "offset")
-        .parse()
-        .unwrap();
-    let size: usize = element(&layout.toc_xml, "<checksum", "size")
-        .parse()
-        .unwrap();
-    assert_eq!(size, 20);
-    let stored = &bytes[layout.heap + offset..layout.heap + offset + size];
+    let stored = heap_element(&bytes, &layout, "<checksum");
+    assert_eq!(stored.len(), 20);
     assert_eq!(
         sha1, stored,
-        "TOC checksum at heap offset {offset} is the SHA-1 of the compressed TOC"
+        "the TOC checksum is the SHA-1 of the compressed TOC"
     );
     let digest = write("digest", stored);
 
@@ -162,15 +102,9 @@ fn toc_checksum_and_both_signatures_verify_with_openssl() {
     // The certificate in the TOC is the installer identity we passed in.
     assert_eq!(fingerprint(&cert), fingerprint(&built.installer_cert));
 
-    let rsa_offset: usize = element(&layout.toc_xml, "<signature style=\"RSA\"", "offset")
-        .parse()
-        .unwrap();
-    let rsa_size: usize = element(&layout.toc_xml, "<signature style=\"RSA\"", "size")
-        .parse()
-        .unwrap();
     let rsa = write(
         "rsa.sig",
-        &bytes[layout.heap + rsa_offset..layout.heap + rsa_offset + rsa_size],
+        heap_element(&bytes, &layout, "<signature style=\"RSA\""),
     );
     let public = work.join("public.pem");
     run_ok(
@@ -206,11 +140,7 @@ fn toc_checksum_and_both_signatures_verify_with_openssl() {
         "RSA signature of the TOC checksum: {verified:?}"
     );
 
-    let cms_offset: usize = element(&layout.toc_xml, "<x-signature style=\"CMS\"", "offset")
-        .parse()
-        .unwrap();
-    let cms_blob = &bytes[layout.heap + cms_offset..];
-    let cms = write("cms.der", &cms_blob[..der_length(cms_blob)]);
+    let cms = write("cms.der", &cms_signature(&bytes).1);
     let signer = work.join("signer.pem");
     let verified = cms_verify(&cms, &digest, &signer);
     assert!(

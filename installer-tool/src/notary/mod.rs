@@ -118,7 +118,7 @@ pub enum NotaryError {
     },
     #[error("{path} is neither a flat package (.pkg) nor an app bundle (.app)\nhelp: notarize and staple take a signed .pkg or .app")]
     UnsupportedPath { path: PathBuf },
-    #[error("Apple's notary service says submission {id} is {status}: {} issue(s)\nhelp: fix the issues listed, rebuild and submit again", issues.len())]
+    #[error("the notary service says submission {id} is {status}: {} issue(s)\nhelp: fix the issues listed, rebuild and submit again", issues.len())]
     NotAccepted {
         id: String,
         status: String,
