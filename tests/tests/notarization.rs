@@ -2,8 +2,8 @@
 //! Apple's services (tests/src/notary_standin): a real S3 server (moto)
 //! takes the upload, the notary API checks every token's signature, the
 //! ticket lookup answers "Record not found" until a ticket is published.
-//! The stapled pkg is then judged by bsdtar, openssl, apple-flat-package
-//! and apple-codesign's record names.
+//! The stapled pkg and app are then judged by bsdtar, openssl,
+//! apple-flat-package and rcodesign.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,7 +14,7 @@ use std::{
 use installer_tool::notary::staple::{stapled_ticket, Stapleable};
 use sha2::{Digest, Sha256};
 use system_tests::{
-    build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool, make_p12,
+    binary, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool, make_p12,
     notary_standin::{Behaviour, NotaryStandIn, UploadTarget},
     run_ok, unpack_cpio_gz, unpack_xar,
     xar_layout::cms_signature,
@@ -23,6 +23,19 @@ use system_tests::{
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What `rcodesign print-signature-info` says of `path`.
+fn rcodesign_info(path: &Path) -> String {
+    text(
+        &run_ok(
+            "rcodesign print-signature-info",
+            Command::new(binary("rcodesign"))
+                .arg("print-signature-info")
+                .arg(path),
+        )
+        .stdout,
+    )
 }
 
 /// A private copy of the demo pkg (stapling writes to it).
@@ -141,6 +154,12 @@ fn build_pkg_notarizes_the_app_then_the_pkg_and_staples_both() {
     let mut reader = apple_flat_package::PkgReader::new(std::fs::File::open(&pkg).unwrap())
         .expect("apple-flat-package reads the stapled pkg");
     assert!(reader.distribution().unwrap().is_some());
+    let info = rcodesign_info(&pkg);
+    assert!(info.contains("checksum_verifies: true"), "{info}");
+    assert!(
+        info.contains("Developer ID Installer: System Tests"),
+        "{info}"
+    );
 
     // The app inside carries its own ticket, for the app that was notarized.
     let payload = dir.path().join("payload");
@@ -150,7 +169,25 @@ fn build_pkg_notarizes_the_app_then_the_pkg_and_staples_both() {
         std::fs::read(app.join("Contents/CodeResources")).unwrap(),
         standin.ticket(app_record).expect("the stand-in issued it")
     );
-    assert_eq!(Stapleable::Bundle(app).record_name().unwrap(), app_record);
+    assert_eq!(
+        Stapleable::Bundle(app.clone()).record_name().unwrap(),
+        app_record
+    );
+    let info = rcodesign_info(&app);
+    let ticket = info
+        .find("path: Contents/CodeResources")
+        .map(|at| &info[at..])
+        .and_then(|entry| {
+            entry
+                .lines()
+                .take(5)
+                .find(|l| l.contains("bundle_code_signature_file"))
+        });
+    assert_eq!(
+        ticket.map(str::trim),
+        Some("bundle_code_signature_file: NotarizationTicket"),
+        "rcodesign sees the app's ticket: {info}"
+    );
 
     // Stapling again is harmless: the same single trailer.
     let mut again = Command::new(installer_tool());
