@@ -117,7 +117,7 @@ pub struct BuildPkgArgs {
         conflicts_with = "stand_ins"
     )]
     pub prebuilt: Option<PathBuf>,
-    /// Package zig-compiled stand-in executables (the default off macOS).
+    /// Package zig-compiled stand-in executables instead of building the VPN (fast; tests).
     #[arg(long)]
     pub stand_ins: bool,
     /// Developer ID Application identity (.p12); password in

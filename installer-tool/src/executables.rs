@@ -4,9 +4,11 @@
 //!   executable universal, or two thin files `<name>-arm64` and `<name>-x86_64`.
 //! - `Cargo`: `cargo build --release` of `vpn-app` and `vpn-extension` for both
 //!   Apple targets, joined into universal binaries (the default on macOS).
-//! - `StandIns`: small C programs compiled to Mach-O with zig, so a Linux
-//!   machine with no macOS toolchain still packages, signs and verifies a
-//!   real pkg; the report says plainly that they are stand-ins.
+//! - `CrossCompiled`: the same on Linux, linked by zig against interface
+//!   stubs ([`crate::cross_build`]; the default elsewhere).
+//! - `StandIns`: small C programs compiled to Mach-O with zig, for tests that
+//!   need a signed pkg in seconds; the report says plainly that they are
+//!   stand-ins.
 
 use std::{
     path::{Path, PathBuf},
@@ -15,6 +17,7 @@ use std::{
 
 use crate::{
     config::{BundleSpec, Release},
+    cross_build,
     macho::{self, MachOError, REQUIRED_ARCHITECTURES},
 };
 
@@ -24,16 +27,18 @@ const STAND_IN_SOURCE: &str = include_str!("../stand-ins/stand-in.c");
 pub enum ExecutableSource {
     Prebuilt(PathBuf),
     Cargo,
+    CrossCompiled,
     StandIns,
 }
 
 impl ExecutableSource {
-    /// The default when no `--prebuilt` is given: build on a Mac, stand in elsewhere.
+    /// The default when no `--prebuilt` is given: build natively on a Mac,
+    /// cross-compile elsewhere.
     pub fn default_for_host() -> Self {
         if cfg!(target_os = "macos") {
             Self::Cargo
         } else {
-            Self::StandIns
+            Self::CrossCompiled
         }
     }
 
@@ -41,6 +46,7 @@ impl ExecutableSource {
         match self {
             Self::Prebuilt(dir) => format!("prebuilt from {}", dir.display()),
             Self::Cargo => "built by cargo for aarch64- and x86_64-apple-darwin".into(),
+            Self::CrossCompiled => "built on Linux for aarch64- and x86_64-apple-darwin, linked by zig against interface stubs (check them on a Mac: README \"Built on Linux\")".into(),
             Self::StandIns => {
                 "STAND-INS: small C programs compiled by zig, not the real VPN (build on a Mac or pass --prebuilt for the real one)".into()
             }
@@ -79,10 +85,21 @@ pub fn provide(
     release: &Release,
     work: &Path,
 ) -> Result<Executables, ExecutablesError> {
-    let get = |spec: &BundleSpec| -> Result<Vec<u8>, ExecutablesError> {
+    // Both at once: one cargo run per target builds the two binaries.
+    let mut cross = match source {
+        ExecutableSource::CrossCompiled => cross_build::build(
+            release,
+            &[&release.app.executable, &release.extension.executable],
+        )?,
+        _ => Default::default(),
+    };
+    let mut get = |spec: &BundleSpec| -> Result<Vec<u8>, ExecutablesError> {
         let data = match source {
             ExecutableSource::Prebuilt(dir) => prebuilt(dir, &spec.executable)?,
             ExecutableSource::Cargo => cargo_build(release, &spec.executable)?,
+            ExecutableSource::CrossCompiled => cross
+                .remove(&spec.executable)
+                .expect("cross_build returns every name asked for"),
             ExecutableSource::StandIns => stand_in(release, &spec.executable, work)?,
         };
         macho::require_universal(Path::new(&spec.executable), &data)?;
@@ -116,7 +133,7 @@ fn prebuilt(dir: &Path, name: &str) -> Result<Vec<u8>, ExecutablesError> {
     Ok(data)
 }
 
-fn run(command: &mut Command, help: &str) -> Result<(), ExecutablesError> {
+pub(crate) fn run(command: &mut Command, help: &str) -> Result<(), ExecutablesError> {
     let shown = format!("{command:?}").replace('"', "");
     let output = command.output().map_err(|e| ExecutablesError::Tool {
         command: shown.clone(),
@@ -173,27 +190,30 @@ fn cargo_build(release: &Release, name: &str) -> Result<Vec<u8>, ExecutablesErro
     Ok(macho::join_universal(name, &slices)?)
 }
 
-/// The zig front end: `$ZIG` (a command line), `zig` on PATH, or the
-/// `ziglang` package from PyPI through `python3 -m ziglang`.
-pub fn zig_command() -> Command {
+/// The zig front end as words: `$ZIG` (a command line), `zig` on PATH, or
+/// the `ziglang` package from PyPI through `python3 -m ziglang`.
+pub fn zig_invocation() -> Vec<String> {
     if let Ok(custom) = std::env::var("ZIG") {
-        let mut words = custom.split_whitespace();
-        if let Some(program) = words.next() {
-            let mut command = Command::new(program);
-            command.args(words);
-            return command;
+        let words: Vec<String> = custom.split_whitespace().map(str::to_string).collect();
+        if !words.is_empty() {
+            return words;
         }
     }
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()))
         .unwrap_or(false);
     if on_path {
-        Command::new("zig")
+        vec!["zig".into()]
     } else {
-        let mut command = Command::new("python3");
-        command.args(["-m", "ziglang"]);
-        command
+        vec!["python3".into(), "-m".into(), "ziglang".into()]
     }
+}
+
+pub fn zig_command() -> Command {
+    let words = zig_invocation();
+    let mut command = Command::new(&words[0]);
+    command.args(&words[1..]);
+    command
 }
 
 fn stand_in(release: &Release, name: &str, work: &Path) -> Result<Vec<u8>, ExecutablesError> {

@@ -5,7 +5,8 @@
 //! - [`config`]: `release.toml` -> a checked [`config::Release`] (version from
 //!   the workspace `Cargo.toml`); [`ids`]: the newtypes it is made of.
 //! - [`executables`]: where the two Mach-O executables come from (cargo on a
-//!   Mac, `--prebuilt`, or zig-compiled stand-ins); [`macho`]: their checks.
+//!   Mac, [`cross_build`] elsewhere, `--prebuilt`, or zig-compiled
+//!   stand-ins); [`macho`]: their checks.
 //! - [`bundle`] + [`info_plist`] + [`entitlements`]: `Name.app` with the
 //!   extension at `Contents/Library/SystemExtensions/`, the versioned
 //!   `NEMachServiceName`, checked entitlements.
@@ -19,7 +20,6 @@
 //!   endpoints that can point at a local stand-in.
 //!
 //! # Not yet
-//! Compiling the real executables on Linux is a separate piece of work;
 //! SHA-256 xar checksums are not offered (SHA-1 is what `productbuild`
 //! writes and every reader accepts).
 //!
@@ -29,6 +29,7 @@
 pub mod build;
 pub mod bundle;
 pub mod config;
+pub mod cross_build;
 pub mod entitlements;
 pub mod executables;
 pub mod ids;

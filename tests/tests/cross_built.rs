@@ -1,0 +1,117 @@
+//! The real VPN executables as `build-pkg` builds them on Linux (no
+//! `--stand-ins`): compiled for both Apple targets, linked by zig, joined
+//! into universal binaries and signed. Judged with goblin's Mach-O reader
+//! and apple-codesign's signature checks, from the pkg's own payload.
+//!
+//! The first run compiles the VPN twice in release (a few minutes on two
+//! cores); CI's main job has built it already into the same target
+//! directory, so there it only links.
+
+use std::path::PathBuf;
+
+use apple_codesign::MachFile;
+use goblin::mach::{load_command::CommandVariant, Mach};
+use system_tests::{build_ok, build_pkg, unpack_cpio_gz, unpack_xar};
+
+/// `minimum-macos` of the workspace's release.toml, as LC_BUILD_VERSION's
+/// nibble-packed `minos` (xxxx.yy.zz).
+const MINIMUM_MACOS: u32 = 13 << 16;
+const PLATFORM_MACOS: u32 = 1;
+
+#[test]
+fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let report = build_ok("build-pkg (cross-compiled)", &mut build_pkg(&out));
+    assert_eq!(report["stand_ins"], false);
+    assert!(
+        report["executables"]
+            .as_str()
+            .unwrap()
+            .contains("interface stubs"),
+        "the report says how they were linked: {}",
+        report["executables"]
+    );
+    let extracted = dir.path().join("extracted");
+    unpack_xar(&PathBuf::from(report["pkg"].as_str().unwrap()), &extracted);
+    let payload = dir.path().join("payload");
+    unpack_cpio_gz(&extracted.join("DemoVPN.pkg/Payload"), &payload);
+    let app = payload.join("Applications/DemoVPN.app/Contents");
+    for executable in [
+        app.join("MacOS/vpn-app"),
+        app.join("Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents/MacOS/vpn-extension"),
+    ] {
+        let data = std::fs::read(&executable).unwrap();
+        let name = executable.file_name().unwrap().to_string_lossy().into_owned();
+        check_slices(&name, &data);
+        let problems = apple_codesign::verify_macho_data(&data);
+        assert!(
+            problems.is_empty(),
+            "{name}: {:?}",
+            problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+        );
+        for macho in MachFile::parse(&data).unwrap().iter_macho() {
+            let signature = macho.code_signature().unwrap().expect("signed");
+            let cd = signature.code_directory().unwrap().expect("a CodeDirectory");
+            let computed = macho.code_digests(cd.digest_type, cd.page_size as usize).unwrap();
+            let recorded: Vec<Vec<u8>> = cd.code_digests.iter().map(|d| d.to_vec()).collect();
+            assert_eq!(computed, recorded, "{name}: code hashes match the CodeDirectory");
+        }
+        // Our own code, not a stand-in: its strings are there.
+        assert!(!String::from_utf8_lossy(&data).contains("stand-in executable built by installer-tool"));
+    }
+}
+
+/// Both slices, each loading libSystem (and only absolute install names)
+/// and built for macOS at the configured minimum.
+fn check_slices(name: &str, data: &[u8]) {
+    let Mach::Fat(fat) = Mach::parse(data).unwrap() else {
+        panic!("{name} is not universal");
+    };
+    let mut cpus = Vec::new();
+    for index in 0..fat.narches {
+        let goblin::mach::SingleArch::MachO(macho) = fat.get(index).unwrap() else {
+            panic!("{name}: slice {index} is an archive");
+        };
+        cpus.push(macho.header.cputype);
+        let libraries: Vec<&str> = macho
+            .libs
+            .iter()
+            .copied()
+            .filter(|l| *l != "self")
+            .collect();
+        assert!(
+            libraries.contains(&"/usr/lib/libSystem.B.dylib"),
+            "{name}: {libraries:?}"
+        );
+        for library in &libraries {
+            assert!(
+                library.starts_with("/usr/lib/")
+                    || library.starts_with("/System/Library/Frameworks/"),
+                "{name} loads {library}: not an install name of the system"
+            );
+        }
+        let build = macho
+            .load_commands
+            .iter()
+            .find_map(|c| match &c.command {
+                CommandVariant::BuildVersion(b) => Some((b.platform, b.minos)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name}: no LC_BUILD_VERSION"));
+        assert_eq!(
+            build,
+            (PLATFORM_MACOS, MINIMUM_MACOS),
+            "{name}: platform, minos"
+        );
+    }
+    cpus.sort();
+    assert_eq!(
+        cpus,
+        [
+            goblin::mach::cputype::CPU_TYPE_X86_64,
+            goblin::mach::cputype::CPU_TYPE_ARM64
+        ],
+        "{name}: x86_64 and arm64"
+    );
+}
