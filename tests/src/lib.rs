@@ -3,6 +3,7 @@
 //! description, and throw-away signing identities made by openssl the way a
 //! vendor's p12 is made (certificate + key, password protected).
 
+pub mod apple_stubs;
 pub mod macos_sim;
 pub mod netns;
 pub mod notary_standin;

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 
 use apple_codesign::MachFile;
 use goblin::mach::{load_command::CommandVariant, Mach};
-use system_tests::{build_ok, build_pkg, unpack_cpio_gz, unpack_xar};
+use system_tests::{
+    apple_stubs::{declared, imports, Symbols},
+    build_ok, build_pkg, unpack_cpio_gz, unpack_xar, workspace_root,
+};
 
 /// `minimum-macos` of the workspace's release.toml, as LC_BUILD_VERSION's
 /// nibble-packed `minos` (xxxx.yy.zz).
@@ -37,12 +40,19 @@ fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
     let payload = dir.path().join("payload");
     unpack_cpio_gz(&extracted.join("DemoVPN.pkg/Payload"), &payload);
     let app = payload.join("Applications/DemoVPN.app/Contents");
+    let extension =
+        app.join("Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents");
+    let mut imported = Symbols::new();
     for executable in [
         app.join("MacOS/vpn-app"),
-        app.join("Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents/MacOS/vpn-extension"),
+        extension.join("MacOS/vpn-extension"),
     ] {
         let data = std::fs::read(&executable).unwrap();
-        let name = executable.file_name().unwrap().to_string_lossy().into_owned();
+        let name = executable
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         check_slices(&name, &data);
         let problems = apple_codesign::verify_macho_data(&data);
         assert!(
@@ -52,14 +62,75 @@ fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
         );
         for macho in MachFile::parse(&data).unwrap().iter_macho() {
             let signature = macho.code_signature().unwrap().expect("signed");
-            let cd = signature.code_directory().unwrap().expect("a CodeDirectory");
-            let computed = macho.code_digests(cd.digest_type, cd.page_size as usize).unwrap();
+            let cd = signature
+                .code_directory()
+                .unwrap()
+                .expect("a CodeDirectory");
+            let computed = macho
+                .code_digests(cd.digest_type, cd.page_size as usize)
+                .unwrap();
             let recorded: Vec<Vec<u8>> = cd.code_digests.iter().map(|d| d.to_vec()).collect();
-            assert_eq!(computed, recorded, "{name}: code hashes match the CodeDirectory");
+            assert_eq!(
+                computed, recorded,
+                "{name}: code hashes match the CodeDirectory"
+            );
         }
         // Our own code, not a stand-in: its strings are there.
-        assert!(!String::from_utf8_lossy(&data).contains("stand-in executable built by installer-tool"));
+        assert!(
+            !String::from_utf8_lossy(&data).contains("stand-in executable built by installer-tool")
+        );
+        for (library, symbols) in imports(&data) {
+            imported.entry(library).or_default().extend(symbols);
+        }
     }
+
+    // The stubs declare exactly what the build binds to their libraries;
+    // everything else comes from libSystem, whose interface zig carries.
+    let stubs = declared(&workspace_root().join("installer-tool/apple-stubs"));
+    for (library, declared) in &stubs {
+        let used = imported.remove(library).unwrap_or_default();
+        assert_eq!(
+            &used, declared,
+            "{library}: the stub and the build disagree (`cargo run -p system-tests --bin needed-symbols -- BINARY` lists what the build needs)"
+        );
+    }
+    let unstubbed: Vec<_> = imported.keys().collect();
+    assert_eq!(
+        unstubbed,
+        ["/usr/lib/libSystem.B.dylib"],
+        "libraries without a stub"
+    );
+
+    // The extension registers the provider class its Info.plist names.
+    let info = plist::Value::from_file(extension.join("Info.plist")).unwrap();
+    let class = info.as_dictionary().unwrap()["NetworkExtension"]
+        .as_dictionary()
+        .unwrap()["NEProviderClasses"]
+        .as_dictionary()
+        .unwrap()["com.apple.networkextension.packet-tunnel"]
+        .as_string()
+        .unwrap()
+        .to_string();
+    let binary = std::fs::read(extension.join("MacOS/vpn-extension")).unwrap();
+    let needle = format!("{class}\0");
+    assert!(
+        binary.windows(needle.len()).any(|w| w == needle.as_bytes()),
+        "the extension registers no class named {class}"
+    );
+    let loads: Vec<String> = match Mach::parse(&binary).unwrap() {
+        Mach::Fat(fat) => match fat.get(0).unwrap() {
+            goblin::mach::SingleArch::MachO(m) => m.libs.iter().map(|l| l.to_string()).collect(),
+            _ => unreachable!(),
+        },
+        Mach::Binary(m) => m.libs.iter().map(|l| l.to_string()).collect(),
+    };
+    assert!(
+        loads.contains(
+            &"/System/Library/Frameworks/NetworkExtension.framework/Versions/A/NetworkExtension"
+                .to_string()
+        ),
+        "{loads:?}"
+    );
 }
 
 /// Both slices, each loading libSystem (and only absolute install names)

@@ -8,6 +8,33 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+/// Installs the extension's logging: stderr, and the last `capacity`
+/// lines kept for `vpn-app logs`. `VPN_LOG` filters (default: info).
+pub fn install_logging(capacity: usize) -> LogRing {
+    use std::io::IsTerminal;
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+
+    let filter: Targets = std::env::var("VPN_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let logs = LogRing::new(capacity);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(logs.clone())
+                .with_ansi(false),
+        )
+        .with(filter)
+        .init();
+    logs
+}
+
 #[derive(Clone)]
 pub struct LogRing {
     lines: Arc<Mutex<VecDeque<String>>>,

@@ -1,6 +1,6 @@
 //! The system extension's executable. On Linux it is a service process
 //! (`service.rs`); on macOS it is started by the system as a network
-//! extension, which is the macOS platform layer's work (not built yet).
+//! extension hosting our packet tunnel provider (`platform::macos`).
 
 #[cfg(target_os = "linux")]
 mod service;
@@ -10,8 +10,7 @@ fn main() -> anyhow::Result<()> {
     service::main()
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
 fn main() -> std::process::ExitCode {
-    eprintln!("vpn-extension: on macOS this runs as a system extension, started by the system");
-    std::process::ExitCode::from(2)
+    vpn_extension::platform::macos::run_extension()
 }

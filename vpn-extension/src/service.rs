@@ -3,7 +3,6 @@
 //! tunnel in the foreground.
 
 use std::{
-    io::IsTerminal,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -11,11 +10,10 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 use vpn_extension::{
     control::ControlService,
     engine::{Engine, TunnelConfig},
-    log_ring::LogRing,
+    log_ring::{install_logging, LogRing},
     platform::{
         linux::{LinuxDevices, LinuxTun},
         NetworkSettings,
@@ -81,25 +79,8 @@ pub fn main() -> anyhow::Result<()> {
     // `VPN_LOG=debug` or `VPN_LOG=info,vpn_extension::engine=trace`. The
     // filter is `Targets`, not `EnvFilter`: no regex engine in a process
     // whose idle memory is a target.
-    let filter: Targets = std::env::var("VPN_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     // Recent lines are also kept for `vpn-app logs`.
-    let logs = LogRing::new(LOG_LINES_KEPT);
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(logs.clone())
-                .with_ansi(false),
-        )
-        .with(filter)
-        .init();
+    let logs = install_logging(LOG_LINES_KEPT);
     match Cli::parse().command {
         Command::Serve {
             socket,

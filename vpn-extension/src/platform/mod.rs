@@ -4,6 +4,8 @@
 pub mod linux;
 #[cfg(target_os = "macos")]
 pub mod macos;
+pub mod provider_settings;
+pub mod utun_header;
 
 use std::net::IpAddr;
 
@@ -20,6 +22,8 @@ pub struct NetworkSettings {
     pub routes: Vec<IpNet>,
     pub dns: Vec<IpAddr>,
     pub mtu: u16,
+    /// The first peer's endpoint host, shown as the VPN's server address.
+    pub remote: Option<String>,
 }
 
 impl NetworkSettings {
@@ -36,6 +40,11 @@ impl NetworkSettings {
             routes,
             dns: config.interface.dns.clone(),
             mtu: config.interface.mtu,
+            remote: config
+                .peers
+                .iter()
+                .find_map(|p| p.endpoint.as_ref())
+                .map(|e| e.host.clone()),
         }
     }
 }
