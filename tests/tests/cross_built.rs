@@ -117,20 +117,36 @@ fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
         binary.windows(needle.len()).any(|w| w == needle.as_bytes()),
         "the extension registers no class named {class}"
     );
-    let loads: Vec<String> = match Mach::parse(&binary).unwrap() {
-        Mach::Fat(fat) => match fat.get(0).unwrap() {
-            goblin::mach::SingleArch::MachO(m) => m.libs.iter().map(|l| l.to_string()).collect(),
-            _ => unreachable!(),
-        },
-        Mach::Binary(m) => m.libs.iter().map(|l| l.to_string()).collect(),
-    };
-    assert!(
-        loads.contains(
-            &"/System/Library/Frameworks/NetworkExtension.framework/Versions/A/NetworkExtension"
-                .to_string()
+    // The frameworks each side needs, by their install names.
+    let framework =
+        |name: &str| format!("/System/Library/Frameworks/{name}.framework/Versions/A/{name}");
+    let app_loads = libraries(&std::fs::read(app.join("MacOS/vpn-app")).unwrap());
+    let extension_loads = libraries(&binary);
+    for (loads, frameworks) in [
+        (
+            &app_loads,
+            ["NetworkExtension", "SystemExtensions"].as_slice(),
         ),
-        "{loads:?}"
-    );
+        (&extension_loads, ["NetworkExtension"].as_slice()),
+    ] {
+        for name in frameworks {
+            assert!(
+                loads.contains(&framework(name)),
+                "{name} not loaded: {loads:?}"
+            );
+        }
+    }
+}
+
+/// The install names of the dylibs the first slice loads.
+fn libraries(data: &[u8]) -> Vec<String> {
+    let Mach::Fat(fat) = Mach::parse(data).unwrap() else {
+        panic!("not universal");
+    };
+    let goblin::mach::SingleArch::MachO(macho) = fat.get(0).unwrap() else {
+        panic!("an archive");
+    };
+    macho.libs.iter().map(|l| l.to_string()).collect()
 }
 
 /// Both slices, each loading libSystem (and only absolute install names)

@@ -6,6 +6,9 @@ pub mod channel;
 pub mod cli;
 #[cfg(target_os = "linux")]
 pub mod extension_process;
+#[cfg(target_os = "macos")]
+pub mod macos;
+pub mod system_extension;
 pub mod upgrade;
 
 /// This app's version and build (one number, the workspace version).

@@ -1,14 +1,12 @@
 //! The host app's command line over the `vpn_app` library. On Linux it
 //! talks to the extension's service process over the control socket; on
-//! macOS over XPC, with the extension lifecycle still to come (the macOS
-//! platform layer).
+//! macOS over XPC, with the extension's lifecycle and the tunnel through
+//! the system (`vpn_app::macos`).
 
 mod doctor;
 
 use std::process::ExitCode;
 
-#[cfg(not(target_os = "linux"))]
-use anyhow::bail;
 use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
@@ -130,21 +128,14 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
             Ok(report(json!({ "profile": profile }), text))
         }
         Command::Connect { profile } => {
-            expect(
-                ready_starting(&cli)?.request(Request::Start {
-                    profile: profile.clone(),
-                })?,
-                |r| *r == Response::Started,
-            )?;
+            start_tunnel(&cli, profile)?;
             Ok(report(
                 json!({ "profile": profile }),
                 format!("connecting {profile}"),
             ))
         }
         Command::Disconnect => {
-            expect(ready(&cli)?.request(Request::Stop)?, |r| {
-                *r == Response::Stopped
-            })?;
+            stop_tunnel(&cli)?;
             Ok(report(json!({}), "disconnected".into()))
         }
         Command::Logs { lines } => {
@@ -302,16 +293,80 @@ fn deactivate(cli: &Cli) -> anyhow::Result<Report> {
     ))
 }
 
-/// On macOS activation is an `OSSystemExtensionRequest` from the app in
-/// /Applications, which comes with the macOS platform layer.
-#[cfg(not(target_os = "linux"))]
-fn activate(_cli: &Cli) -> anyhow::Result<Report> {
-    bail!("extension activation on macOS needs the macOS platform layer (OSSystemExtensionRequest), not built yet")
+/// The tunnel is the extension's to start (Linux: over the control channel).
+#[cfg(target_os = "linux")]
+fn start_tunnel(cli: &Cli, profile: &str) -> anyhow::Result<()> {
+    expect(
+        ready_starting(cli)?.request(Request::Start {
+            profile: profile.to_string(),
+        })?,
+        |r| *r == Response::Started,
+    )?;
+    Ok(())
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "linux")]
+fn stop_tunnel(cli: &Cli) -> anyhow::Result<()> {
+    expect(ready(cli)?.request(Request::Stop)?, |r| {
+        *r == Response::Stopped
+    })?;
+    Ok(())
+}
+
+/// macOS starts tunnels itself: the VPN configuration is saved to name the
+/// profile, then started; the system runs our provider with it.
+#[cfg(target_os = "macos")]
+fn start_tunnel(_cli: &Cli, profile: &str) -> anyhow::Result<()> {
+    use vpn_app::macos::{app_bundle, vpn_configuration::VpnConfiguration};
+    let bundle = app_bundle()?;
+    let configuration =
+        VpnConfiguration::save(&bundle.extension_id, &bundle.name, profile, profile)
+            .map_err(anyhow::Error::msg)?;
+    configuration
+        .start(Some(profile))
+        .map_err(anyhow::Error::msg)
+}
+
+#[cfg(target_os = "macos")]
+fn stop_tunnel(_cli: &Cli) -> anyhow::Result<()> {
+    use vpn_app::macos::{app_bundle, vpn_configuration::VpnConfiguration};
+    if let Some(configuration) =
+        VpnConfiguration::find(&app_bundle()?.extension_id).map_err(anyhow::Error::msg)?
+    {
+        configuration.stop();
+    }
+    Ok(())
+}
+
+/// An `OSSystemExtensionRequest` from the app in /Applications.
+#[cfg(target_os = "macos")]
+fn system_extension_request(
+    kind: vpn_app::macos::system_extension::RequestKind,
+) -> anyhow::Result<Report> {
+    use vpn_app::{macos::system_extension::request, upgrade::RequestOutcome};
+    let bundle = vpn_app::macos::app_bundle()?;
+    let (mut outcome, pending) = request(kind, &bundle.extension_id);
+    if outcome == RequestOutcome::NeedsApproval {
+        eprintln!("allow the extension in System Settings > General > Login Items & Extensions");
+        outcome = pending.outcome(upgrade::Limits::default().approval);
+    }
+    let text = format!("{kind:?}: {outcome:?}");
+    let mut report = report(json!({ "outcome": format!("{outcome:?}") }), text);
+    report.failed = !matches!(
+        outcome,
+        RequestOutcome::Done | RequestOutcome::WillCompleteAfterReboot
+    );
+    Ok(report)
+}
+
+#[cfg(target_os = "macos")]
+fn activate(_cli: &Cli) -> anyhow::Result<Report> {
+    system_extension_request(vpn_app::macos::system_extension::RequestKind::Activate)
+}
+
+#[cfg(target_os = "macos")]
 fn deactivate(_cli: &Cli) -> anyhow::Result<Report> {
-    bail!("extension deactivation on macOS needs the macOS platform layer (OSSystemExtensionRequest), not built yet")
+    system_extension_request(vpn_app::macos::system_extension::RequestKind::Deactivate)
 }
 
 /// The old app, before its replacement: see [`upgrade::prepare`]. Prints
@@ -353,12 +408,11 @@ fn finish_on_this_platform(
     upgrade::finish_command(&mut platform, options)
 }
 
-/// On macOS the calls are `OSSystemExtensionRequest` and
-/// `NETunnelProviderManager`, which come with the macOS platform layer.
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
 fn finish_on_this_platform(
-    _cli: &Cli,
-    _options: &upgrade::FinishOptions,
+    cli: &Cli,
+    options: &upgrade::FinishOptions,
 ) -> anyhow::Result<upgrade::UpgradeReport> {
-    bail!("upgrade finish on macOS needs the macOS platform layer, not built yet")
+    let mut platform = upgrade::macos::MacUpgrade::new(vpn_app::macos::app_bundle()?, &cli.socket);
+    upgrade::finish_command(&mut platform, options)
 }

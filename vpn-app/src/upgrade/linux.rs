@@ -6,16 +6,10 @@
 
 use std::{path::Path, time::Duration};
 
-use vpn_ipc::{
-    message::{Request, Response, TunnelState},
-    session::HandshakeOutcome,
-};
+use vpn_ipc::message::{Request, Response, TunnelState};
 
 use super::{Handshake, RequestOutcome, UpgradePlatform};
-use crate::{
-    channel::{connect_at, ready_at},
-    extension_process,
-};
+use crate::{channel::ready_at, extension_process};
 
 pub struct LinuxUpgrade<'a> {
     pub socket: &'a Path,
@@ -58,23 +52,11 @@ impl UpgradePlatform for LinuxUpgrade<'_> {
     }
 
     fn handshake(&mut self) -> Handshake {
-        let outcome = connect_at(self.socket).map(|(_, outcome)| outcome);
-        match outcome {
-            Ok(HandshakeOutcome::Current { .. }) => Handshake::Current,
-            Ok(HandshakeOutcome::OtherBuild { ext_build, .. }) => Handshake::OtherBuild(ext_build),
-            Ok(HandshakeOutcome::ProtocolSkew { message }) => Handshake::ProtocolSkew(message),
-            Ok(HandshakeOutcome::Refused { code, message }) => {
-                Handshake::Unreachable(format!("refused ({code:?}): {message}"))
-            }
-            Err(e) => Handshake::Unreachable(format!("{e:#}")),
-        }
+        super::channel_handshake(self.socket)
     }
 
     fn resume(&mut self) -> Result<(), String> {
-        match self.request(Request::Resume)? {
-            Response::Resumed => Ok(()),
-            other => Err(format!("the extension did not resume: {other:?}")),
-        }
+        super::channel_resume(self.socket)
     }
 
     fn save_configuration(&mut self, _profile: Option<&str>) -> Result<bool, String> {

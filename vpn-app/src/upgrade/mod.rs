@@ -19,6 +19,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "macos")]
+pub mod macos;
 
 use std::{
     path::{Path, PathBuf},
@@ -116,8 +118,7 @@ pub enum RequestOutcome {
     /// The user must allow it in System Settings; [`UpgradePlatform::wait_for_approval`]
     /// says when they did.
     NeedsApproval,
-    /// Only macOS says this (Linux restarts a process).
-    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    /// macOS finishes the request at the next restart.
     WillCompleteAfterReboot,
     Failed(String),
 }
@@ -157,6 +158,29 @@ pub trait UpgradePlatform {
     /// connect.
     fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String>;
     fn sleep(&mut self, duration: Duration);
+}
+
+/// The handshake over the control channel, as every platform does it.
+pub(crate) fn channel_handshake(socket: &std::path::Path) -> Handshake {
+    use vpn_ipc::session::HandshakeOutcome;
+    match crate::channel::connect_at(socket).map(|(_, outcome)| outcome) {
+        Ok(HandshakeOutcome::Current { .. }) => Handshake::Current,
+        Ok(HandshakeOutcome::OtherBuild { ext_build, .. }) => Handshake::OtherBuild(ext_build),
+        Ok(HandshakeOutcome::ProtocolSkew { message }) => Handshake::ProtocolSkew(message),
+        Ok(HandshakeOutcome::Refused { code, message }) => {
+            Handshake::Unreachable(format!("refused ({code:?}): {message}"))
+        }
+        Err(e) => Handshake::Unreachable(format!("{e:#}")),
+    }
+}
+
+/// `Resume` over the control channel.
+pub(crate) fn channel_resume(socket: &std::path::Path) -> Result<(), String> {
+    let mut client = crate::channel::ready_at(socket).map_err(|e| format!("{e:#}"))?;
+    match client.request(Request::Resume).map_err(|e| e.to_string())? {
+        Response::Resumed => Ok(()),
+        other => Err(format!("the extension did not resume: {other:?}")),
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

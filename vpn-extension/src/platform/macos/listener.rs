@@ -1,8 +1,8 @@
 //! macOS: the control channel's listener on the versioned Mach service our
 //! own Info.plist names (`NetworkExtension.NEMachServiceName`, which
 //! installer-tool writes as `<TEAM>.<bundle id>.<version>`), admitting only
-//! code signed by the same team. The packet tunnel provider that calls this
-//! from the extension's `main` is the macOS platform layer's work.
+//! code signed by the same team. `run_extension` starts it before handing
+//! the process to NetworkExtension.
 
 use std::{path::PathBuf, sync::Arc};
 

@@ -1,0 +1,186 @@
+//! Our VPN configuration in the system's preferences, through
+//! `NETunnelProviderManager`: find it by provider bundle id, create or
+//! update it (the profile to start rides in `providerConfiguration`),
+//! start and stop the tunnel, read its status. Each completion handler is
+//! waited on with a limit.
+
+use std::{sync::mpsc, time::Duration};
+
+use block2::RcBlock;
+use objc2::{rc::Retained, runtime::AnyObject};
+use objc2_foundation::{NSArray, NSDictionary, NSError, NSObject, NSString};
+use objc2_network_extension::{NETunnelProviderManager, NETunnelProviderProtocol, NEVPNStatus};
+
+const LIMIT: Duration = Duration::from_secs(30);
+/// The key of the profile name in start options and the provider configuration.
+pub const PROFILE_KEY: &str = "profile";
+
+fn describe(error: *mut NSError) -> Option<String> {
+    // SAFETY: the system passes a valid NSError or null.
+    unsafe { error.as_ref() }.map(|e| e.localizedDescription().to_string())
+}
+
+/// Waits for a completion handler that reports an optional error.
+fn completed(what: &str, call: impl FnOnce(&RcBlock<dyn Fn(*mut NSError)>)) -> Result<(), String> {
+    let (sender, done) = mpsc::channel();
+    let sender = std::sync::Mutex::new(sender);
+    let block = RcBlock::new(move |error: *mut NSError| {
+        let _ = sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(describe(error));
+    });
+    call(&block);
+    match done.recv_timeout(LIMIT) {
+        Ok(None) => Ok(()),
+        Ok(Some(message)) => Err(format!("{what}: {message}")),
+        Err(_) => Err(format!("{what}: no answer within {LIMIT:?}")),
+    }
+}
+
+struct Managers(Vec<Retained<NETunnelProviderManager>>);
+// SAFETY: NetworkExtension's managers may be used from any thread.
+unsafe impl Send for Managers {}
+
+/// Every VPN configuration this app saved.
+fn load_all() -> Result<Vec<Retained<NETunnelProviderManager>>, String> {
+    let (sender, done) = mpsc::channel::<Result<Managers, String>>();
+    let sender = std::sync::Mutex::new(sender);
+    let block = RcBlock::new(
+        move |managers: *mut NSArray<NETunnelProviderManager>, error: *mut NSError| {
+            let result = match describe(error) {
+                Some(message) => Err(message),
+                // SAFETY: a valid array or null.
+                None => Ok(Managers(
+                    unsafe { managers.as_ref() }
+                        .map(|a| a.to_vec())
+                        .unwrap_or_default(),
+                )),
+            };
+            let _ = sender
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(result);
+        },
+    );
+    // SAFETY: a class method with a live block, which the system copies.
+    unsafe { NETunnelProviderManager::loadAllFromPreferencesWithCompletionHandler(&block) };
+    match done.recv_timeout(LIMIT) {
+        Ok(Ok(managers)) => Ok(managers.0),
+        Ok(Err(message)) => Err(format!("loading the VPN configurations: {message}")),
+        Err(_) => Err("loading the VPN configurations: no answer".into()),
+    }
+}
+
+fn provider_protocol(
+    manager: &NETunnelProviderManager,
+) -> Option<Retained<NETunnelProviderProtocol>> {
+    // SAFETY: a property getter.
+    unsafe { manager.protocolConfiguration() }?
+        .downcast::<NETunnelProviderProtocol>()
+        .ok()
+}
+
+pub struct VpnConfiguration {
+    manager: Retained<NETunnelProviderManager>,
+}
+
+impl VpnConfiguration {
+    /// Ours: the configuration whose provider is `provider_id`.
+    pub fn find(provider_id: &str) -> Result<Option<Self>, String> {
+        Ok(load_all()?
+            .into_iter()
+            .find(|m| {
+                provider_protocol(m)
+                    // SAFETY: a property getter.
+                    .and_then(|p| unsafe { p.providerBundleIdentifier() })
+                    .is_some_and(|id| id.to_string() == provider_id)
+            })
+            .map(|manager| Self { manager }))
+    }
+
+    /// Creates ours, or updates it, to start `profile`; saved and reloaded
+    /// (a configuration must be loaded again before it can start).
+    pub fn save(
+        provider_id: &str,
+        name: &str,
+        server: &str,
+        profile: &str,
+    ) -> Result<Self, String> {
+        let manager = match Self::find(provider_id)? {
+            Some(existing) => existing.manager,
+            // SAFETY: a plain constructor.
+            None => unsafe { NETunnelProviderManager::new() },
+        };
+        let key = NSString::from_str(PROFILE_KEY);
+        let value = NSString::from_str(profile);
+        let configuration =
+            NSDictionary::<NSString, AnyObject>::from_slices(&[&*key], &[&*value as &AnyObject]);
+        // SAFETY: setters of the manager and a new protocol object, with the
+        // types the headers declare.
+        unsafe {
+            let protocol = NETunnelProviderProtocol::new();
+            protocol.setProviderBundleIdentifier(Some(&NSString::from_str(provider_id)));
+            protocol.setServerAddress(Some(&NSString::from_str(server)));
+            protocol.setProviderConfiguration(Some(&configuration));
+            manager.setProtocolConfiguration(Some(&protocol));
+            manager.setLocalizedDescription(Some(&NSString::from_str(name)));
+            manager.setEnabled(true);
+        }
+        completed("saving the VPN configuration", |done| unsafe {
+            manager.saveToPreferencesWithCompletionHandler(Some(done))
+        })?;
+        completed("loading the VPN configuration", |done| unsafe {
+            manager.loadFromPreferencesWithCompletionHandler(done)
+        })?;
+        Ok(Self { manager })
+    }
+
+    /// The profile its provider configuration names.
+    pub fn profile(&self) -> Option<String> {
+        let protocol = provider_protocol(&self.manager)?;
+        // SAFETY: a property getter.
+        let configuration = unsafe { protocol.providerConfiguration() }?;
+        let value = configuration.objectForKey(&NSString::from_str(PROFILE_KEY))?;
+        value.downcast::<NSString>().ok().map(|s| s.to_string())
+    }
+
+    /// Removes ours from the system's preferences.
+    pub fn remove(&self) -> Result<(), String> {
+        completed("removing the VPN configuration", |done| unsafe {
+            self.manager
+                .removeFromPreferencesWithCompletionHandler(Some(done))
+        })
+    }
+
+    /// `NEVPNStatus` of the configuration's connection.
+    pub fn status(&self) -> NEVPNStatus {
+        // SAFETY: property getters.
+        unsafe { self.manager.connection().status() }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.status() == NEVPNStatus::Connected
+    }
+
+    /// Starts the tunnel; the provider receives `profile` in its options.
+    pub fn start(&self, profile: Option<&str>) -> Result<(), String> {
+        let options = profile.map(|profile| {
+            let key = NSString::from_str(PROFILE_KEY);
+            let value = NSString::from_str(profile);
+            NSDictionary::<NSString, NSObject>::from_slices(&[&*key], &[&*value as &NSObject])
+        });
+        // SAFETY: the connection of a loaded manager; options as declared.
+        unsafe {
+            self.manager
+                .connection()
+                .startVPNTunnelWithOptions_andReturnError(options.as_deref())
+        }
+        .map_err(|e| format!("starting the tunnel: {}", e.localizedDescription()))
+    }
+
+    pub fn stop(&self) {
+        // SAFETY: as above.
+        unsafe { self.manager.connection().stopVPNTunnel() }
+    }
+}

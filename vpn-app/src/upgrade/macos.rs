@@ -1,0 +1,111 @@
+//! The upgrade's platform calls on macOS: `OSSystemExtensionRequest` for
+//! the extension, `NETunnelProviderManager` for the VPN configuration and
+//! the tunnel, XPC for the handshake. The decisions are `finish`'s.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use super::{Handshake, RequestOutcome, UpgradePlatform};
+use crate::macos::{
+    system_extension::{request, PendingRequest, RequestKind},
+    vpn_configuration::VpnConfiguration,
+    AppBundle,
+};
+
+pub struct MacUpgrade<'a> {
+    pub bundle: AppBundle,
+    /// The Unix socket a development build outside a bundle falls back to.
+    pub socket: &'a Path,
+    /// An activation waiting for the user's approval.
+    pending: Option<PendingRequest>,
+}
+
+impl<'a> MacUpgrade<'a> {
+    pub fn new(bundle: AppBundle, socket: &'a Path) -> Self {
+        Self {
+            bundle,
+            socket,
+            pending: None,
+        }
+    }
+
+    fn configuration(&self) -> Result<VpnConfiguration, String> {
+        VpnConfiguration::find(&self.bundle.extension_id)?
+            .ok_or_else(|| "the app has no VPN configuration".to_string())
+    }
+}
+
+impl UpgradePlatform for MacUpgrade<'_> {
+    fn tunnel_connected(&mut self) -> bool {
+        self.configuration().is_ok_and(|c| c.is_connected())
+    }
+
+    fn activate(&mut self) -> RequestOutcome {
+        let (outcome, pending) = request(RequestKind::Activate, &self.bundle.extension_id);
+        if outcome == RequestOutcome::NeedsApproval {
+            self.pending = Some(pending);
+        }
+        outcome
+    }
+
+    fn deactivate(&mut self) -> RequestOutcome {
+        request(RequestKind::Deactivate, &self.bundle.extension_id).0
+    }
+
+    fn wait_for_approval(&mut self, limit: Duration) -> RequestOutcome {
+        match &self.pending {
+            Some(pending) => pending.outcome(limit),
+            None => RequestOutcome::Failed("no request is waiting for approval".into()),
+        }
+    }
+
+    fn handshake(&mut self) -> Handshake {
+        super::channel_handshake(self.socket)
+    }
+
+    fn resume(&mut self) -> Result<(), String> {
+        super::channel_resume(self.socket)
+    }
+
+    fn save_configuration(&mut self, profile: Option<&str>) -> Result<bool, String> {
+        let profile = match profile {
+            Some(profile) => profile.to_string(),
+            None => {
+                match VpnConfiguration::find(&self.bundle.extension_id)?.and_then(|c| c.profile()) {
+                    Some(profile) => profile,
+                    None => return Ok(false),
+                }
+            }
+        };
+        VpnConfiguration::save(
+            &self.bundle.extension_id,
+            &self.bundle.name,
+            &profile,
+            &profile,
+        )?;
+        Ok(true)
+    }
+
+    fn has_configuration(&mut self) -> bool {
+        self.configuration().is_ok()
+    }
+
+    fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
+        let configuration = self.configuration()?;
+        configuration.start(profile)?;
+        let started = Instant::now();
+        while !configuration.is_connected() {
+            if started.elapsed() > limit {
+                return Err(format!("the tunnel did not connect within {limit:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
