@@ -4,6 +4,7 @@
 //! process to NetworkExtension.
 
 mod listener;
+mod packet_flow;
 mod provider;
 mod utun;
 
@@ -16,7 +17,7 @@ use std::{
 pub use listener::{mach_service_name, start_control_listener, ListenerError};
 use objc2::ClassType;
 use objc2_network_extension::NEProvider;
-pub use provider::{PacketTunnelProvider, ProviderDevices, ProviderError};
+pub use provider::{PacketTunnelProvider, ProviderDevices, ProviderError, ProviderTun};
 use vpn_ipc::{
     negotiation::SUPPORTED,
     session::{ExtensionInfo, ServerSession},

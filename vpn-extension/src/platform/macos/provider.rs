@@ -25,7 +25,8 @@ use vpn_ipc::{
     session::{carry_out, Dispatch, Service},
 };
 
-use super::{utun::UtunTun, Extension};
+use super::{packet_flow::FlowTun, utun::UtunTun, Extension};
+use crate::engine::Tun;
 use crate::platform::{provider_settings::ProviderSettings, NetworkSettings, TunnelDevices};
 
 /// How long the system may take to apply network settings.
@@ -270,6 +271,28 @@ fn network_settings(settings: &ProviderSettings) -> Retained<NEPacketTunnelNetwo
 /// has applied the tunnel's settings.
 pub struct ProviderDevices;
 
+/// The utun fd when it can be found, the packet flow otherwise.
+pub enum ProviderTun {
+    Utun(UtunTun),
+    Flow(FlowTun),
+}
+
+impl Tun for ProviderTun {
+    async fn recv(&self, bufs: &mut [Vec<u8>], sizes: &mut [usize]) -> std::io::Result<usize> {
+        match self {
+            Self::Utun(tun) => tun.recv(bufs, sizes).await,
+            Self::Flow(tun) => tun.recv(bufs, sizes).await,
+        }
+    }
+
+    async fn send(&self, packets: &mut [Vec<u8>]) -> std::io::Result<()> {
+        match self {
+            Self::Utun(tun) => tun.send(packets).await,
+            Self::Flow(tun) => tun.send(packets).await,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("no packet tunnel provider is running: on macOS tunnels start through the system (the app's `connect`)")]
@@ -278,17 +301,15 @@ pub enum ProviderError {
     Settings(String),
     #[error("the system did not apply the network settings within {0:?}")]
     SettingsTimeout(Duration),
-    #[error("the utun device of the provider was not found")]
-    NoUtun,
     #[error("cannot use the utun device")]
     Utun(#[source] std::io::Error),
 }
 
 impl TunnelDevices for ProviderDevices {
-    type Tun = UtunTun;
+    type Tun = ProviderTun;
     type Error = ProviderError;
 
-    fn open(&self, settings: &NetworkSettings) -> Result<UtunTun, ProviderError> {
+    fn open(&self, settings: &NetworkSettings) -> Result<ProviderTun, ProviderError> {
         let provider = CURRENT
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -315,7 +336,17 @@ impl TunnelDevices for ProviderDevices {
             Ok(Some(message)) => return Err(ProviderError::Settings(message)),
             Err(_) => return Err(ProviderError::SettingsTimeout(SETTINGS_TIMEOUT)),
         }
-        let fd = super::utun::find_utun_fd().ok_or(ProviderError::NoUtun)?;
-        UtunTun::new(fd).map_err(ProviderError::Utun)
+        match super::utun::find_utun_fd() {
+            Some(fd) => Ok(ProviderTun::Utun(
+                UtunTun::new(fd).map_err(ProviderError::Utun)?,
+            )),
+            None => {
+                tracing::warn!("no utun fd found; packets go through NEPacketTunnelFlow");
+                // SAFETY: a property getter on the live provider.
+                Ok(ProviderTun::Flow(FlowTun::start(unsafe {
+                    provider.packetFlow()
+                })))
+            }
+        }
     }
 }
