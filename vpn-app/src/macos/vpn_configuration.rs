@@ -3,8 +3,17 @@
 //! update it (the profile to start rides in `providerConfiguration`),
 //! start and stop the tunnel, read its status. Each completion handler is
 //! waited on with a limit.
+//!
+//! NetworkExtension answers on the main thread's run loop (completion
+//! handlers, and the status updates `NEVPNConnection` caches), and this
+//! command line app waits on that same thread: every wait here runs the run
+//! loop instead of blocking it.
 
-use std::{sync::mpsc, time::Duration};
+use std::{
+    ffi::c_void,
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 use block2::RcBlock;
 use objc2::{rc::Retained, runtime::AnyObject};
@@ -12,6 +21,33 @@ use objc2_foundation::{NSArray, NSDictionary, NSError, NSObject, NSString};
 use objc2_network_extension::{NETunnelProviderManager, NETunnelProviderProtocol, NEVPNStatus};
 
 const LIMIT: Duration = Duration::from_secs(30);
+
+#[link(name = "CoreFoundation", kind = "framework")]
+extern "C" {
+    static kCFRunLoopDefaultMode: *const c_void;
+    fn CFRunLoopRunInMode(mode: *const c_void, seconds: f64, return_after_source: u8) -> i32;
+}
+
+/// Runs the current thread's run loop for up to `duration`.
+pub fn run_loop_for(duration: Duration) {
+    // SAFETY: CoreFoundation's default mode constant; any duration.
+    unsafe { CFRunLoopRunInMode(kCFRunLoopDefaultMode, duration.as_secs_f64(), 1) };
+}
+
+/// Waits for `answer` while the run loop runs, up to `limit`.
+fn wait_for<T>(answer: &mpsc::Receiver<T>, limit: Duration) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(value) = answer.try_recv() {
+            return Some(value);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        run_loop_for(left.min(Duration::from_millis(100)));
+    }
+}
 /// The key of the profile name in start options and the provider configuration.
 pub const PROFILE_KEY: &str = "profile";
 
@@ -31,10 +67,10 @@ fn completed(what: &str, call: impl FnOnce(&RcBlock<dyn Fn(*mut NSError)>)) -> R
             .send(describe(error));
     });
     call(&block);
-    match done.recv_timeout(LIMIT) {
-        Ok(None) => Ok(()),
-        Ok(Some(message)) => Err(format!("{what}: {message}")),
-        Err(_) => Err(format!("{what}: no answer within {LIMIT:?}")),
+    match wait_for(&done, LIMIT) {
+        Some(None) => Ok(()),
+        Some(Some(message)) => Err(format!("{what}: {message}")),
+        None => Err(format!("{what}: no answer within {LIMIT:?}")),
     }
 }
 
@@ -65,10 +101,10 @@ fn load_all() -> Result<Vec<Retained<NETunnelProviderManager>>, String> {
     );
     // SAFETY: a class method with a live block, which the system copies.
     unsafe { NETunnelProviderManager::loadAllFromPreferencesWithCompletionHandler(&block) };
-    match done.recv_timeout(LIMIT) {
-        Ok(Ok(managers)) => Ok(managers.0),
-        Ok(Err(message)) => Err(format!("loading the VPN configurations: {message}")),
-        Err(_) => Err("loading the VPN configurations: no answer".into()),
+    match wait_for(&done, LIMIT) {
+        Some(Ok(managers)) => Ok(managers.0),
+        Some(Err(message)) => Err(format!("loading the VPN configurations: {message}")),
+        None => Err("loading the VPN configurations: no answer".into()),
     }
 }
 
@@ -161,6 +197,22 @@ impl VpnConfiguration {
 
     pub fn is_connected(&self) -> bool {
         self.status() == NEVPNStatus::Connected
+    }
+
+    /// Waits up to `limit` for the connection to be up, running the run
+    /// loop so the status it caches follows the system's.
+    pub fn wait_connected(&self, limit: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        while !self.is_connected() {
+            if started.elapsed() > limit {
+                return Err(format!(
+                    "the tunnel did not connect within {limit:?} (status {})",
+                    self.status().0
+                ));
+            }
+            run_loop_for(Duration::from_millis(200));
+        }
+        Ok(())
     }
 
     /// Starts the tunnel; the provider receives `profile` in its options.

@@ -2,15 +2,12 @@
 //! the extension, `NETunnelProviderManager` for the VPN configuration and
 //! the tunnel, XPC for the handshake. The decisions are `finish`'s.
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
 use super::{Handshake, RequestOutcome, UpgradePlatform};
 use crate::macos::{
     system_extension::{request, PendingRequest, RequestKind},
-    vpn_configuration::VpnConfiguration,
+    vpn_configuration::{run_loop_for, VpnConfiguration},
     AppBundle,
 };
 
@@ -95,17 +92,11 @@ impl UpgradePlatform for MacUpgrade<'_> {
     fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
         let configuration = self.configuration()?;
         configuration.start(profile)?;
-        let started = Instant::now();
-        while !configuration.is_connected() {
-            if started.elapsed() > limit {
-                return Err(format!("the tunnel did not connect within {limit:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Ok(())
+        configuration.wait_connected(limit)
     }
 
     fn sleep(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
+        // The run loop keeps NetworkExtension's answers flowing meanwhile.
+        run_loop_for(duration);
     }
 }
