@@ -11,14 +11,20 @@
 
 use std::{
     ffi::c_void,
+    ptr::NonNull,
     sync::mpsc,
     time::{Duration, Instant},
 };
 
 use block2::RcBlock;
 use objc2::{rc::Retained, runtime::AnyObject};
-use objc2_foundation::{NSArray, NSDictionary, NSError, NSObject, NSString};
-use objc2_network_extension::{NETunnelProviderManager, NETunnelProviderProtocol, NEVPNStatus};
+use objc2_foundation::{
+    NSArray, NSDictionary, NSError, NSNotification, NSNotificationCenter, NSObject, NSString,
+};
+use objc2_network_extension::{
+    NETunnelProviderManager, NETunnelProviderProtocol, NEVPNStatus,
+    NEVPNStatusDidChangeNotification,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -199,20 +205,43 @@ impl VpnConfiguration {
         self.status() == NEVPNStatus::Connected
     }
 
-    /// Waits up to `limit` for the connection to be up, running the run
-    /// loop so the status it caches follows the system's.
+    /// Waits up to `limit` for the connection to be up, woken by
+    /// `NEVPNStatusDidChangeNotification` (delivered while the run loop runs).
     pub fn wait_connected(&self, limit: Duration) -> Result<(), String> {
+        let (sender, changed) = mpsc::channel();
+        let sender = std::sync::Mutex::new(sender);
+        let block = RcBlock::new(move |_: NonNull<NSNotification>| {
+            let _ = sender.lock().unwrap_or_else(|e| e.into_inner()).send(());
+        });
+        let center = NSNotificationCenter::defaultCenter();
+        // SAFETY: property getter; the notification name is the framework's
+        // constant, the object our connection, and the center copies the block.
+        let observer = unsafe {
+            let connection = self.manager.connection();
+            center.addObserverForName_object_queue_usingBlock(
+                Some(NEVPNStatusDidChangeNotification),
+                Some(&connection),
+                None,
+                &block,
+            )
+        };
         let started = Instant::now();
-        while !self.is_connected() {
-            if started.elapsed() > limit {
-                return Err(format!(
-                    "the tunnel did not connect within {limit:?} (status {})",
+        let connected = loop {
+            if self.is_connected() {
+                break Ok(());
+            }
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break Err(format!(
+                    "the tunnel did not connect within {limit:?} (NEVPNStatus {})",
                     self.status().0
                 ));
             }
-            run_loop_for(Duration::from_millis(200));
-        }
-        Ok(())
+            let _ = wait_for(&changed, left);
+        };
+        // SAFETY: the observer the center returned above.
+        unsafe { center.removeObserver(AsRef::<AnyObject>::as_ref(&*observer)) };
+        connected
     }
 
     /// Starts the tunnel; the provider receives `profile` in its options.
