@@ -1,6 +1,7 @@
-//! The build-pkg pipeline: config -> executables -> bundle -> sign ->
-//! product archive -> pkg signature, with nothing left at the output path
-//! unless every step succeeded.
+//! The build-pkg pipeline: config -> executables -> bundle -> sign (and
+//! notarize the app) -> product archive -> pkg signature (and notarize the
+//! pkg), with nothing left at the output path unless every step succeeded;
+//! a signed pkg whose notarization failed is kept, to resume on.
 
 use std::{
     path::{Path, PathBuf},
