@@ -221,9 +221,13 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
                     ("refused", json!({"code": code, "message": message}))
                 }
             };
-            let text = format!("extension: {state} {detail}");
+            let installed = installed_copies();
+            let mut text = format!("extension: {state} {detail}");
+            if !installed.is_null() {
+                text += &format!("\ninstalled: {installed}");
+            }
             Ok(report(
-                json!({"app_build": VERSION, "extension": state, "detail": detail}),
+                json!({"app_build": VERSION, "extension": state, "detail": detail, "installed": installed}),
                 text,
             ))
         }
@@ -336,6 +340,25 @@ fn stop_tunnel(_cli: &Cli) -> anyhow::Result<()> {
         configuration.stop();
     }
     Ok(())
+}
+
+/// The copies of the extension macOS has installed (a properties request).
+#[cfg(target_os = "macos")]
+fn installed_copies() -> serde_json::Value {
+    use vpn_app::macos::system_extension::{submit, RequestKind};
+    let copies = vpn_app::macos::app_bundle()
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|bundle| submit(RequestKind::Properties, &bundle.extension_id).properties());
+    match copies {
+        Ok(copies) => json!(copies),
+        Err(error) => json!({ "error": error }),
+    }
+}
+
+/// Only macOS installs extension copies of its own.
+#[cfg(not(target_os = "macos"))]
+fn installed_copies() -> serde_json::Value {
+    serde_json::Value::Null
 }
 
 /// An `OSSystemExtensionRequest` from the app in /Applications.

@@ -19,7 +19,7 @@ pub enum RequestEvent {
 }
 
 /// `OSSystemExtensionProperties` of one installed copy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct InstalledExtension {
     pub version: String,
     pub short_version: String,
