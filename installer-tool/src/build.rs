@@ -9,13 +9,12 @@ use std::{
     time::Instant,
 };
 
-use sha2::{Digest, Sha256};
-
 use crate::{
     bundle::{self, BundleError},
     config::Release,
     entitlements::{self, Entitlements, EntitlementsError, Role},
     executables::{self, ExecutableSource, ExecutablesError},
+    file_digest::sha256_file,
     notary::{self, api_key::TokenSource, NotarizeOptions, NotaryError},
     pkg::{
         self,
@@ -160,12 +159,6 @@ fn timestamp_url(choice: &Timestamp, identity: Option<&SigningIdentity>) -> Opti
             .filter(|i| i.chains_to_apple())
             .map(|_| signing::APPLE_TIMESTAMP_URL.to_string()),
     }
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok((size, hex::encode(hasher.finalize())))
 }
 
 fn millis(start: Instant) -> u64 {

@@ -32,6 +32,7 @@ pub mod config;
 pub mod cross_build;
 pub mod entitlements;
 pub mod executables;
+pub mod file_digest;
 pub mod ids;
 pub mod info_plist;
 pub mod macho;

@@ -324,3 +324,34 @@ pub fn demo_pkg() -> &'static BuiltPkg {
         }
     })
 }
+
+/// What `rcodesign verify` checks of a signed (not ad-hoc) Mach-O, through
+/// the same library, and per slice that the code hashes recomputed from the
+/// file equal those the CodeDirectory records.
+pub fn assert_signature_verifies(name: &str, data: &[u8]) {
+    let problems = apple_codesign::verify_macho_data(data);
+    assert!(
+        problems.is_empty(),
+        "{name}: {:?}",
+        problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+    );
+    for (index, macho) in apple_codesign::MachFile::parse(data)
+        .unwrap()
+        .iter_macho()
+        .enumerate()
+    {
+        let signature = macho.code_signature().unwrap().expect("signed");
+        let cd = signature
+            .code_directory()
+            .unwrap()
+            .expect("a CodeDirectory");
+        let computed = macho
+            .code_digests(cd.digest_type, cd.page_size as usize)
+            .unwrap();
+        let recorded: Vec<Vec<u8>> = cd.code_digests.iter().map(|d| d.to_vec()).collect();
+        assert_eq!(
+            computed, recorded,
+            "{name} slice {index}: code hashes match the CodeDirectory"
+        );
+    }
+}

@@ -9,11 +9,10 @@
 
 use std::path::PathBuf;
 
-use apple_codesign::MachFile;
 use goblin::mach::{load_command::CommandVariant, Mach};
 use system_tests::{
     apple_stubs::{declared, imports, Symbols},
-    build_ok, build_pkg, unpack_cpio_gz, unpack_xar, workspace_root,
+    assert_signature_verifies, build_ok, build_pkg, unpack_cpio_gz, unpack_xar, workspace_root,
 };
 
 /// `minimum-macos` of the workspace's release.toml, as LC_BUILD_VERSION's
@@ -54,27 +53,7 @@ fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
             .to_string_lossy()
             .into_owned();
         check_slices(&name, &data);
-        let problems = apple_codesign::verify_macho_data(&data);
-        assert!(
-            problems.is_empty(),
-            "{name}: {:?}",
-            problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-        );
-        for macho in MachFile::parse(&data).unwrap().iter_macho() {
-            let signature = macho.code_signature().unwrap().expect("signed");
-            let cd = signature
-                .code_directory()
-                .unwrap()
-                .expect("a CodeDirectory");
-            let computed = macho
-                .code_digests(cd.digest_type, cd.page_size as usize)
-                .unwrap();
-            let recorded: Vec<Vec<u8>> = cd.code_digests.iter().map(|d| d.to_vec()).collect();
-            assert_eq!(
-                computed, recorded,
-                "{name}: code hashes match the CodeDirectory"
-            );
-        }
+        assert_signature_verifies(&name, &data);
         // Our own code, not a stand-in: its strings are there.
         assert!(
             !String::from_utf8_lossy(&data).contains("stand-in executable built by installer-tool")

@@ -8,7 +8,6 @@ use std::{
 
 use app_store_connect::notary_api::SubmissionResponseStatus;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{
     api_key::TokenSource,
@@ -19,7 +18,7 @@ use super::{
     staple::{self, LookupPatience, Stapleable},
     Endpoints, NotaryError,
 };
-use crate::progress::Progress;
+use crate::{file_digest::sha256_file, progress::Progress};
 
 #[derive(Clone, Debug)]
 pub struct NotarizeOptions {
@@ -77,19 +76,6 @@ pub fn status_name(status: SubmissionResponseStatus) -> &'static str {
     }
 }
 
-fn sha256_file(path: &Path) -> Result<String, NotaryError> {
-    let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path).map_err(|source| NotaryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    std::io::copy(&mut file, &mut hasher).map_err(|source| NotaryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// Creates the submission and uploads `target` (an app as a zip).
 fn submit(
     service: &NotaryService<'_>,
@@ -114,7 +100,10 @@ fn submit(
             zip
         }
     };
-    let sha256 = sha256_file(&upload_path)?;
+    let (_, sha256) = sha256_file(&upload_path).map_err(|source| NotaryError::Read {
+        path: upload_path.clone(),
+        source,
+    })?;
     let name = upload_path
         .file_name()
         .unwrap_or_default()
