@@ -1,5 +1,5 @@
 //! Our BOM writer against the classic `mkbom` pipeline: for the tree inside
-//! `shared/fixtures/classic-mkbom-xar.pkg` (built by bomutils' mkbom, not by
+//! `tests/fixtures/classic-mkbom-xar.pkg` (built by bomutils' mkbom, not by
 //! us), our BOM must list identically through apple-bom's reader.
 
 use std::path::PathBuf;
@@ -12,13 +12,7 @@ use installer_tool::{
 use system_tests::{unpack_cpio_gz, unpack_xar, workspace_root};
 
 fn fixture() -> PathBuf {
-    let path = workspace_root().join("../shared/fixtures/classic-mkbom-xar.pkg");
-    assert!(
-        path.exists(),
-        "the shared fixture is beside the workspace: {}",
-        path.display()
-    );
-    path
+    workspace_root().join("tests/fixtures/classic-mkbom-xar.pkg")
 }
 
 /// (path, mode, uid, gid, size, checksum, link target) as `lsbom` prints them.

@@ -3,7 +3,7 @@
 //! Written here because `apple-bom` 0.3's builder panics on ordinary trees and
 //! writes a layout its own reader rejects; its reader is what our tests judge
 //! this writer with. The layout follows what the classic `mkbom` writes (and
-//! macOS Installer reads), see `shared/fixtures/classic-mkbom-xar.pkg`:
+//! macOS Installer reads), see `tests/fixtures/classic-mkbom-xar.pkg`:
 //!
 //! ```text
 //! header (512 bytes: "BOMStore", version 1, block count, index and vars locations)
