@@ -12,7 +12,6 @@ use std::{
 use crate::{
     bundle::{self, BundleError},
     config::Release,
-    entitlements::{self, Entitlements, EntitlementsError, Role},
     executables::{self, ExecutableSource, ExecutablesError},
     file_digest::sha256_file,
     notary::{self, api_key::TokenSource, NotarizeOptions, NotaryError},
@@ -102,8 +101,6 @@ pub enum BuildError {
     },
     #[error("password for {path} is not set\nhelp: export ${env} (passwords are read from the environment only, never from flags)")]
     MissingPassword { path: PathBuf, env: &'static str },
-    #[error(transparent)]
-    Entitlements(#[from] EntitlementsError),
     #[error(transparent)]
     Signing(#[from] SigningError),
     #[error(transparent)]
@@ -226,20 +223,6 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         .tempdir_in(&request.output_dir)
         .map_err(output_error)?;
 
-    let app_entitlements = Entitlements::load(
-        &release.app.entitlements,
-        Role::App,
-        &release.team_id,
-        &release.app.bundle_id,
-    )?;
-    let extension_entitlements = Entitlements::load(
-        &release.extension.entitlements,
-        Role::Extension,
-        &release.team_id,
-        &release.extension.bundle_id,
-    )?;
-    entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
-
     let app_identity = if request.dev && !matches!(request.app_identity, IdentityChoice::P12 { .. })
     {
         None
@@ -279,9 +262,9 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
     let expected_bytes = early.iter().map(|e| e.size).sum::<u64>() + executables.total_size();
     progress.begin("payload", Some(expected_bytes));
     let signing = BundleSigning {
-        app_entitlements: &app_entitlements,
+        app_entitlements: &release.app_entitlements,
         extension_path: &assembled.extension_relative,
-        extension_entitlements: &extension_entitlements,
+        extension_entitlements: &release.extension_entitlements,
         team: &release.team_id,
     };
     let mut notarization = Vec::new();
@@ -392,7 +375,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         version: release.version.to_string(),
         app_bundle_id: release.app.bundle_id.to_string(),
         extension_bundle_id: release.extension.bundle_id.to_string(),
-        service_name: release.service_name().to_string(),
+        service_name: release.service_name.to_string(),
         executables: request.executables.describe(),
         stand_ins: request.executables == ExecutableSource::StandIns,
         identities,

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::ids::{BundleId, ServiceName, TeamId, Version};
+use crate::{
+    entitlements::{self, Entitlements, EntitlementsError, Role},
+    ids::{BundleId, ServiceName, TeamId, Version},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -27,6 +30,8 @@ pub enum ConfigError {
         problem: String,
         help: String,
     },
+    #[error(transparent)]
+    Entitlements(#[from] EntitlementsError),
 }
 
 /// `release.toml`, as written by the vendor. Unknown keys are errors, so a
@@ -133,6 +138,11 @@ pub struct Release {
     pub app: BundleSpec,
     pub extension: BundleSpec,
     pub provider_class: String,
+    /// Checked, with the team prefixes expanded.
+    pub app_entitlements: Entitlements,
+    pub extension_entitlements: Entitlements,
+    /// The versioned XPC Mach service name, the same in both Info.plists.
+    pub service_name: ServiceName,
     pub package_identifier: BundleId,
     pub output_dir: PathBuf,
     pub repair_policy: RepairPolicy,
@@ -154,11 +164,6 @@ pub struct BundleSpec {
 }
 
 impl Release {
-    /// The versioned XPC Mach service name, the same in both Info.plists.
-    pub fn service_name(&self) -> ServiceName {
-        ServiceName::versioned(&self.team_id, &self.extension.bundle_id, &self.version)
-    }
-
     /// `Name.app`.
     pub fn app_bundle_file_name(&self) -> String {
         format!("{}.app", self.app.bundle_name)
@@ -269,6 +274,28 @@ impl Release {
                 "point it at the folder whose contents go into Contents/Resources, or remove the key".into(),
             ));
         }
+        let app_entitlements = Entitlements::load(
+            &resolve(config.app.entitlements),
+            Role::App,
+            &config.product.team_id,
+            &config.app.bundle_id,
+        )?;
+        let extension_entitlements = Entitlements::load(
+            &resolve(config.extension.entitlements),
+            Role::Extension,
+            &config.product.team_id,
+            &config.extension.bundle_id,
+        )?;
+        // The service group first: its message says why a group is needed.
+        let service_group =
+            entitlements::mach_service_group(&app_entitlements, &extension_entitlements)?;
+        entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
+        let service_name = ServiceName::versioned(
+            &service_group,
+            &config.app.bundle_id,
+            &config.extension.bundle_id,
+            &version,
+        );
         Ok(Self {
             name: config.product.name,
             team_id: config.product.team_id,
@@ -278,7 +305,7 @@ impl Release {
                 bundle_name: config.app.bundle_name,
                 bundle_id: config.app.bundle_id,
                 executable: config.app.executable,
-                entitlements: resolve(config.app.entitlements),
+                entitlements: app_entitlements.path.clone(),
                 provisioning_profile: config.app.provisioning_profile.map(resolve),
                 resources,
             },
@@ -286,11 +313,14 @@ impl Release {
                 bundle_name: config.extension.bundle_id.to_string(),
                 bundle_id: config.extension.bundle_id,
                 executable: config.extension.executable,
-                entitlements: resolve(config.extension.entitlements),
+                entitlements: extension_entitlements.path.clone(),
                 provisioning_profile: config.extension.provisioning_profile.map(resolve),
                 resources: None,
             },
             provider_class: config.extension.provider_class,
+            app_entitlements,
+            extension_entitlements,
+            service_name,
             package_identifier: config.package.identifier,
             output_dir: resolve(config.package.output_dir),
             repair_policy: config.upgrade.repair_policy,
@@ -380,6 +410,11 @@ output-dir = "dist"
 "#;
 
     fn write(dir: &Path, release: &str, version: &str) -> PathBuf {
+        let signing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signing");
+        std::fs::create_dir_all(dir.join("signing")).unwrap();
+        for file in ["app.entitlements", "extension.entitlements"] {
+            std::fs::copy(signing.join(file), dir.join("signing").join(file)).unwrap();
+        }
         std::fs::write(
             dir.join("Cargo.toml"),
             format!("[workspace]\n[workspace.package]\nversion = \"{version}\"\n"),
@@ -399,9 +434,10 @@ output-dir = "dist"
     fn good_config_loads_with_workspace_version() {
         let release = load(GOOD).unwrap();
         assert_eq!(release.version.as_str(), "2.3.4");
+        // Under the app group the extension's entitlements grant.
         assert_eq!(
-            release.service_name().as_str(),
-            "ABCDE12345.com.example.demovpn.tunnel.2.3.4"
+            release.service_name.as_str(),
+            "ABCDE12345.group.com.example.demovpn.tunnel.2.3.4"
         );
         assert!(release.app.entitlements.is_absolute());
         assert_eq!(release.extension.bundle_name, "com.example.demovpn.tunnel");

@@ -227,6 +227,29 @@ pub fn check_shared_groups(
     ))
 }
 
+/// The app group the extension's Mach service name goes under: the first
+/// of the extension's groups that the app shares, else its first. sysextd
+/// refuses an `NEMachServiceName` outside every group the extension is
+/// entitled to (OSSystemExtensionErrorDomain code 9, "extension category
+/// returned error"; Apple DTS, forums.developer.apple.com thread 708017).
+pub fn mach_service_group(
+    app: &Entitlements,
+    extension: &Entitlements,
+) -> Result<String, EntitlementsError> {
+    let (shared, own) = (app.app_groups(), extension.app_groups());
+    own.iter()
+        .find(|g| shared.contains(g))
+        .or(own.first())
+        .cloned()
+        .ok_or_else(|| {
+            extension.invalid(
+                APP_GROUPS,
+                "lists no app group, and the extension's NEMachServiceName must sit under one".into(),
+                "add <key>com.apple.security.application-groups</key><array><string>$(TeamIdentifierPrefix)group.<app id></string></array> to both files (sysextd refuses the extension otherwise: OSSystemExtensionErrorDomain code 9)".into(),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +346,40 @@ mod tests {
             .replace("group.vpn", "group.other");
         let ext = load(&ext_text, Role::Extension).unwrap();
         assert!(check_shared_groups(&app, &ext).is_err());
-        assert!(check_shared_groups(&app, &app).is_ok());
+        let same_group = load(
+            &APP.replace(
+                "<key>com.apple.developer.system-extension.install</key><true/>",
+                "",
+            ),
+            Role::Extension,
+        )
+        .unwrap();
+        assert!(check_shared_groups(&app, &same_group).is_ok());
+    }
+
+    #[test]
+    fn the_service_group_is_one_the_extension_has_and_the_app_shares() {
+        let ext = |groups: &str| {
+            load(
+                &APP.replace(
+                    "<key>com.apple.developer.system-extension.install</key><true/>",
+                    "",
+                )
+                .replace("<string>$(TeamIdentifierPrefix)group.vpn</string>", groups),
+                Role::Extension,
+            )
+            .unwrap()
+        };
+        let app = load(APP, Role::App).unwrap();
+        let both = ext("<string>$(TeamIdentifierPrefix)group.own</string><string>$(TeamIdentifierPrefix)group.vpn</string>");
+        assert_eq!(
+            mach_service_group(&app, &both).unwrap(),
+            "ABCDE12345.group.vpn"
+        );
+        let msg = mach_service_group(&app, &ext("")).unwrap_err().to_string();
+        assert!(
+            msg.contains(APP_GROUPS) && msg.contains("NEMachServiceName") && msg.contains("help:"),
+            "{msg}"
+        );
     }
 }

@@ -119,15 +119,28 @@ impl std::str::FromStr for Version {
 }
 
 /// The XPC Mach service name of the extension's control listener:
-/// `<TEAMID>.<extension bundle id>.<version>`. A new name per release makes a
-/// stale lookup of the previous extension's service impossible, which is what
-/// kills the invalidated-XPC-after-upgrade bug.
+/// `<app group>.<extension id below the app's>.<version>`, e.g.
+/// `ABCDE12345.group.com.example.vpn.tunnel.1.4.2`.
+///
+/// - Under an app group the extension is entitled to: sysextd checks that
+///   `NEMachServiceName` starts with `<group>.` and fails activation with
+///   OSSystemExtensionErrorDomain code 9 otherwise (Apple DTS,
+///   forums.developer.apple.com thread 708017).
+/// - Versioned: a new name per release makes a stale lookup of the previous
+///   extension's service impossible, which is what kills the
+///   invalidated-XPC-after-upgrade bug.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ServiceName(String);
 
 impl ServiceName {
-    pub fn versioned(team: &TeamId, extension: &BundleId, version: &Version) -> Self {
-        Self(format!("{team}.{extension}.{version}"))
+    /// `extension` must be strictly under `app` (the config checks it).
+    pub fn versioned(group: &str, app: &BundleId, extension: &BundleId, version: &Version) -> Self {
+        let below = extension
+            .as_str()
+            .strip_prefix(app.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or(extension.as_str());
+        Self(format!("{group}.{below}.{version}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -170,12 +183,17 @@ mod tests {
     }
 
     #[test]
-    fn service_name_carries_team_extension_and_version() {
+    fn service_name_is_the_group_the_extension_and_the_version() {
+        let group = "ABCDE12345.group.com.example.vpn";
         let name = ServiceName::versioned(
-            &"ABCDE12345".parse().unwrap(),
+            group,
+            &"com.example.vpn".parse().unwrap(),
             &"com.example.vpn.tunnel".parse().unwrap(),
             &"1.4.2".parse().unwrap(),
         );
-        assert_eq!(name.as_str(), "ABCDE12345.com.example.vpn.tunnel.1.4.2");
+        assert_eq!(
+            name.as_str(),
+            "ABCDE12345.group.com.example.vpn.tunnel.1.4.2"
+        );
     }
 }

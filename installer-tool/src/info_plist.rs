@@ -47,7 +47,7 @@ pub fn app_info_plist(release: &Release) -> Dictionary {
     dict.insert("CFBundleDisplayName".into(), release.name.as_str().into());
     dict.insert(
         APP_SERVICE_NAME_KEY.into(),
-        release.service_name().as_str().into(),
+        release.service_name.as_str().into(),
     );
     dict.insert(
         APP_EXTENSION_ID_KEY.into(),
@@ -73,7 +73,7 @@ pub fn extension_info_plist(release: &Release) -> Dictionary {
     let mut network_extension = Dictionary::new();
     network_extension.insert(
         "NEMachServiceName".into(),
-        release.service_name().as_str().into(),
+        release.service_name.as_str().into(),
     );
     network_extension.insert("NEProviderClasses".into(), Value::Dictionary(providers));
     dict.insert(

@@ -355,3 +355,27 @@ pub fn assert_signature_verifies(name: &str, data: &[u8]) {
         );
     }
 }
+
+/// The entitlements signed into each slice of a Mach-O, parsed as property
+/// lists (what amfid and sysextd read, not the file we asked to sign with).
+/// Panics when a slice has no signature or no entitlements.
+pub fn signed_entitlements(name: &str, data: &[u8]) -> Vec<plist::Dictionary> {
+    apple_codesign::MachFile::parse(data)
+        .unwrap_or_else(|e| panic!("{name} is not Mach-O: {e}"))
+        .iter_macho()
+        .map(|macho| {
+            let signature = macho
+                .code_signature()
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name} is not signed"));
+            let blob = signature
+                .entitlements()
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name} has no entitlements"));
+            plist::Value::from_reader_xml(blob.as_str().as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: entitlements are not a plist: {e}"))
+                .into_dictionary()
+                .unwrap_or_else(|| panic!("{name}: entitlements are not a dictionary"))
+        })
+        .collect()
+}

@@ -280,6 +280,34 @@ fn config_problems_name_the_field_and_the_fix() {
         &out,
     );
     assert!(stderr.contains("App Store value"), "{stderr}");
+
+    // No app group for the Mach service name to sit under: sysextd would
+    // refuse the extension (code 9), so the build does.
+    let no_groups =
+        std::fs::read_to_string(workspace_root().join("signing/extension.entitlements")).unwrap();
+    let start = no_groups
+        .find("\t<key>com.apple.security.application-groups</key>")
+        .unwrap();
+    let end = no_groups[start..].find("</array>").unwrap() + start + "</array>".len();
+    std::fs::write(
+        &entitlements,
+        format!("{}{}", &no_groups[..start], &no_groups[end..]),
+    )
+    .unwrap();
+    let stderr = fails(
+        build_pkg(&out)
+            .arg("--config")
+            .arg(&config)
+            .arg("--stand-ins"),
+        &out,
+    );
+    assert!(
+        stderr.contains("extension.entitlements")
+            && stderr.contains("com.apple.security.application-groups")
+            && stderr.contains("NEMachServiceName")
+            && stderr.contains("help:"),
+        "{stderr}"
+    );
 }
 
 #[test]

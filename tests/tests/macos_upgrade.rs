@@ -31,7 +31,7 @@ fn pkg() -> &'static PkgUnderTest {
 }
 
 fn versioned(version: &str) -> String {
-    format!("{TEAM}.{PROVIDER}.{version}")
+    format!("{TEAM}.group.{APP_ID}.tunnel.{version}")
 }
 
 fn service(id: &str, name: &str, provider: &str, connected: bool) -> Service {

@@ -8,9 +8,11 @@ use std::path::Path;
 
 use apple_codesign::{CodeSignatureFlags, CodeSigningSlot, MachFile};
 use sha2::{Digest, Sha256};
-use system_tests::{assert_signature_verifies, cms_verify, demo_pkg, fingerprint, TEAM_ID};
+use system_tests::{
+    assert_signature_verifies, cms_verify, demo_pkg, fingerprint, signed_entitlements, TEAM_ID,
+};
 
-const SERVICE_NAME: &str = "ABCDE12345.com.example.demovpn.tunnel.1.0.0";
+const SERVICE_NAME: &str = "ABCDE12345.group.com.example.demovpn.tunnel.1.0.0";
 
 struct Expected<'a> {
     executable: &'a Path,
@@ -105,13 +107,28 @@ fn extension_executable_is_signed_with_its_own_entitlements() {
             .as_string(),
         Some("PacketTunnelProvider")
     );
-    let entitlements =
-        std::fs::read(built.extension().join("Contents/MacOS/vpn-extension")).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&entitlements)
-            .contains("com.apple.developer.system-extension.install"),
-        "only the app may install system extensions"
-    );
+    let executable = std::fs::read(built.extension().join("Contents/MacOS/vpn-extension")).unwrap();
+    for entitlements in signed_entitlements("vpn-extension", &executable) {
+        assert!(
+            !entitlements.contains_key("com.apple.developer.system-extension.install"),
+            "only the app may install system extensions"
+        );
+        // sysextd's category check: the Mach service name is a descendant
+        // of an app group signed into the extension ("GGG." is the prefix
+        // it looks for; Apple DTS, forums thread 708017).
+        let groups: Vec<&str> = entitlements["com.apple.security.application-groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(plist::Value::as_string)
+            .collect();
+        assert!(
+            groups
+                .iter()
+                .any(|g| SERVICE_NAME.starts_with(&format!("{g}."))),
+            "{SERVICE_NAME} is under none of {groups:?}"
+        );
+    }
 }
 
 #[test]

@@ -13,14 +13,16 @@ use vpn_app::upgrade::{
 };
 
 const PROVIDER: &str = "com.example.demovpn.tunnel";
+const GROUP: &str = "ABCDE12345.group.com.example.demovpn";
 
 fn app(version: &str) -> AppIdentity {
     AppIdentity {
         bundle_id: "com.example.demovpn".into(),
         version: version.into(),
-        service_name: format!("ABCDE12345.{PROVIDER}.{version}"),
+        service_name: format!("{GROUP}.tunnel.{version}"),
         provider_id: PROVIDER.into(),
         product_name: "Demo VPN".into(),
+        extension_groups: vec![GROUP.into()],
     }
 }
 
@@ -223,6 +225,29 @@ fn a_failed_activation_is_reported_with_its_reason() {
         }
     );
     assert_eq!(mac.mac.extension.as_ref().unwrap().version, "2");
+}
+
+#[test]
+fn sysextd_refuses_a_service_name_outside_the_extensions_app_groups() {
+    // The scheme of the earlier releases: team + extension id + version,
+    // under no app group.
+    let mut mac = upgraded();
+    mac.app.service_name = format!("ABCDE12345.{PROVIDER}.3");
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    let Outcome::Unhealthy { reason } = &report.outcome else {
+        panic!("activation must fail: {:?}", report.outcome);
+    };
+    assert!(
+        reason.contains("OSSystemExtensionErrorDomain Code=9")
+            && reason.contains("extension category returned error"),
+        "{reason}"
+    );
+    assert_eq!(mac.mac.extension.as_ref().unwrap().version, "2");
+    // A group that is only a string prefix, without its dot, is no parent.
+    mac.app.service_name = format!("{GROUP}tunnel.3");
+    assert!(mac.app.category_check().is_err());
+    mac.app.service_name = format!("{GROUP}.tunnel.3");
+    assert!(mac.app.category_check().is_ok());
 }
 
 #[test]

@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn the_team_comes_from_the_service_name() {
         assert_eq!(
-            team_of_service("ABCDE12345.com.example.demovpn.tunnel.1.0.0"),
+            team_of_service("ABCDE12345.group.com.example.demovpn.tunnel.1.0.0"),
             Ok("ABCDE12345")
         );
         for bad in [

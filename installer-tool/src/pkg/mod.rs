@@ -96,7 +96,7 @@ fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
         ("APP_EXECUTABLE", release.app.executable.clone()),
         ("APP_ID", release.app.bundle_id.to_string()),
         ("EXTENSION_ID", release.extension.bundle_id.to_string()),
-        ("SERVICE_NAME", release.service_name().to_string()),
+        ("SERVICE_NAME", release.service_name.to_string()),
         ("REPAIR_POLICY", release.repair_policy.to_string()),
     ]
 }

@@ -18,6 +18,8 @@ use vpn_ipc::{
     transport::{ControlClient, TransportError},
 };
 
+use crate::signed_entitlements;
+
 use super::{
     model::{AppIdentity, Mac},
     store::{MacAccess, MacFile},
@@ -164,12 +166,37 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("{} is not in an app bundle", executable.display()));
     let info = plist_dict(&contents.join("Info.plist"));
+    let extension = std::fs::read_dir(contents.join("Library/SystemExtensions"))
+        .ok()
+        .and_then(|mut entries| entries.next())
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("{} embeds no system extension", contents.display()))
+        .path()
+        .join("Contents");
+    let executable = extension
+        .join("MacOS")
+        .join(&plist_dict(&extension.join("Info.plist"))["CFBundleExecutable"]);
+    let data = std::fs::read(&executable)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", executable.display()));
+    let name = executable.display().to_string();
+    let extension_groups = signed_entitlements(&name, &data)
+        .first()
+        .and_then(|e| e.get("com.apple.security.application-groups"))
+        .and_then(plist::Value::as_array)
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|g| Some(g.as_string()?.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
     AppIdentity {
         bundle_id: info["CFBundleIdentifier"].clone(),
         version: info["CFBundleVersion"].clone(),
         service_name: info["VPNExtensionMachServiceName"].clone(),
         provider_id: info["VPNExtensionBundleIdentifier"].clone(),
         product_name: info["CFBundleName"].clone(),
+        extension_groups,
     }
 }
 

@@ -89,6 +89,36 @@ pub struct AppIdentity {
     pub service_name: String,
     pub provider_id: String,
     pub product_name: String,
+    /// `com.apple.security.application-groups` signed into the embedded
+    /// extension's executable.
+    pub extension_groups: Vec<String>,
+}
+
+impl AppIdentity {
+    /// sysextd's category check of a network extension: its
+    /// `NEMachServiceName` must be a descendant of an app group the
+    /// extension is entitled to. Apple DTS: "If your app group is GGG, the
+    /// string prefix we look for is GGG., including the trailing dot"
+    /// (forums.developer.apple.com thread 708017); otherwise activation
+    /// fails with OSSystemExtensionErrorDomain code 9, "extension category
+    /// returned error" (github.com/daily-co/daily-virtual-camera issue 9).
+    pub fn category_check(&self) -> Result<(), String> {
+        let under_a_group = self
+            .extension_groups
+            .iter()
+            .any(|group| self.service_name.starts_with(&format!("{group}.")));
+        if under_a_group {
+            Ok(())
+        } else {
+            Err(format!(
+                "Error Domain=OSSystemExtensionErrorDomain Code=9 \"validation failed\" \
+                 UserInfo={{NSLocalizedDescriptionName=validation failed, \
+                 NSLocalizedFailureReason=extension category returned error}}: \
+                 NEMachServiceName {} is under none of the app groups {:?}",
+                self.service_name, self.extension_groups
+            ))
+        }
+    }
 }
 
 /// One call of a fake tool or of the simulated app's platform.
@@ -237,6 +267,9 @@ impl Mac {
 
     /// `OSSystemExtensionRequest.activationRequest`, answering `.replace`.
     pub fn activate(&mut self, app: &AppIdentity, ingested_at_launch: bool) -> RequestOutcome {
+        if let Err(error) = app.category_check() {
+            return RequestOutcome::Failed(error);
+        }
         if self.reboot_on_activate {
             return RequestOutcome::WillCompleteAfterReboot;
         }
