@@ -14,7 +14,9 @@ APP_ID="{{APP_ID}}"
 # extended regular expression (volume names may hold brackets and dots).
 # shellcheck disable=SC2016 # the $ is a character to escape, not an expansion
 APP_PATTERN=$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')
-PROVIDER_ID="{{EXTENSION_ID}}"
+# The app's bundle id as a basic regular expression (its dots escaped), to
+# find the lines of `scutil --nc list` it saved.
+APP_ID_RE=$(printf '%s' "$APP_ID" | sed 's/[.]/\\./g')
 NEW_VERSION="{{VERSION}}"
 # Root-owned: the state preinstall records for the new app to read.
 STATE_DIR="$ROOT/Library/Application Support/{{APP_ID}}/Upgrade"

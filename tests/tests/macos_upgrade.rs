@@ -48,6 +48,7 @@ fn service(id: &str, name: &str, provider: &str, connected: bool) -> Service {
             "Disconnected"
         }
         .into(),
+        enabled: true,
         disconnected_at_ms: None,
     }
 }
@@ -290,6 +291,84 @@ fn upgrade_1_to_3_with_the_vpn_running_under_a_service_the_old_version_named() {
     );
     assert!(
         log.contains("has no `upgrade prepare`; stopping the tunnel with scutil"),
+        "{log}"
+    );
+}
+
+#[test]
+fn scutil_lines_with_cut_names_a_disabled_service_and_look_alikes() {
+    // The old app predates `upgrade prepare`, so `scutil --nc list` is all
+    // preinstall has. Its lines (Apple's format, tools.rs) cut our long
+    // name and drop its closing quote; a second configuration of ours is
+    // disabled and shows `(Invalid)`; two other vendors' VPNs are
+    // connected, one saved by an app whose id extends ours, both named
+    // like ours.
+    let long_name = r#"Demo VPN "Home" \ office, Berlin-Mitte"#;
+    let thirty_one = "Demo VPN, thirty-one characters";
+    assert_eq!((long_name.len(), thirty_one.len()), (38, 31));
+    let sim = installed("0.8.0", &versioned("0.8.0"), true);
+    sim.update(|mac| {
+        mac.legacy_versions.push("0.8.0".into());
+        mac.services[0].name = long_name.into();
+        let mut disabled = service(
+            "1A2B3C4D-0000-4000-8000-000000000002",
+            thirty_one,
+            PROVIDER,
+            false,
+        );
+        disabled.enabled = false;
+        disabled.profile = "work".into();
+        mac.add_service(disabled);
+        for (id, app) in [
+            (
+                "99999999-0000-4000-8000-000000000008",
+                "com.example.demovpnx",
+            ),
+            ("99999999-0000-4000-8000-000000000009", "com.other.vpn"),
+        ] {
+            let mut other = service(id, long_name, &format!("{app}.ne"), true);
+            other.app_id = app.into();
+            mac.add_service(other);
+        }
+    });
+    let install = sim.install(pkg());
+    assert_healthy("cut names and look-alikes", &sim, &install, true);
+    let mac = sim.mac();
+    let stops = mac.calls_of("scutil");
+    let stops: Vec<&String> = stops.iter().filter(|c| c.contains("stop")).collect();
+    assert_eq!(
+        stops,
+        [
+            "--nc stop 1A2B3C4D-0000-4000-8000-000000000001",
+            "--nc stop 1A2B3C4D-0000-4000-8000-000000000002"
+        ],
+        "only ours, by id"
+    );
+    for other in ["com.example.demovpnx", "com.other.vpn"] {
+        let service = mac.services.iter().find(|s| s.app_id == other).unwrap();
+        assert_eq!(service.status, "Connected", "{other} left alone");
+    }
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sim.state_file().with_file_name("last-upgrade.json")).unwrap(),
+    )
+    .unwrap();
+    let services = state["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2, "{state:#}");
+    // What scutil showed of each name; `name_complete` is false when it
+    // dropped the closing quote, so the name may be cut.
+    assert_eq!(services[0]["id"], "1A2B3C4D-0000-4000-8000-000000000001");
+    assert_eq!(services[0]["name"], &long_name[..37]);
+    assert_eq!(services[0]["name_complete"], false);
+    assert_eq!(services[0]["status"], "Connected");
+    assert_eq!(services[1]["name"], thirty_one);
+    assert_eq!(services[1]["name_complete"], false);
+    assert_eq!(services[1]["status"], "Invalid");
+    let log = sim.install_log();
+    assert!(
+        log.contains(&format!(
+            "VPN configuration \"{}...\" (1A2B3C4D-0000-4000-8000-000000000001, its name cut by scutil): Connected",
+            &long_name[..37]
+        )),
         "{log}"
     );
 }

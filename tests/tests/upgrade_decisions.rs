@@ -46,6 +46,7 @@ fn upgraded() -> SimPlatform<Mac> {
         profile: "home".into(),
         key: "key-of-home".into(),
         status: "Disconnected".into(),
+        enabled: true,
         disconnected_at_ms: None,
     });
     SimPlatform {

@@ -47,9 +47,17 @@ pub struct Service {
     /// Stands for the profile's keys: must come through an upgrade intact.
     pub key: String,
     pub status: String,
+    /// Turned on in System Settings; `scutil --nc list` shows a service
+    /// that is not as `(Invalid)`.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
     /// When a `Disconnecting` service reaches `Disconnected`.
     #[serde(default)]
     pub disconnected_at_ms: Option<u64>,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -373,6 +381,7 @@ impl Mac {
             profile,
             key,
             status: "Disconnected".into(),
+            enabled: true,
             disconnected_at_ms: None,
         });
         Ok(true)

@@ -127,41 +127,126 @@ fn literal(pattern: &str) -> String {
     out
 }
 
-/// `scutil --nc VERB ...`, in scutil's own formats.
-fn scutil(mac: &mut Mac, verb: &str, rest: &[&str]) -> ExitCode {
-    let line = |s: &super::model::Service| {
-        format!(
-            "* ({}){:w$}{} VPN ({}) \"{}\"{:20}[VPN:{}]",
-            s.status,
-            "",
-            s.id,
-            s.app_id,
-            s.name,
-            "",
-            s.app_id,
-            w = 16usize.saturating_sub(s.status.len())
-        )
+/// `copy_padded_string` of Apple's scutil (configd-1405.100.8,
+/// scutil.tproj/nc.c): the string, quoted when asked, then
+/// `CFStringPad(padded, " ", MAX(length(original), width), 0)`, which pads
+/// with spaces or cuts to that many UTF-16 units. So a quoted name of 31
+/// characters loses its closing quote, and a longer one its last character
+/// too (`--nc list` of a Cisco IPSec service, quoted in
+/// shared/macos-reality §1d).
+fn padded(original: &str, width: usize, quotes: Option<(&str, &str)>) -> String {
+    let text = match quotes {
+        Some((open, close)) => format!("{open}{original}{close}"),
+        None => original.to_string(),
     };
+    let length = original.encode_utf16().count().max(width);
+    let mut units: Vec<u16> = text.encode_utf16().take(length).collect();
+    units.resize(length, u16::from(b' '));
+    String::from_utf16_lossy(&units)
+}
+
+/// One line of `scutil --nc list` (and the first of `--nc show`), as nc.c
+/// prints it: `"%@ %@ %@ %@ %@ [%@%@%@]\n"` with the enabled mark, the
+/// status padded to 16 in parentheses (a disabled service skips the status
+/// lookup and shows `(Invalid)`), the service id, the interface's display
+/// name padded to 18, the quoted name padded to 32, and type:subtype.
+pub fn nc_list_line(
+    enabled: bool,
+    status: &str,
+    id: &str,
+    display_name: &str,
+    name: &str,
+    (kind, subtype): (&str, Option<&str>),
+) -> String {
+    let status = if enabled { status } else { "Invalid" };
+    format!(
+        "{} {} {} {} {} [{kind}{}{}]",
+        if enabled { "*" } else { " " },
+        padded(status, 16, Some(("(", ")"))),
+        id,
+        padded(display_name, 18, None),
+        padded(name, 32, Some(("\"", "\""))),
+        if subtype.is_some() { ":" } else { "" },
+        subtype.unwrap_or_default(),
+    )
+}
+
+/// What `SCNetworkConnectionGetStatus` reports, as a number in the
+/// extended status (`Status : 2` when connected in the PPTP and L2TP
+/// samples, shared/macos-reality §2a/§2b; the enum of SCNetworkConnection.h).
+fn status_number(status: &str) -> i32 {
+    match status {
+        "Disconnected" => 0,
+        "Connecting" => 1,
+        "Connected" => 2,
+        "Disconnecting" => 3,
+        _ => -1,
+    }
+}
+
+/// `scutil --nc VERB ...`, in scutil's own formats and streams (nc.c):
+/// - `list`: the header, always, on stdout and exit 0; then one line per
+///   service;
+/// - `status`: the state word alone on the first line, then `Extended
+///   Status <dictionary> {...}` (no public sample of a packet tunnel's
+///   exists, so only its `Status` key is printed);
+/// - a service is found by id, else by name; an unknown one prints `No
+///   service` on stderr and exits 1; two of the same name print `Multiple
+///   services match` first;
+/// - `show`: no public sample of its output exists for any VPN type, so the
+///   simulated Mac refuses it rather than invent one.
+fn scutil(mac: &mut Mac, verb: &str, rest: &[&str]) -> ExitCode {
     if verb == "list" {
         println!("Available network connection services in the current set (*=enabled):");
-        for service in &mac.services {
-            println!("{}", line(service));
+        for s in &mac.services {
+            let display = format!("VPN ({})", s.app_id);
+            let line = nc_list_line(
+                s.enabled,
+                &s.status,
+                &s.id,
+                &display,
+                &s.name,
+                ("VPN", Some(&s.app_id)),
+            );
+            println!("{line}");
         }
         return ExitCode::SUCCESS;
     }
-    let Some(id) = rest.first() else {
+    if verb == "show" {
+        return fail(
+            "the simulated Mac has no `scutil --nc show`: no public sample of its output exists",
+        );
+    }
+    let Some(wanted) = rest.first() else {
         return fail(&format!("scutil --nc {verb}: a service is needed"));
     };
-    let Some(service) = mac.services.iter().find(|s| s.id == *id).cloned() else {
-        return fail(&format!("No service\n  {id}"));
+    let by_id: Vec<usize> = (0..mac.services.len())
+        .filter(|&i| mac.services[i].id == *wanted)
+        .collect();
+    let found = if by_id.is_empty() {
+        (0..mac.services.len())
+            .filter(|&i| mac.services[i].name == *wanted)
+            .collect()
+    } else {
+        by_id
+    };
+    let index = match found.as_slice() {
+        [one] => *one,
+        [] => return fail("No service"),
+        _ => return fail("Multiple services match\nNo service"),
     };
     match verb {
-        "show" => {
-            println!("{}", line(&service));
-            println!("<dictionary> {{\n  VPN : <dictionary> {{\n    NEProviderBundleIdentifier : {}\n    RemoteAddress : 192.0.2.1:51820\n  }}\n}}", service.provider_id);
+        "status" => {
+            let status = &mac.services[index].status;
+            println!(
+                "{status}\nExtended Status <dictionary> {{\n  Status : {}\n}}",
+                status_number(status)
+            );
         }
-        "status" => println!("{}\n<dictionary> {{\n}}", service.status),
-        "stop" => mac.stop_service(id),
+        "stop" => {
+            let id = mac.services[index].id.clone();
+            mac.stop_service(&id);
+        }
         _ => return fail(&format!("scutil --nc {verb} is not simulated")),
     }
     ExitCode::SUCCESS
