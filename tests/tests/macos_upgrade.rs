@@ -13,6 +13,7 @@ use system_tests::{
     macos_sim::{
         harness::{Install, PkgUnderTest, SimMac},
         model::{Approval, ConsoleUser, Extension, Mac, RunningApp, Service},
+        tools::OPEN_OUTSIDE_A_SESSION,
     },
 };
 
@@ -371,6 +372,40 @@ fn scutil_lines_with_cut_names_a_disabled_service_and_look_alikes() {
         )),
         "{log}"
     );
+}
+
+#[test]
+fn open_launches_only_into_the_console_users_session() {
+    // As a pkg script runs it: root, outside any user's session.
+    let sim = installed(NEW, &versioned(NEW), false);
+    let app = sim.app_path();
+    let open = |launcher: &[&str]| {
+        sim.command(launcher[0])
+            .args(&launcher[1..])
+            .args(["open", "-n", "-g", "-a"])
+            .arg(&app)
+            .args(["--args", "status"])
+            .output()
+            .unwrap()
+    };
+    for launcher in [&["env"][..], &["sudo", "-u", "alice"]] {
+        let output = open(launcher);
+        assert!(!output.status.success(), "{launcher:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).trim(),
+            OPEN_OUTSIDE_A_SESSION
+        );
+    }
+    let output = open(&["launchctl", "asuser", "501", "sudo", "-u", "alice"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Nobody at the console: there is no session to launch into.
+    sim.update(|mac| mac.console = None);
+    let output = open(&["launchctl", "asuser", "501", "sudo", "-u", "alice"]);
+    assert!(!output.status.success());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::{
 use super::{
     model::{now_ms, Mac},
     store::{MacAccess, MacFile, STATE_VARIABLE},
-    tools::TOOLS,
+    tools::{SESSION_VARIABLE, TOOLS},
 };
 use crate::{binary, run_ok, unpack_cpio_gz, BuiltPkg};
 
@@ -135,7 +135,8 @@ impl SimMac {
             .env("PATH", format!("{}:{path}", self.bin.display()))
             .env(STATE_VARIABLE, &self.state.path)
             .env("HOME", &self.home)
-            .env_remove("XDG_STATE_HOME");
+            .env_remove("XDG_STATE_HOME")
+            .env_remove(SESSION_VARIABLE);
         command
     }
 

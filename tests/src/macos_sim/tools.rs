@@ -29,6 +29,13 @@ pub const TOOLS: &[&str] = &[
     "defaults",
 ];
 
+/// Set by `launchctl asuser UID` for what it runs: the user's session.
+pub const SESSION_VARIABLE: &str = "MACOS_SIM_SESSION_UID";
+
+/// What `open` run as root by a pkg left in install.log on Ventura
+/// (github.com/root3nl/SupportApp issue 90).
+pub const OPEN_OUTSIDE_A_SESSION: &str = "The application cannot be opened for an unexpected reason, error=Error Domain=RBSRequestErrorDomain Code=5 \"Launch failed.\" UserInfo={NSLocalizedFailureReason=Launch failed., NSUnderlyingError=0x6000028f4c30 {Error Domain=OSLaunchdErrorDomain Code=125 \"Domain does not support specified action\" UserInfo={NSLocalizedFailureReason=Domain does not support specified action}}}";
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("{message}");
     ExitCode::FAILURE
@@ -54,9 +61,9 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             if console.is_none_or(|user| user.uid.to_string() != *uid) {
                 return fail(&format!("Could not switch to audit session {uid}"));
             }
-            run(command)
+            run(command, Some((SESSION_VARIABLE, uid)))
         }
-        ("sudo", ["-u", _user, command @ ..]) => run(command),
+        ("sudo", ["-u", _user, command @ ..]) => run(command, None),
         ("spctl", ["--assess", "--type", "execute", "-v", app]) => {
             let version = plist_dict(&Path::new(app).join("Contents/Info.plist"))
                 .remove("CFBundleVersion")
@@ -72,7 +79,19 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ("open", ["-n", "-g", "-a", app, "--args", rest @ ..]) => open(app, rest),
+        ("open", ["-n", "-g", "-a", app, "--args", rest @ ..]) => {
+            // LaunchServices launches only into a logged-in user's GUI
+            // session: `open` run by a pkg script as root, or with `sudo
+            // -u` alone, fails (Coder Desktop PR 216, which cites
+            // developer.apple.com/forums/thread/78332; the install.log
+            // line is from github.com/root3nl/SupportApp issue 90).
+            let session = std::env::var(SESSION_VARIABLE).ok();
+            let console = mac.read().console.map(|user| user.uid.to_string());
+            if session.is_none() || session != console {
+                return fail(OPEN_OUTSIDE_A_SESSION);
+            }
+            open(app, rest)
+        }
         ("logger", _) => ExitCode::SUCCESS,
         ("pgrep", ["-f", pattern]) => {
             let pattern = literal(pattern);
@@ -92,11 +111,18 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        // pkill exits 1 when no process matched (pgrep(1) of BSD and
+        // macOS, EXIT STATUS).
         ("pkill", [_signal, "-f", pattern]) => mac.with(|mac| {
             let pattern = literal(pattern);
+            let before = mac.running_apps.len();
             mac.running_apps
                 .retain(|a| !a.executable.contains(&pattern));
-            ExitCode::SUCCESS
+            if mac.running_apps.len() < before {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }),
         ("defaults", ["read", domain, key]) => {
             match plist_dict(Path::new(&format!("{domain}.plist"))).get(*key) {
@@ -265,13 +291,18 @@ fn osascript(mac: &mut Mac, script: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs `command` as a child and passes its status on (launchctl asuser,
-/// sudo -u: the user changes, nothing else does here).
-fn run(command: &[&str]) -> ExitCode {
+/// Runs `command` as a child, in `session` when given, and passes its
+/// status on (launchctl asuser, sudo -u: the user is not changed here).
+fn run(command: &[&str], session: Option<(&str, &str)>) -> ExitCode {
     let Some((program, args)) = command.split_first() else {
         return fail("no command");
     };
-    match Command::new(program).args(args).status() {
+    let mut child = Command::new(program);
+    child.args(args);
+    if let Some((variable, uid)) = session {
+        child.env(variable, uid);
+    }
+    match child.status() {
         Ok(status) => ExitCode::from(status.code().unwrap_or(1) as u8),
         Err(e) => fail(&format!("cannot run {program}: {e}")),
     }
