@@ -147,6 +147,8 @@ fn app_executable_is_signed_and_names_the_same_service() {
         info["VPNExtensionMachServiceName"].as_string(),
         Some(SERVICE_NAME)
     );
+    // Launched by LaunchServices, it is an accessory app: no Dock icon.
+    assert_eq!(info["LSUIElement"].as_boolean(), Some(true));
     assert_eq!(
         info["CFBundleShortVersionString"].as_string(),
         Some("1.0.0")

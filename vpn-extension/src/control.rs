@@ -126,9 +126,12 @@ impl<D: TunnelDevices> ControlService<D> {
         // The device is opened inside the runtime: its async I/O registers
         // with this runtime's reactor.
         let started = self.runtime.block_on(async {
+            let settings = NetworkSettings::resolve(&config)
+                .await
+                .map_err(|e| format!("cannot resolve the peer's endpoint: {e}"))?;
             let tun = self
                 .devices
-                .open(&NetworkSettings::of(&config))
+                .open(&settings)
                 .map_err(|e| format!("cannot open the tunnel device: {e}"))?;
             Engine::start(&config, tun)
                 .await

@@ -150,7 +150,7 @@ fn up(config_path: &Path, interface: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let tun = LinuxTun::open(interface, &NetworkSettings::of(&config))?;
+        let tun = LinuxTun::open(interface, &NetworkSettings::resolve(&config).await?)?;
         let engine = Engine::start(&config, tun).await?;
         eprintln!(
             "vpn-extension: {interface} up, listening on UDP port {}",

@@ -227,7 +227,7 @@ impl Engine {
     }
 }
 
-async fn resolve(endpoint: &config::Endpoint) -> io::Result<SocketAddr> {
+pub(crate) async fn resolve(endpoint: &config::Endpoint) -> io::Result<SocketAddr> {
     tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
         .await?
         .next()

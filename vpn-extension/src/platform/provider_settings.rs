@@ -26,13 +26,19 @@ pub struct Ipv6Entry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderSettings {
-    /// `tunnelRemoteAddress`: shown to the user, not used for routing.
+    /// `tunnelRemoteAddress`: an IP address (the resolved endpoint), shown
+    /// to the user, not used for routing.
     pub remote_address: String,
     pub ipv4_addresses: Vec<Ipv4Entry>,
     pub ipv4_routes: Vec<Ipv4Entry>,
     pub ipv6_addresses: Vec<Ipv6Entry>,
     pub ipv6_routes: Vec<Ipv6Entry>,
     pub dns: Vec<String>,
+    /// `NEDNSSettings.matchDomains`: `[""]` with DNS servers, so every
+    /// query goes to them; without it macOS only sends queries for the
+    /// tunnel's own domains there (NEDNSSettings documentation: an empty
+    /// string matches all domains).
+    pub dns_match_domains: Vec<String>,
     pub mtu: u16,
 }
 
@@ -48,13 +54,18 @@ impl ProviderSettings {
             // listens has no remote, so loopback says "none".
             remote_address: settings
                 .remote
-                .clone()
-                .unwrap_or_else(|| Ipv4Addr::LOCALHOST.to_string()),
+                .unwrap_or(Ipv4Addr::LOCALHOST.into())
+                .to_string(),
             ipv4_addresses: Vec::new(),
             ipv4_routes: Vec::new(),
             ipv6_addresses: Vec::new(),
             ipv6_routes: Vec::new(),
             dns: settings.dns.iter().map(ToString::to_string).collect(),
+            dns_match_domains: if settings.dns.is_empty() {
+                Vec::new()
+            } else {
+                vec![String::new()]
+            },
             mtu: settings.mtu,
         };
         for address in &settings.addresses {
@@ -104,10 +115,10 @@ mod tests {
             ],
             dns: vec!["10.7.0.1".parse().unwrap()],
             mtu: 1420,
-            remote: Some("vpn.example.net".into()),
+            remote: Some("192.0.2.7".parse().unwrap()),
         };
         let provider = ProviderSettings::new(&settings);
-        assert_eq!(provider.remote_address, "vpn.example.net");
+        assert_eq!(provider.remote_address, "192.0.2.7");
         let v4 = |address: &str, mask: &str| Ipv4Entry {
             address: address.into(),
             mask: mask.into(),
@@ -126,15 +137,16 @@ mod tests {
         );
         assert_eq!(provider.ipv6_routes[0].prefix, 48);
         assert_eq!(provider.dns, ["10.7.0.1"]);
+        assert_eq!(provider.dns_match_domains, [""]);
         assert_eq!(provider.mtu, 1420);
         let listening = NetworkSettings {
             remote: None,
+            dns: Vec::new(),
             ..settings
         };
-        assert_eq!(
-            ProviderSettings::new(&listening).remote_address,
-            "127.0.0.1"
-        );
+        let listening = ProviderSettings::new(&listening);
+        assert_eq!(listening.remote_address, "127.0.0.1");
+        assert!(listening.dns_match_domains.is_empty());
         assert_eq!(mask(32), "255.255.255.255");
     }
 }

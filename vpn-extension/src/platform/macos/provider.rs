@@ -260,6 +260,7 @@ fn network_settings(settings: &ProviderSettings) -> Retained<NEPacketTunnelNetwo
                 NEDNSSettings::alloc(),
                 &strings(settings.dns.clone()),
             );
+            dns.setMatchDomains(Some(&strings(settings.dns_match_domains.clone())));
             this.setDNSSettings(Some(&dns));
         }
         this.setMTU(Some(&NSNumber::new_u16(settings.mtu)));
