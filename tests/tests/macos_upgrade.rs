@@ -72,6 +72,8 @@ fn installed(version: &str, service_name: &str, tunnel_up: bool) -> SimMac {
         });
         mac.ingested.push(version.into());
         mac.app_profiles.insert("home".into(), "key-of-home".into());
+        // The engine runs behind a connected session.
+        mac.engine = tunnel_up.then(|| "home".into());
         mac.add_service(service(
             "1A2B3C4D-0000-4000-8000-000000000001",
             "Demo VPN",
@@ -421,7 +423,17 @@ fn first_and_second_upgrade_to_the_same_version() {
     assert_healthy("2 -> 3, second", &sim, &second, true);
     assert_configuration_kept(&sim);
     let second_calls = sim.mac().calls_of("app")[calls_before..].to_vec();
-    assert_eq!(second_calls, ["activate", "handshake", "resume", "connect"]);
+    assert_eq!(
+        second_calls,
+        [
+            "stop_vpn_tunnel",
+            "activate",
+            "handshake",
+            "resume",
+            "connect",
+            "tunnel_status"
+        ]
+    );
 }
 
 #[test]
@@ -558,8 +570,21 @@ fn a_reinstall_of_the_same_version() {
     let install = sim.install(pkg());
     assert_healthy("reinstall", &sim, &install, true);
     assert_configuration_kept(&sim);
+    // prepare ended the system's session, not only the engine: else
+    // `connect` would find the session up and start nothing, and only the
+    // extension's own status could tell.
     let calls = sim.mac().calls_of("app");
-    assert_eq!(calls, ["activate", "handshake", "resume", "connect"]);
+    assert_eq!(
+        calls,
+        [
+            "stop_vpn_tunnel",
+            "activate",
+            "handshake",
+            "resume",
+            "connect",
+            "tunnel_status"
+        ]
+    );
 }
 
 #[test]

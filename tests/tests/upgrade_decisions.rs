@@ -58,6 +58,7 @@ fn upgraded() -> SimPlatform<Mac> {
 
 fn connected(mut platform: SimPlatform<Mac>) -> SimPlatform<Mac> {
     platform.mac.services[0].status = "Connected".into();
+    platform.mac.engine = Some("home".into());
     platform
 }
 
@@ -199,7 +200,8 @@ fn the_always_policy_cycles_a_healthy_extension_too() {
             "handshake",
             "resume",
             "save_configuration",
-            "connect"
+            "connect",
+            "tunnel_status"
         ]
     );
 }
@@ -249,6 +251,30 @@ fn sysextd_refuses_a_service_name_outside_the_extensions_app_groups() {
     assert!(mac.app.category_check().is_err());
     mac.app.service_name = format!("{GROUP}.tunnel.3");
     assert!(mac.app.category_check().is_ok());
+}
+
+#[test]
+fn a_session_the_system_shows_connected_with_no_engine_is_not_healthy() {
+    // A same-version reinstall after an old `prepare` that stopped only
+    // the engine: the system still shows the session Connected, so
+    // `startVPNTunnel` starts nothing. Only the extension can tell.
+    let mut mac = connected(upgraded());
+    mac.mac.extension.as_mut().unwrap().version = "3".into();
+    mac.mac.stop_engine();
+    assert!(mac.mac.session_connected() && !mac.mac.tunnel_connected());
+    let limits = Limits {
+        connect: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let report = finish(&mut mac, &was_up(), RepairPolicy::OnFailure, limits);
+    let Outcome::Unhealthy { reason } = &report.outcome else {
+        panic!("{report:#?}");
+    };
+    assert!(
+        reason.contains("the extension's engine does not work"),
+        "{reason}"
+    );
+    assert!(!report.tunnel_restored);
 }
 
 #[test]

@@ -395,7 +395,7 @@ fn deactivate(_cli: &Cli) -> anyhow::Result<Report> {
 /// The old app, before its replacement: see [`upgrade::prepare`]. Prints
 /// the state, which the preinstall script keeps for `upgrade finish`.
 fn upgrade_prepare(cli: &Cli) -> anyhow::Result<Report> {
-    let prepared = upgrade::prepare(ready(cli)?.as_mut())?;
+    let prepared = upgrade::prepare(ready(cli)?.as_mut(), vpn_session()?.as_mut())?;
     let text = format!(
         "prepared: tunnel was {}{}; the extension is quiesced",
         if prepared.tunnel_was_up { "up" } else { "down" },
@@ -406,6 +406,18 @@ fn upgrade_prepare(cli: &Cli) -> anyhow::Result<Report> {
             .unwrap_or_default()
     );
     Ok(report(serde_json::to_value(&prepared)?, text))
+}
+
+#[cfg(target_os = "linux")]
+fn vpn_session() -> anyhow::Result<Box<dyn upgrade::VpnSession>> {
+    Ok(Box::new(upgrade::linux::LinuxSession))
+}
+
+#[cfg(target_os = "macos")]
+fn vpn_session() -> anyhow::Result<Box<dyn upgrade::VpnSession>> {
+    Ok(Box::new(upgrade::macos::MacSession {
+        extension_id: vpn_app::macos::app_bundle()?.extension_id,
+    }))
 }
 
 /// The new app, after its replacement: see [`upgrade::finish_command`].

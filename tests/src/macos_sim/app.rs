@@ -11,10 +11,12 @@ use std::{
 use clap::Parser;
 use vpn_app::{
     cli::{Cli, Command, UpgradeCommand},
-    upgrade::{self, FinishOptions, Handshake, Limits, RequestOutcome, UpgradePlatform},
+    upgrade::{
+        self, FinishOptions, Handshake, Limits, RequestOutcome, UpgradePlatform, VpnSession,
+    },
 };
 use vpn_ipc::{
-    message::{ErrorCode, Request, Response, TunnelState, TunnelStatus},
+    message::{ErrorCode, Request, Response, TunnelStatus},
     transport::{ControlClient, TransportError},
 };
 
@@ -46,8 +48,9 @@ impl<A: MacAccess> SimPlatform<A> {
 }
 
 impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
+    /// What the app sees: the system's session status.
     fn tunnel_connected(&mut self) -> bool {
-        self.mac.with(|mac| mac.tunnel_connected())
+        self.mac.with(|mac| mac.session_connected())
     }
 
     fn activate(&mut self) -> RequestOutcome {
@@ -98,8 +101,55 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
         self.call("connect", |mac, app| mac.connect(app, profile))
     }
 
+    fn tunnel_status(&mut self) -> Result<TunnelStatus, String> {
+        self.call("tunnel_status", |mac, _| {
+            if mac.xpc_invalidated || mac.extension.is_none() {
+                Err("no connection to the extension".to_string())
+            } else {
+                Ok(mac.engine_status())
+            }
+        })
+    }
+
     fn sleep(&mut self, duration: Duration) {
         self.mac.sleep(duration);
+    }
+}
+
+/// The old app's VPN configuration's session, as `upgrade prepare` ends
+/// it: `stopVPNTunnel`, then a bounded wait for Disconnected.
+pub struct SimSession<A: MacAccess> {
+    pub mac: A,
+    pub provider_id: String,
+}
+
+impl<A: MacAccess> VpnSession for SimSession<A> {
+    fn stop(&mut self, limit: Duration) -> Result<(), String> {
+        let provider = self.provider_id.clone();
+        let ours = |mac: &mut Mac| -> Vec<(String, String)> {
+            mac.ours(&provider)
+                .map(|s| (s.id.clone(), s.status.clone()))
+                .collect()
+        };
+        self.mac.with(|mac| {
+            mac.record("app", &["stop_vpn_tunnel".into()]);
+            for (id, _) in ours(mac) {
+                mac.stop_service(&id);
+            }
+        });
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        loop {
+            let states = self.mac.with(ours);
+            if states.iter().all(|(_, status)| status == "Disconnected") {
+                return Ok(());
+            }
+            if waited >= limit {
+                return Err(format!("still {states:?} after {limit:?}"));
+            }
+            self.mac.sleep(step);
+            waited += step;
+        }
     }
 }
 
@@ -107,12 +157,10 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
 /// prepare` reaches it.
 pub struct SimExtension<'a, A: MacAccess> {
     pub mac: &'a mut A,
-    pub provider_id: String,
 }
 
 impl<A: MacAccess> ControlClient for SimExtension<'_, A> {
     fn request(&mut self, request: Request) -> Result<Response, TransportError> {
-        let provider = self.provider_id.clone();
         self.mac.with(|mac| {
             mac.record("extension", &[format!("{request:?}")]);
             if mac.xpc_invalidated || mac.extension.is_none() {
@@ -120,29 +168,16 @@ impl<A: MacAccess> ControlClient for SimExtension<'_, A> {
                     "connection invalidated",
                 )));
             }
-            let connected = mac
-                .ours(&provider)
-                .find(|s| s.status == "Connected")
-                .map(|s| s.profile.clone());
             Ok(match request {
-                Request::Status => Response::Status(TunnelStatus {
-                    state: if connected.is_some() {
-                        TunnelState::Connected
-                    } else {
-                        TunnelState::Disconnected
-                    },
-                    profile: connected,
-                    ..TunnelStatus::default()
-                }),
+                // The engine's own state, whatever the system shows.
+                Request::Status => Response::Status(mac.engine_status()),
                 Request::Stop if mac.quiesced => Response::Error {
                     code: ErrorCode::Quiesced,
                     message: "quiesced".into(),
                 },
+                // The engine stops; the system's session does not hear of it.
                 Request::Stop => {
-                    let ids: Vec<String> = mac.ours(&provider).map(|s| s.id.clone()).collect();
-                    for id in ids {
-                        mac.stop_service(&id);
-                    }
+                    mac.stop_engine();
                     Response::Stopped
                 }
                 Request::Quiesce => {
@@ -240,11 +275,12 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
     };
     match command {
         UpgradeCommand::Prepare => {
-            let mut extension = SimExtension {
-                mac: &mut mac,
+            let mut session = SimSession {
+                mac: mac.clone(),
                 provider_id: app.provider_id.clone(),
             };
-            print_result(upgrade::prepare(&mut extension), |_| true)
+            let mut extension = SimExtension { mac: &mut mac };
+            print_result(upgrade::prepare(&mut extension, &mut session), |_| true)
         }
         UpgradeCommand::Finish {
             state,

@@ -9,7 +9,15 @@
 //!   deactivate + reactivate;
 //! - deactivation removes the VPN configuration (the app's own store of
 //!   profiles and keys survives, so the app can save it again);
-//! - activation may need the user's approval, or a reboot.
+//! - activation may need the user's approval, or a reboot;
+//! - the system's VPN session (NEVPNConnection, what `scutil --nc` shows)
+//!   is one thing, our engine inside the extension another. The session
+//!   starts the engine (the provider's `startTunnel`) and stopping the
+//!   session stops it (`stopTunnel`), but the engine stopped over our own
+//!   control channel leaves the session Connected: NetworkExtension ends a
+//!   session only through `stopVPNTunnel` or the provider's
+//!   `cancelTunnelWithError` (NEPacketTunnelProvider documentation). Traffic
+//!   flows only while both are up.
 
 use std::{
     collections::BTreeMap,
@@ -18,6 +26,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use vpn_app::upgrade::{Handshake, RequestOutcome};
+use vpn_ipc::message::{TunnelState, TunnelStatus};
 
 /// Milliseconds since the epoch: one clock for every process of the
 /// simulation.
@@ -145,6 +154,8 @@ pub struct Mac {
     pub services: Vec<Service>,
     pub extension: Option<Extension>,
     pub xpc_invalidated: bool,
+    /// The profile our engine runs in the extension, if it runs.
+    pub engine: Option<String>,
     /// `upgrade prepare` quiesced the running extension.
     pub quiesced: bool,
     /// App versions whose stapled ticket macOS ingested.
@@ -189,10 +200,39 @@ impl Mac {
             .collect()
     }
 
-    /// Whether the VPN under test is connected (other VPNs may be).
-    pub fn tunnel_connected(&self) -> bool {
+    /// Whether the system shows the VPN under test connected (other VPNs
+    /// may be): `NEVPNConnection.status`, `scutil --nc`.
+    pub fn session_connected(&self) -> bool {
         self.ours(&self.provider_id)
             .any(|s| s.status == "Connected")
+    }
+
+    /// Whether the tunnel carries traffic: the session is up and our
+    /// engine runs behind it.
+    pub fn tunnel_connected(&self) -> bool {
+        self.session_connected() && self.engine.is_some()
+    }
+
+    /// What our engine says of itself (the control channel's `Status`): a
+    /// running engine has just completed a handshake.
+    pub fn engine_status(&self) -> TunnelStatus {
+        TunnelStatus {
+            state: if self.engine.is_some() {
+                TunnelState::Connected
+            } else {
+                TunnelState::Disconnected
+            },
+            profile: self.engine.clone(),
+            last_handshake: self.engine.as_ref().map(|_| now_ms() / 1000),
+            ..TunnelStatus::default()
+        }
+    }
+
+    /// Our engine stops (a `Stop` over the control channel); the system's
+    /// session is not told.
+    pub fn stop_engine(&mut self) {
+        self.engine = None;
+        self.note_tunnel();
     }
 
     /// Settles services whose disconnection has had its time.
@@ -219,13 +259,17 @@ impl Mac {
             .filter(move |s| s.provider_id == provider_id)
     }
 
-    /// `scutil --nc stop`, or the extension stopping its tunnel: the
-    /// tunnel is down at once, the status says so a moment later.
+    /// `scutil --nc stop` or `stopVPNTunnel`: the system calls the
+    /// provider's `stopTunnel`, so the engine stops at once; the status says
+    /// Disconnected a moment later.
     pub fn stop_service(&mut self, id: &str) {
         for service in self.services.iter_mut().filter(|s| s.id == id) {
             if service.status != "Disconnected" {
                 service.status = "Disconnecting".into();
                 service.disconnected_at_ms = Some(now_ms() + 300);
+                if service.provider_id == self.provider_id {
+                    self.engine = None;
+                }
             }
         }
         self.note_tunnel();
@@ -261,6 +305,7 @@ impl Mac {
                     service.status = "Disconnected".into();
                     service.disconnected_at_ms = None;
                 }
+                self.engine = None;
                 self.note_tunnel();
                 self.quiesced = false;
                 self.protocol_skew = false;
@@ -322,6 +367,7 @@ impl Mac {
     /// and its VPN configurations with it.
     pub fn deactivate(&mut self, app: &AppIdentity) -> RequestOutcome {
         self.extension = None;
+        self.engine = None;
         self.services.retain(|s| s.provider_id != app.provider_id);
         self.note_tunnel();
         self.xpc_invalidated = false;
@@ -388,7 +434,9 @@ impl Mac {
     }
 
     /// `startVPNTunnel` on our configuration (the one for `profile` when
-    /// given).
+    /// given): the system starts a session, whose provider starts our
+    /// engine. A session that is up already is left as it is, engine or
+    /// not (`startVPNTunnel` starts nothing then).
     pub fn connect(&mut self, app: &AppIdentity, profile: Option<&str>) -> Result<(), String> {
         if self.extension.is_none() || self.xpc_invalidated {
             return Err("the extension is not reachable".into());
@@ -402,8 +450,11 @@ impl Mac {
             .filter(|s| s.provider_id == app.provider_id)
             .find(|s| profile.is_none_or(|p| p == s.profile))
             .ok_or("no VPN configuration to start")?;
-        service.status = "Connected".into();
-        service.disconnected_at_ms = None;
+        if service.status != "Connected" {
+            service.status = "Connected".into();
+            service.disconnected_at_ms = None;
+            self.engine = Some(service.profile.clone());
+        }
         self.note_tunnel();
         Ok(())
     }

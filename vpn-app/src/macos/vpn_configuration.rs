@@ -205,9 +205,32 @@ impl VpnConfiguration {
         self.status() == NEVPNStatus::Connected
     }
 
-    /// Waits up to `limit` for the connection to be up, woken by
-    /// `NEVPNStatusDidChangeNotification` (delivered while the run loop runs).
+    /// Waits up to `limit` for the connection to be up.
     pub fn wait_connected(&self, limit: Duration) -> Result<(), String> {
+        self.wait_status(|status| status == NEVPNStatus::Connected, "connect", limit)
+    }
+
+    /// Ends the session (`stopVPNTunnel`, which has the provider's
+    /// `stopTunnel` stop the engine) and waits up to `limit` for it to be
+    /// down. Stopping our engine over the control channel alone would leave
+    /// the session Connected.
+    pub fn stop_and_wait(&self, limit: Duration) -> Result<(), String> {
+        let down = |status| status == NEVPNStatus::Disconnected || status == NEVPNStatus::Invalid;
+        if down(self.status()) {
+            return Ok(());
+        }
+        self.stop();
+        self.wait_status(down, "disconnect", limit)
+    }
+
+    /// Waits up to `limit` for `reached(status)`, woken by
+    /// `NEVPNStatusDidChangeNotification` (delivered while the run loop runs).
+    fn wait_status(
+        &self,
+        reached: impl Fn(NEVPNStatus) -> bool,
+        what: &str,
+        limit: Duration,
+    ) -> Result<(), String> {
         let (sender, changed) = mpsc::channel();
         let sender = std::sync::Mutex::new(sender);
         let block = RcBlock::new(move |_: NonNull<NSNotification>| {
@@ -226,14 +249,14 @@ impl VpnConfiguration {
             )
         };
         let started = Instant::now();
-        let connected = loop {
-            if self.is_connected() {
+        let result = loop {
+            if reached(self.status()) {
                 break Ok(());
             }
             let left = limit.saturating_sub(started.elapsed());
             if left.is_zero() {
                 break Err(format!(
-                    "the tunnel did not connect within {limit:?} (NEVPNStatus {})",
+                    "the tunnel did not {what} within {limit:?} (NEVPNStatus {})",
                     self.status().0
                 ));
             }
@@ -241,7 +264,7 @@ impl VpnConfiguration {
         };
         // SAFETY: the observer the center returned above.
         unsafe { center.removeObserver(AsRef::<AnyObject>::as_ref(&*observer)) };
-        connected
+        result
     }
 
     /// Starts the tunnel; the provider receives `profile` in its options.

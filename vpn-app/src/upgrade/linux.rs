@@ -6,9 +6,9 @@
 
 use std::{path::Path, time::Duration};
 
-use vpn_ipc::message::{Request, Response, TunnelState};
+use vpn_ipc::message::{Request, Response, TunnelState, TunnelStatus};
 
-use super::{Handshake, RequestOutcome, UpgradePlatform};
+use super::{Handshake, RequestOutcome, UpgradePlatform, VpnSession};
 use crate::{channel::ready_at, extension_process};
 
 pub struct LinuxUpgrade<'a> {
@@ -97,7 +97,21 @@ impl UpgradePlatform for LinuxUpgrade<'_> {
         }
     }
 
+    fn tunnel_status(&mut self) -> Result<TunnelStatus, String> {
+        super::channel_status(self.socket)
+    }
+
     fn sleep(&mut self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+}
+
+/// Linux has no system VPN session apart from the service's tunnel: the
+/// control channel's Stop ends it.
+pub struct LinuxSession;
+
+impl VpnSession for LinuxSession {
+    fn stop(&mut self, _limit: Duration) -> Result<(), String> {
+        Ok(())
     }
 }

@@ -4,7 +4,9 @@
 
 use std::{path::Path, time::Duration};
 
-use super::{Handshake, RequestOutcome, UpgradePlatform};
+use vpn_ipc::message::TunnelStatus;
+
+use super::{Handshake, RequestOutcome, UpgradePlatform, VpnSession};
 use crate::macos::{
     system_extension::{request, PendingRequest, RequestKind},
     vpn_configuration::{run_loop_for, VpnConfiguration},
@@ -95,8 +97,26 @@ impl UpgradePlatform for MacUpgrade<'_> {
         configuration.wait_connected(limit)
     }
 
+    fn tunnel_status(&mut self) -> Result<TunnelStatus, String> {
+        super::channel_status(self.socket)
+    }
+
     fn sleep(&mut self, duration: Duration) {
         // The run loop keeps NetworkExtension's answers flowing meanwhile.
         run_loop_for(duration);
+    }
+}
+
+/// The `NEVPNConnection` of our VPN configuration.
+pub struct MacSession {
+    pub extension_id: String,
+}
+
+impl VpnSession for MacSession {
+    fn stop(&mut self, limit: Duration) -> Result<(), String> {
+        match VpnConfiguration::find(&self.extension_id)? {
+            Some(configuration) => configuration.stop_and_wait(limit),
+            None => Ok(()),
+        }
     }
 }

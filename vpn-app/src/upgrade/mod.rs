@@ -15,7 +15,9 @@
 //!    deletes it), handshake again;
 //! 4. let a quiesced extension that was not replaced take work again;
 //! 5. bring the tunnel back if it was up before the upgrade (as the state
-//!    file says, or as the platform sees it before anything changes).
+//!    file says, or as the platform sees it before anything changes), and
+//!    confirm it through the extension's own status: the system may show a
+//!    session Connected with no engine behind it.
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -30,7 +32,7 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use vpn_ipc::{
-    message::{Request, Response, TunnelState},
+    message::{Request, Response, TunnelState, TunnelStatus},
     transport::ControlClient,
 };
 
@@ -73,18 +75,39 @@ pub struct Prepared {
     pub version: String,
 }
 
+/// The system's VPN session, apart from the extension's engine: on macOS
+/// the `NEVPNConnection` of our `NETunnelProviderManager`. Stopping our
+/// engine over the control channel does not end it: the system would go on
+/// showing Connected and routing into a tunnel nobody serves.
+pub trait VpnSession {
+    /// Ends the session (`stopVPNTunnel`), waiting up to `limit` for
+    /// Disconnected. Nothing to do when it is not up.
+    fn stop(&mut self, limit: Duration) -> Result<(), String>;
+}
+
+/// How long `prepare` waits for the system to end the session.
+pub const SESSION_STOP_LIMIT: Duration = Duration::from_secs(10);
+
 /// The old app, before its replacement: records whether the tunnel is up
-/// and with which profile, brings it down, and quiesces the extension (its
-/// other clients are closed and it takes no new work).
-pub fn prepare(client: &mut dyn ControlClient) -> anyhow::Result<Prepared> {
+/// and with which profile, ends the system's session and the engine, and
+/// quiesces the extension (its other clients are closed and it takes no
+/// new work).
+pub fn prepare(
+    client: &mut dyn ControlClient,
+    session: &mut dyn VpnSession,
+) -> anyhow::Result<Prepared> {
     let Response::Status(status) = expect(client.request(Request::Status)?, |r| {
         matches!(r, Response::Status(_))
     })?
     else {
         unreachable!("checked above")
     };
-    // Stop before Quiesce: a quiesced extension takes no more requests
-    // that change the tunnel.
+    session
+        .stop(SESSION_STOP_LIMIT)
+        .map_err(|e| anyhow::anyhow!("cannot end the VPN session: {e}"))?;
+    // The session's end stopped the engine through the provider; Stop
+    // makes sure, and comes before Quiesce: a quiesced extension takes no
+    // more requests that change the tunnel.
     expect(client.request(Request::Stop)?, |r| *r == Response::Stopped)?;
     expect(client.request(Request::Quiesce)?, |r| {
         *r == Response::Quiesced
@@ -97,6 +120,21 @@ pub fn prepare(client: &mut dyn ControlClient) -> anyhow::Result<Prepared> {
         profile: status.profile,
         version: crate::VERSION.to_string(),
     })
+}
+
+/// How old the last handshake of a working tunnel can be: WireGuard
+/// rejects a session older than this (REJECT_AFTER_TIME, 180 s, in the
+/// protocol paper), so a tunnel whose last handshake is older is not one.
+pub const FRESH_HANDSHAKE: Duration = Duration::from_secs(180);
+
+/// Whether the extension's status shows a working tunnel: its engine
+/// connected, with a handshake within [`FRESH_HANDSHAKE`] of `now` (seconds
+/// since the epoch).
+pub fn engine_works(status: &TunnelStatus, now: u64) -> bool {
+    status.state == TunnelState::Connected
+        && status
+            .last_handshake
+            .is_some_and(|at| now.saturating_sub(at) <= FRESH_HANDSHAKE.as_secs())
 }
 
 /// When to cycle the extension (DESIGN.md, a release-config setting).
@@ -157,6 +195,8 @@ pub trait UpgradePlatform {
     /// configuration that names it) and waits up to `limit` for it to
     /// connect.
     fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String>;
+    /// The extension's own status over the control channel.
+    fn tunnel_status(&mut self) -> Result<TunnelStatus, String>;
     fn sleep(&mut self, duration: Duration);
 }
 
@@ -171,6 +211,15 @@ pub(crate) fn channel_handshake(socket: &std::path::Path) -> Handshake {
             Handshake::Unreachable(format!("refused ({code:?}): {message}"))
         }
         Err(e) => Handshake::Unreachable(format!("{e:#}")),
+    }
+}
+
+/// `Status` over the control channel.
+pub(crate) fn channel_status(socket: &std::path::Path) -> Result<TunnelStatus, String> {
+    let mut client = crate::channel::ready_at(socket).map_err(|e| format!("{e:#}"))?;
+    match client.request(Request::Status).map_err(|e| e.to_string())? {
+        Response::Status(status) => Ok(status),
+        other => Err(format!("the extension did not say its status: {other:?}")),
     }
 }
 
@@ -277,6 +326,39 @@ impl<P: UpgradePlatform> Run<'_, P> {
         self.log(format!("handshake: {handshake:?}"));
         handshake
     }
+
+    /// Waits up to the connect limit for the extension to say that its
+    /// engine works.
+    fn confirm_tunnel(&mut self) -> Result<(), String> {
+        let attempts = (self.limits.connect.as_millis()
+            / self.limits.handshake_interval.as_millis().max(1))
+        .max(1);
+        let mut last = Err("not asked".to_string());
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                self.platform.sleep(self.limits.handshake_interval);
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            last = self.platform.tunnel_status();
+            if last.as_ref().is_ok_and(|status| engine_works(status, now)) {
+                self.log("tunnel confirmed by the extension: connected, fresh handshake".into());
+                return Ok(());
+            }
+        }
+        let seen = match last {
+            Ok(status) => format!(
+                "{:?}, last handshake {:?}",
+                status.state, status.last_handshake
+            ),
+            Err(e) => e,
+        };
+        Err(format!(
+            "the system reports the tunnel connected, but the extension's engine does not work within {:?}: {seen}",
+            self.limits.connect
+        ))
+    }
 }
 
 /// Where a request stopped the upgrade, if it did.
@@ -366,7 +448,7 @@ pub fn finish(
         let connect = run.limits.connect;
         let connected = run.platform.connect(state.profile(), connect);
         run.log(format!("tunnel restored: {connected:?}"));
-        match connected {
+        match connected.and_then(|()| run.confirm_tunnel()) {
             Ok(()) => restored = true,
             Err(reason) => return report(Outcome::Unhealthy { reason }, repair, false, run.steps),
         }
