@@ -377,6 +377,29 @@ fn scutil_lines_with_cut_names_a_disabled_service_and_look_alikes() {
 }
 
 #[test]
+fn files_a_release_dropped_are_gone_after_the_upgrade() {
+    // Installer replaces a bundle whole only when PackageInfo lists it
+    // under <upgrade-bundle>; a file left behind in a signed bundle breaks
+    // its seal (CodeResources no longer matches).
+    let sim = installed("0.9.0", &versioned("0.9.0"), false);
+    let app = sim.app_path();
+    let dropped = [
+        app.join("Contents/Resources/dropped-in-1.0.0.txt"),
+        app.join("Contents/Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents/Resources/old.txt"),
+    ];
+    for file in &dropped {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, "shipped by 0.9.0 only").unwrap();
+    }
+    let install = sim.install(pkg());
+    assert_healthy("a release dropped files", &sim, &install, false);
+    for file in &dropped {
+        assert!(!file.exists(), "{} stayed behind", file.display());
+    }
+    assert!(app.join("Contents/Info.plist").exists());
+}
+
+#[test]
 fn open_launches_only_into_the_console_users_session() {
     // As a pkg script runs it: root, outside any user's session.
     let sim = installed(NEW, &versioned(NEW), false);

@@ -289,9 +289,42 @@ fn apple_flat_package_parses_package_info_and_distribution() {
     assert_eq!(info.version, "1.0.0");
     assert_eq!(info.install_location.as_deref(), Some("/"));
     assert_eq!(info.auth, "root");
+    // The bundle lists, read with an XML parser: apple-flat-package models
+    // each list as a single bundle reference.
+    let text = std::fs::read_to_string(built.component().join("PackageInfo")).unwrap();
+    let document = roxmltree::Document::parse(&text).unwrap();
+    let listed = |list: &str| -> Vec<&str> {
+        document
+            .descendants()
+            .filter(|n| n.has_tag_name(list))
+            .flat_map(|n| n.children())
+            .filter_map(|b| b.attribute("id"))
+            .collect()
+    };
+    let both = ["com.example.demovpn", "com.example.demovpn.tunnel"];
+    assert_eq!(listed("upgrade-bundle"), both, "replaced whole on upgrade");
+    assert_eq!(listed("bundle-version"), both);
+    assert_eq!(listed("strict-identifier"), both);
     assert!(
-        info.relocate.is_empty(),
-        "no <relocate>: the app always lands in /Applications"
+        listed("relocate").is_empty(),
+        "no relocation: the app always lands in /Applications"
+    );
+    assert_eq!(
+        document.root_element().attribute("relocatable"),
+        Some("false")
+    );
+    let paths: Vec<&str> = document
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("bundle"))
+        .filter_map(|b| b.attribute("path"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "./Applications/DemoVPN.app",
+            "./Applications/DemoVPN.app/Contents/Library/SystemExtensions/com.example.demovpn.tunnel.systemextension"
+        ]
     );
     assert_eq!(info.scripts.scripts.len(), 2);
     let payload = info.payload.as_ref().unwrap();

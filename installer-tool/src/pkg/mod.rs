@@ -192,6 +192,10 @@ pub fn product_archive(
         ("COMPONENT_FILE", component.clone()),
     ]);
     let distribution = render(TemplateId::Distribution, &vars)?;
+    // Laid out as pkgbuild writes it (InstallCmds' PackageInfo in public
+    // pkgs): both bundles version-checked, strict, replaced whole on
+    // upgrade (<upgrade-bundle>, so files a release dropped go and the
+    // seal holds) and never relocated to a copy found elsewhere.
     let package_info = render(TemplateId::PackageInfo, &vars)?;
 
     let mut xar = xar::XarWriter::new(creation_time(inputs.epoch));

@@ -47,11 +47,12 @@ impl Install {
 }
 
 /// The pkg's scripts, extracted from the Scripts archive build-pkg wrote,
-/// and its payload's app.
+/// its payload's app and its component's PackageInfo.
 pub struct PkgUnderTest {
     pub scripts: PathBuf,
     pub app: PathBuf,
     pub pkg: PathBuf,
+    pub package_info: String,
 }
 
 impl PkgUnderTest {
@@ -60,11 +61,34 @@ impl PkgUnderTest {
         if !scripts.exists() {
             unpack_cpio_gz(&built.component().join("Scripts"), &scripts);
         }
+        let package_info = built.component().join("PackageInfo");
         Self {
             scripts,
             app: built.app(),
             pkg: built.pkg.clone(),
+            package_info: std::fs::read_to_string(&package_info)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", package_info.display())),
         }
+    }
+
+    /// Whether Installer replaces the installed copy of bundle `id` whole:
+    /// PackageInfo lists it under `<upgrade-bundle>` (pkgbuild(1),
+    /// BundleOverwriteAction `upgrade`: "the bundle in the package
+    /// atomically replaces any version on disk; this has the effect of
+    /// deleting old paths that no longer exist in the new version").
+    /// Otherwise the payload is written over it, and files the payload
+    /// lacks stay. The simulated Mac keeps no receipts database: it is the
+    /// case of an old copy whose receipt is gone (dragged in from a disk
+    /// image, `pkgutil --forget`, another package id), where receipts
+    /// remove nothing either.
+    pub fn replaces_bundle(&self, id: &str) -> bool {
+        let document = roxmltree::Document::parse(&self.package_info)
+            .unwrap_or_else(|e| panic!("PackageInfo is not XML: {e}"));
+        document
+            .descendants()
+            .filter(|n| n.has_tag_name("upgrade-bundle"))
+            .flat_map(|list| list.children())
+            .any(|bundle| bundle.has_tag_name("bundle") && bundle.attribute("id") == Some(id))
     }
 }
 
@@ -144,17 +168,8 @@ impl SimMac {
     /// (its own when `None`), with `service_name` as the extension's Mach
     /// service name; its executable is the simulated app.
     pub fn put_app(&self, app: &Path, version: Option<&str>, service_name: Option<&str>) {
+        self.lay_app(app, true);
         let target = self.app_path();
-        if target.exists() {
-            std::fs::remove_dir_all(&target).unwrap();
-        }
-        run_ok(
-            "cp -R the app",
-            Command::new("cp").arg("-R").arg(app).arg(&target),
-        );
-        let executable = self.app_executable();
-        std::fs::remove_file(&executable).unwrap();
-        std::os::unix::fs::symlink(binary("macos-sim"), &executable).unwrap();
         let extension = std::fs::read_dir(target.join("Contents/Library/SystemExtensions"))
             .unwrap()
             .next()
@@ -188,6 +203,28 @@ impl SimMac {
         }
     }
 
+    /// Lays `app` at /Applications: in place of the installed copy when
+    /// `replace`, else written over it; its executable is the simulated app.
+    fn lay_app(&self, app: &Path, replace: bool) {
+        let target = self.app_path();
+        if replace && target.exists() {
+            std::fs::remove_dir_all(&target).unwrap();
+        }
+        std::fs::create_dir_all(&target).unwrap();
+        // --remove-destination: never write through the installed
+        // executable, a link to the simulation's own binary.
+        run_ok(
+            "cp -R the app",
+            Command::new("cp")
+                .args(["-R", "--remove-destination"])
+                .arg(app.join("."))
+                .arg(&target),
+        );
+        let executable = self.app_executable();
+        std::fs::remove_file(&executable).unwrap();
+        std::os::unix::fs::symlink(binary("macos-sim"), &executable).unwrap();
+    }
+
     fn run_script(&self, pkg: &PkgUnderTest, name: &str) -> Output {
         let volume = format!("{}/", self.volume.display());
         self.command(pkg.scripts.join(name))
@@ -200,14 +237,17 @@ impl SimMac {
             .unwrap()
     }
 
-    /// Installer: preinstall; if it succeeded, the payload's app replaces
-    /// the installed one; postinstall.
+    /// Installer: preinstall; if it succeeded, the payload's app is laid
+    /// down as its PackageInfo says; postinstall.
     pub fn install(&self, pkg: &PkgUnderTest) -> Install {
         let started_ms = now_ms();
         let start = Instant::now();
         let preinstall = self.run_script(pkg, "preinstall");
         let postinstall = preinstall.status.success().then(|| {
-            self.put_app(&pkg.app, None, None);
+            let app_id = super::app::plist_dict(&pkg.app.join("Contents/Info.plist"))
+                .remove("CFBundleIdentifier")
+                .expect("the payload's app has a bundle id");
+            self.lay_app(&pkg.app, pkg.replaces_bundle(&app_id));
             self.run_script(pkg, "postinstall")
         });
         Install {
