@@ -36,13 +36,20 @@ pub struct Extension {
     pub quiesced: AtomicBool,
 }
 
-static EXTENSION: OnceLock<Extension> = OnceLock::new();
+/// The extension, or why it could not be set up: the process registers
+/// with NetworkExtension either way, and a failed setup fails each
+/// `startTunnel` with its reason, where the app and the system log see it.
+/// A system extension that exits before `startSystemExtensionMode()` only
+/// shows as a crash loop in sysextd's log.
+static EXTENSION: OnceLock<Result<Extension, String>> = OnceLock::new();
 
 impl Extension {
-    pub fn get() -> &'static Extension {
-        EXTENSION
-            .get()
-            .expect("run_extension sets the extension up before the provider runs")
+    pub fn get() -> Result<&'static Extension, String> {
+        match EXTENSION.get() {
+            Some(Ok(extension)) => Ok(extension),
+            Some(Err(reason)) => Err(reason.clone()),
+            None => Err("the extension was not set up".into()),
+        }
     }
 }
 
@@ -67,31 +74,28 @@ pub fn run_extension() -> ExitCode {
         version: version.into(),
         build: version.into(),
     };
-    let service = match ProfileStore::open(&profile_dir())
+    let extension = ProfileStore::open(&profile_dir())
         .map_err(|e| e.to_string())
         .and_then(|profiles| {
             ControlService::new(profiles, ProviderDevices, logs).map_err(|e| e.to_string())
-        }) {
-        Ok(service) => Arc::new(service),
-        Err(message) => {
+        })
+        .map(|service| Extension {
+            service: Arc::new(service),
+            info,
+            app_messages: Mutex::new(ServerSession::default()),
+            quiesced: AtomicBool::new(false),
+        })
+        .map_err(|message| {
             tracing::error!(message, "cannot start the control service");
-            return ExitCode::FAILURE;
-        }
-    };
-    let extension = EXTENSION.get_or_init(|| Extension {
-        service,
-        info,
-        app_messages: Mutex::new(ServerSession::default()),
-        quiesced: AtomicBool::new(false),
-    });
-    // The listener lives as long as the process.
-    let _listener = match start_control_listener(extension.info.clone(), extension.service.clone())
-    {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for the app over XPC");
-            return ExitCode::FAILURE;
-        }
+            format!("the extension could not start its control service: {message}")
+        });
+    // The listener lives as long as the process. Without it the app still
+    // reaches the extension through app messages.
+    let _listener = match EXTENSION.get_or_init(|| extension) {
+        Ok(extension) => start_control_listener(extension.info.clone(), extension.service.clone())
+            .inspect_err(|e| tracing::error!(error = %e, "cannot listen for the app over XPC"))
+            .ok(),
+        Err(_) => None,
     };
     // Registered before NetworkExtension looks the class up by name.
     let _ = PacketTunnelProvider::class();

@@ -78,9 +78,10 @@ define_class!(
             // Starting blocks on the engine; the system's queue must not.
             std::thread::spawn(move || {
                 let completion = completion;
-                let failure = match profile {
-                    None => Some("no profile: start the tunnel from the app, which names one".to_string()),
-                    Some(profile) => match Extension::get().service.handle(&Request::Start { profile }) {
+                let failure = match (Extension::get(), profile) {
+                    (Err(reason), _) => Some(reason),
+                    (Ok(_), None) => Some("no profile: start the tunnel from the app, which names one".to_string()),
+                    (Ok(extension), Some(profile)) => match extension.service.handle(&Request::Start { profile }) {
                         Response::Started => None,
                         Response::Error { message, .. } => Some(message),
                         other => Some(format!("unexpected answer {other:?}")),
@@ -103,7 +104,9 @@ define_class!(
             let completion = Shared(completion.copy());
             std::thread::spawn(move || {
                 let completion = completion;
-                Extension::get().service.handle(&Request::Stop);
+                if let Ok(extension) = Extension::get() {
+                    extension.service.handle(&Request::Stop);
+                }
                 *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 completion.0.call(());
             });
@@ -120,7 +123,13 @@ define_class!(
             let frame = message.to_vec();
             let completion = completion.map(|c| Shared(c.copy()));
             std::thread::spawn(move || {
-                let extension = Extension::get();
+                let Ok(extension) = Extension::get() else {
+                    // No control service to answer with: an empty reply.
+                    if let Some(completion) = completion {
+                        completion.0.call((std::ptr::null_mut(),));
+                    }
+                    return;
+                };
                 let dispatch = extension.app_messages.lock().unwrap_or_else(|e| e.into_inner()).on_frame(
                     &frame,
                     &extension.info,
