@@ -23,6 +23,19 @@ const PROVIDER: &str = "com.example.demovpn.tunnel";
 /// The demo pkg's version: the workspace's.
 const NEW: &str = "1.0.0";
 
+/// What the app does when the installed version is installed again: the
+/// old app's `prepare` ends the system's session (`stopVPNTunnel`), the new
+/// one replaces nothing, resumes the quiesced extension, reconnects and
+/// asks the extension whether its engine works.
+const SAME_VERSION_CALLS: [&str; 6] = [
+    "stop_vpn_tunnel",
+    "activate",
+    "handshake",
+    "resume",
+    "connect",
+    "tunnel_status",
+];
+
 fn pkg() -> &'static PkgUnderTest {
     static PKG: OnceLock<PkgUnderTest> = OnceLock::new();
     PKG.get_or_init(|| {
@@ -446,17 +459,7 @@ fn first_and_second_upgrade_to_the_same_version() {
     assert_healthy("2 -> 3, second", &sim, &second, true);
     assert_configuration_kept(&sim);
     let second_calls = sim.mac().calls_of("app")[calls_before..].to_vec();
-    assert_eq!(
-        second_calls,
-        [
-            "stop_vpn_tunnel",
-            "activate",
-            "handshake",
-            "resume",
-            "connect",
-            "tunnel_status"
-        ]
-    );
+    assert_eq!(second_calls, SAME_VERSION_CALLS);
 }
 
 #[test]
@@ -593,21 +596,9 @@ fn a_reinstall_of_the_same_version() {
     let install = sim.install(pkg());
     assert_healthy("reinstall", &sim, &install, true);
     assert_configuration_kept(&sim);
-    // prepare ended the system's session, not only the engine: else
-    // `connect` would find the session up and start nothing, and only the
-    // extension's own status could tell.
-    let calls = sim.mac().calls_of("app");
-    assert_eq!(
-        calls,
-        [
-            "stop_vpn_tunnel",
-            "activate",
-            "handshake",
-            "resume",
-            "connect",
-            "tunnel_status"
-        ]
-    );
+    // Without `stop_vpn_tunnel`, `connect` would find the session up and
+    // start nothing, and only the extension's own status could tell.
+    assert_eq!(sim.mac().calls_of("app"), SAME_VERSION_CALLS);
 }
 
 #[test]

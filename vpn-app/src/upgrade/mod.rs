@@ -86,7 +86,7 @@ pub trait VpnSession {
 }
 
 /// How long `prepare` waits for the system to end the session.
-pub const SESSION_STOP_LIMIT: Duration = Duration::from_secs(10);
+const SESSION_STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// The old app, before its replacement: records whether the tunnel is up
 /// and with which profile, ends the system's session and the engine, and
@@ -125,12 +125,12 @@ pub fn prepare(
 /// How old the last handshake of a working tunnel can be: WireGuard
 /// rejects a session older than this (REJECT_AFTER_TIME, 180 s, in the
 /// protocol paper), so a tunnel whose last handshake is older is not one.
-pub const FRESH_HANDSHAKE: Duration = Duration::from_secs(180);
+const FRESH_HANDSHAKE: Duration = Duration::from_secs(180);
 
 /// Whether the extension's status shows a working tunnel: its engine
 /// connected, with a handshake within [`FRESH_HANDSHAKE`] of `now` (seconds
 /// since the epoch).
-pub fn engine_works(status: &TunnelStatus, now: u64) -> bool {
+fn engine_works(status: &TunnelStatus, now: u64) -> bool {
     status.state == TunnelState::Connected
         && status
             .last_handshake
