@@ -154,7 +154,6 @@ pub struct Release {
 pub struct BundleSpec {
     pub bundle_id: BundleId,
     pub executable: String,
-    pub entitlements: PathBuf,
     pub provisioning_profile: Option<PathBuf>,
     /// Copied into `Contents/Resources`.
     pub resources: Option<PathBuf>,
@@ -305,7 +304,6 @@ impl Release {
                 bundle_name: config.app.bundle_name,
                 bundle_id: config.app.bundle_id,
                 executable: config.app.executable,
-                entitlements: app_entitlements.path.clone(),
                 provisioning_profile: config.app.provisioning_profile.map(resolve),
                 resources,
             },
@@ -313,7 +311,6 @@ impl Release {
                 bundle_name: config.extension.bundle_id.to_string(),
                 bundle_id: config.extension.bundle_id,
                 executable: config.extension.executable,
-                entitlements: extension_entitlements.path.clone(),
                 provisioning_profile: config.extension.provisioning_profile.map(resolve),
                 resources: None,
             },
@@ -439,7 +436,7 @@ output-dir = "dist"
             release.service_name.as_str(),
             "ABCDE12345.group.com.example.demovpn.tunnel.2.3.4"
         );
-        assert!(release.app.entitlements.is_absolute());
+        assert!(release.app_entitlements.path.is_absolute());
         assert_eq!(release.extension.bundle_name, "com.example.demovpn.tunnel");
     }
 

@@ -223,20 +223,30 @@ fn config_problems_name_the_field_and_the_fix() {
     let out = dir.path().join("out");
     let config = config_copy(dir.path());
     let original = std::fs::read_to_string(&config).unwrap();
+    // Every problem here is found before anything is built.
+    let refused = || {
+        fails(
+            build_pkg(&out)
+                .arg("--config")
+                .arg(&config)
+                .arg("--stand-ins"),
+            &out,
+        )
+    };
 
     std::fs::write(
         &config,
         original.replace("com.example.demovpn.tunnel", "com.other.tunnel"),
     )
     .unwrap();
-    let stderr = fails(build_pkg(&out).arg("--config").arg(&config), &out);
+    let stderr = refused();
     assert!(
         stderr.contains("extension.bundle-id") && stderr.contains("help:"),
         "{stderr}"
     );
 
     std::fs::write(&config, original.replace("team-id", "team_id")).unwrap();
-    let stderr = fails(build_pkg(&out).arg("--config").arg(&config), &out);
+    let stderr = refused();
     assert!(
         stderr.contains("team_id") && stderr.contains("release.toml"),
         "{stderr}"
@@ -252,55 +262,34 @@ fn config_problems_name_the_field_and_the_fix() {
         "<?xml version=\"1.0\"?><plist><dict><key>oops</key></plist>",
     )
     .unwrap();
-    let stderr = fails(
-        build_pkg(&out)
-            .arg("--config")
-            .arg(&config)
-            .arg("--stand-ins"),
-        &out,
-    );
+    let stderr = refused();
     assert!(
         stderr.contains("extension.entitlements") && stderr.contains("not a valid property list"),
         "{stderr}"
     );
 
-    let app_store =
-        std::fs::read_to_string(workspace_root().join("signing/extension.entitlements"))
-            .unwrap()
-            .replace(
-                "packet-tunnel-provider-systemextension",
-                "packet-tunnel-provider",
-            );
-    std::fs::write(&entitlements, app_store).unwrap();
-    let stderr = fails(
-        build_pkg(&out)
-            .arg("--config")
-            .arg(&config)
-            .arg("--stand-ins"),
-        &out,
+    let pristine =
+        std::fs::read_to_string(workspace_root().join("signing/extension.entitlements")).unwrap();
+    let app_store = pristine.replace(
+        "packet-tunnel-provider-systemextension",
+        "packet-tunnel-provider",
     );
+    std::fs::write(&entitlements, app_store).unwrap();
+    let stderr = refused();
     assert!(stderr.contains("App Store value"), "{stderr}");
 
     // No app group for the Mach service name to sit under: sysextd would
     // refuse the extension (code 9), so the build does.
-    let no_groups =
-        std::fs::read_to_string(workspace_root().join("signing/extension.entitlements")).unwrap();
-    let start = no_groups
+    let start = pristine
         .find("\t<key>com.apple.security.application-groups</key>")
         .unwrap();
-    let end = no_groups[start..].find("</array>").unwrap() + start + "</array>".len();
+    let end = pristine[start..].find("</array>").unwrap() + start + "</array>".len();
     std::fs::write(
         &entitlements,
-        format!("{}{}", &no_groups[..start], &no_groups[end..]),
+        format!("{}{}", &pristine[..start], &pristine[end..]),
     )
     .unwrap();
-    let stderr = fails(
-        build_pkg(&out)
-            .arg("--config")
-            .arg(&config)
-            .arg("--stand-ins"),
-        &out,
-    );
+    let stderr = refused();
     assert!(
         stderr.contains("extension.entitlements")
             && stderr.contains("com.apple.security.application-groups")

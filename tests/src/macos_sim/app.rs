@@ -201,13 +201,7 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("{} is not in an app bundle", executable.display()));
     let info = plist_dict(&contents.join("Info.plist"));
-    let extension = std::fs::read_dir(contents.join("Library/SystemExtensions"))
-        .ok()
-        .and_then(|mut entries| entries.next())
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("{} embeds no system extension", contents.display()))
-        .path()
-        .join("Contents");
+    let extension = embedded_extension(contents).join("Contents");
     let executable = extension
         .join("MacOS")
         .join(&plist_dict(&extension.join("Info.plist"))["CFBundleExecutable"]);
@@ -233,6 +227,16 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
         product_name: info["CFBundleName"].clone(),
         extension_groups,
     }
+}
+
+/// The system extension inside an app's `contents` folder.
+pub fn embedded_extension(contents: &Path) -> PathBuf {
+    std::fs::read_dir(contents.join("Library/SystemExtensions"))
+        .ok()
+        .and_then(|mut entries| entries.next())
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("{} embeds no system extension", contents.display()))
+        .path()
 }
 
 /// The string values of a property list's top dictionary.

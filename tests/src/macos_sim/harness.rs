@@ -170,12 +170,7 @@ impl SimMac {
     pub fn put_app(&self, app: &Path, version: Option<&str>, service_name: Option<&str>) {
         self.lay_app(app, true);
         let target = self.app_path();
-        let extension = std::fs::read_dir(target.join("Contents/Library/SystemExtensions"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let extension = super::app::embedded_extension(&target.join("Contents"));
         for (info, service_key) in [
             (
                 target.join("Contents/Info.plist"),
