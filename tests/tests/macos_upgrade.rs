@@ -12,7 +12,7 @@ use system_tests::{
     demo_pkg,
     macos_sim::{
         harness::{Install, PkgUnderTest, SimMac},
-        model::{Approval, ConsoleUser, Extension, Mac, RunningApp, Service},
+        model::{Approval, ConsoleUser, Extension, Mac, RunningApp, Service, CONNECT_RULE},
         tools::OPEN_OUTSIDE_A_SESSION,
     },
 };
@@ -63,7 +63,8 @@ fn service(id: &str, name: &str, provider: &str, connected: bool) -> Service {
         }
         .into(),
         enabled: true,
-        disconnected_at_ms: None,
+        server: "vpn.example.com".into(),
+        ..Service::default()
     }
 }
 
@@ -559,6 +560,66 @@ fn scutil_hangs_and_the_old_app_predates_prepare() {
         .mac()
         .calls_of("app")
         .contains(&"save_configuration".to_string()));
+}
+
+/// Our configuration with VPN On Demand on and a Connect rule.
+fn with_on_demand(sim: &SimMac) {
+    sim.update(|mac| {
+        mac.services[0].on_demand = true;
+        mac.services[0].on_demand_rules = Some(CONNECT_RULE.into());
+    });
+}
+
+#[test]
+fn on_demand_is_off_while_the_extension_is_replaced_and_on_again_after() {
+    // On Demand brings a stopped session back within a second; left on, it
+    // would have the extension replaced while connected (XPC invalidated, a
+    // repair, the configuration deleted).
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    with_on_demand(&sim);
+    let install = sim.install(pkg());
+    assert_healthy("On Demand", &sim, &install, true);
+    let report = report(&sim);
+    assert_eq!(report["repaired"], false, "{report:#}");
+    assert_configuration_kept(&sim);
+    let mac = sim.mac();
+    let ours = mac.ours(PROVIDER).next().unwrap();
+    assert!(ours.on_demand, "On Demand is back on");
+    assert_eq!(ours.on_demand_rules.as_deref(), Some(CONNECT_RULE));
+    // Off (prepare's save) before the stop, on (finish's) after the
+    // replacement.
+    let calls = mac.calls_of("app");
+    let at = |call: &str| calls.iter().position(|c| c == call).unwrap();
+    assert!(
+        at("save_configuration") < at("stop_vpn_tunnel"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "save_configuration").count(),
+        2,
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn on_demand_with_an_old_app_without_prepare_ends_repaired_with_on_demand_kept() {
+    // Nothing a script can run turns On Demand off, so the session comes
+    // back after preinstall's `scutil --nc stop`. What the new app read
+    // before anything changed is what it saves after the repair.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    with_on_demand(&sim);
+    sim.update(|mac| {
+        mac.legacy_versions.push("0.9.0".into());
+        mac.services[0].name = "Demo VPN (On Demand)".into();
+    });
+    let install = sim.install(pkg());
+    assert_healthy("On Demand, no prepare", &sim, &install, true);
+    assert_configuration_kept(&sim);
+    let mac = sim.mac();
+    let ours = mac.ours(PROVIDER).next().unwrap();
+    assert_eq!(ours.name, "Demo VPN (On Demand)");
+    assert!(ours.on_demand);
+    assert_eq!(ours.on_demand_rules.as_deref(), Some(CONNECT_RULE));
 }
 
 #[test]

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use system_tests::macos_sim::{
     app::SimPlatform,
-    model::{AppIdentity, Approval, Extension, Mac, Service},
+    model::{AppIdentity, Approval, Extension, Mac, Service, CONNECT_RULE},
 };
 use vpn_app::upgrade::{
-    finish, Limits, Outcome, Prepared, RepairPolicy, UpgradeReport, UpgradeState,
+    finish, Limits, Outcome, Prepared, RepairPolicy, SavedConfiguration, UpgradeReport,
+    UpgradeState, VpnSession,
 };
 
 const PROVIDER: &str = "com.example.demovpn.tunnel";
@@ -47,7 +48,8 @@ fn upgraded() -> SimPlatform<Mac> {
         key: "key-of-home".into(),
         status: "Disconnected".into(),
         enabled: true,
-        disconnected_at_ms: None,
+        server: "vpn.example.com".into(),
+        ..Service::default()
     });
     SimPlatform {
         mac,
@@ -69,8 +71,20 @@ fn was_up() -> UpgradeState {
             tunnel_was_up: true,
             profile: Some("home".into()),
             version: "2".into(),
+            configuration: Some(home_configuration()),
         }),
         ..UpgradeState::default()
+    }
+}
+
+/// What version 2's `prepare` recorded of "Demo VPN".
+fn home_configuration() -> SavedConfiguration {
+    SavedConfiguration {
+        name: "Demo VPN".into(),
+        server: "vpn.example.com".into(),
+        profile: Some("home".into()),
+        on_demand: false,
+        on_demand_rules: None,
     }
 }
 
@@ -299,4 +313,88 @@ fn a_quiesced_extension_that_was_not_replaced_is_resumed() {
     assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
     assert!(!report.repaired && report.tunnel_restored);
     assert!(!mac.mac.quiesced);
+}
+
+#[test]
+fn a_repair_saves_the_configuration_as_prepare_recorded_it() {
+    // Deactivation deletes the configuration, and the system keeps no copy:
+    // what comes back is what the old app recorded, On Demand and all.
+    let mut mac = connected(upgraded());
+    let recorded = SavedConfiguration {
+        name: "Office (Berlin)".into(),
+        on_demand: true,
+        on_demand_rules: Some(CONNECT_RULE.into()),
+        ..home_configuration()
+    };
+    {
+        let ours = &mut mac.mac.services[0];
+        ours.name = recorded.name.clone();
+        // `prepare` turned On Demand off before it stopped the session.
+        ours.on_demand_rules = recorded.on_demand_rules.clone();
+    }
+    let mut state = was_up();
+    state.prepared.as_mut().unwrap().configuration = Some(recorded.clone());
+    let report = run(&mut mac, &state, RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired && report.tunnel_restored);
+    assert_eq!(mac.configuration().unwrap(), Some(recorded));
+    assert_eq!(configuration(&mac), home(), "the keys are the app's");
+}
+
+#[test]
+fn without_prepare_the_configuration_is_read_before_the_repair_deletes_it() {
+    // The old app had no `prepare`: nothing recorded. `finish` reads the
+    // configuration before it deactivates anything.
+    let mut mac = connected(upgraded());
+    mac.mac.services[0].name = "Home, as the user named it".into();
+    let before = mac.configuration().unwrap().unwrap();
+    let state = UpgradeState {
+        tunnel_was_up: true,
+        ..UpgradeState::default()
+    };
+    let report = run(&mut mac, &state, RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired && report.tunnel_restored);
+    assert_eq!(mac.configuration().unwrap(), Some(before));
+}
+
+#[test]
+fn a_configuration_gone_with_nothing_recorded_is_reported_not_guessed() {
+    // An earlier run deactivated the extension (deleting the configuration)
+    // and failed before it saved it again; the state file predates
+    // `prepare`'s record of it.
+    let mut mac = upgraded();
+    mac.mac.services.clear();
+    let mut state = was_up();
+    state.prepared.as_mut().unwrap().configuration = None;
+    let report = run(&mut mac, &state, RepairPolicy::OnFailure);
+    let Outcome::Unhealthy { reason } = &report.outcome else {
+        panic!("{report:#?}");
+    };
+    assert!(
+        reason.contains("its VPN configuration is gone and none was recorded"),
+        "{reason}"
+    );
+    assert!(mac.mac.services.is_empty(), "nothing made up");
+}
+
+#[test]
+fn on_demand_that_prepare_turned_off_is_turned_back_on() {
+    let mut mac = upgraded();
+    mac.mac.services[0].on_demand_rules = Some(CONNECT_RULE.into());
+    let recorded = SavedConfiguration {
+        on_demand: true,
+        on_demand_rules: Some(CONNECT_RULE.into()),
+        ..home_configuration()
+    };
+    let mut state = was_up();
+    state.prepared.as_mut().unwrap().configuration = Some(recorded.clone());
+    let report = run(&mut mac, &state, RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(!report.repaired);
+    assert!(mac.mac.services[0].on_demand);
+    assert!(report
+        .steps
+        .iter()
+        .any(|s| s == "VPN On Demand turned back on"));
 }

@@ -323,9 +323,19 @@ fn stop_tunnel(cli: &Cli) -> anyhow::Result<()> {
 fn start_tunnel(_cli: &Cli, profile: &str) -> anyhow::Result<()> {
     use vpn_app::macos::{app_bundle, vpn_configuration::VpnConfiguration};
     let bundle = app_bundle()?;
+    // On Demand stays as the user had it.
+    let existing = match VpnConfiguration::find(&bundle.extension_id).map_err(anyhow::Error::msg)? {
+        Some(existing) => existing.saved().map_err(anyhow::Error::msg)?,
+        None => Default::default(),
+    };
+    let wanted = vpn_app::upgrade::SavedConfiguration {
+        name: bundle.name.clone(),
+        server: profile.to_string(),
+        profile: Some(profile.to_string()),
+        ..existing
+    };
     let configuration =
-        VpnConfiguration::save(&bundle.extension_id, &bundle.name, profile, profile)
-            .map_err(anyhow::Error::msg)?;
+        VpnConfiguration::save(&bundle.extension_id, &wanted).map_err(anyhow::Error::msg)?;
     configuration
         .start(Some(profile))
         .map_err(anyhow::Error::msg)

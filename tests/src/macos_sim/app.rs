@@ -12,7 +12,8 @@ use clap::Parser;
 use vpn_app::{
     cli::{Cli, Command, UpgradeCommand},
     upgrade::{
-        self, FinishOptions, Handshake, Limits, RequestOutcome, UpgradePlatform, VpnSession,
+        self, FinishOptions, Handshake, Limits, RequestOutcome, SavedConfiguration,
+        UpgradePlatform, VpnSession,
     },
 };
 use vpn_ipc::{
@@ -85,18 +86,6 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
         self.call("resume", |mac, _| mac.resume())
     }
 
-    fn save_configuration(&mut self, profile: Option<&str>) -> Result<bool, String> {
-        self.call("save_configuration", |mac, app| {
-            mac.save_configuration(app, profile)
-        })
-    }
-
-    fn has_configuration(&mut self) -> bool {
-        let app = &self.app;
-        self.mac
-            .with(|mac| mac.ours(&app.provider_id).next().is_some())
-    }
-
     fn connect(&mut self, profile: Option<&str>, _limit: Duration) -> Result<(), String> {
         self.call("connect", |mac, app| mac.connect(app, profile))
     }
@@ -116,23 +105,30 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
     }
 }
 
-/// The old app's VPN configuration's session, as `upgrade prepare` ends
-/// it: `stopVPNTunnel`, then a bounded wait for Disconnected.
-pub struct SimSession<A: MacAccess> {
-    pub mac: A,
-    pub provider_id: String,
-}
+/// Our VPN configuration and its session, as the app's
+/// `NETunnelProviderManager` sees them. Ending the session is
+/// `stopVPNTunnel`, then a bounded wait for Disconnected.
+impl<A: MacAccess> VpnSession for SimPlatform<A> {
+    fn configuration(&mut self) -> Result<Option<SavedConfiguration>, String> {
+        let app = &self.app;
+        Ok(self.mac.with(|mac| mac.configuration(app)))
+    }
 
-impl<A: MacAccess> VpnSession for SimSession<A> {
+    fn save(&mut self, configuration: &SavedConfiguration) -> Result<(), String> {
+        self.call("save_configuration", |mac, app| {
+            mac.save_configuration(app, configuration)
+        });
+        Ok(())
+    }
+
     fn stop(&mut self, limit: Duration) -> Result<(), String> {
-        let provider = self.provider_id.clone();
+        let provider = self.app.provider_id.clone();
         let ours = |mac: &mut Mac| -> Vec<(String, String)> {
             mac.ours(&provider)
                 .map(|s| (s.id.clone(), s.status.clone()))
                 .collect()
         };
-        self.mac.with(|mac| {
-            mac.record("app", &["stop_vpn_tunnel".into()]);
+        self.call("stop_vpn_tunnel", |mac, _| {
             for (id, _) in ours(mac) {
                 mac.stop_service(&id);
             }
@@ -279,9 +275,10 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
     };
     match command {
         UpgradeCommand::Prepare => {
-            let mut session = SimSession {
+            let mut session = SimPlatform {
                 mac: mac.clone(),
-                provider_id: app.provider_id.clone(),
+                app,
+                ingested_at_launch: true,
             };
             let mut extension = SimExtension { mac: &mut mac };
             print_result(upgrade::prepare(&mut extension, &mut session), |_| true)

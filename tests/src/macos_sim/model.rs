@@ -8,7 +8,9 @@
 //!   versions each leave the app's XPC connection invalidated until
 //!   deactivate + reactivate;
 //! - deactivation removes the VPN configuration (the app's own store of
-//!   profiles and keys survives, so the app can save it again);
+//!   profiles and keys survives, but the configuration's settings are gone
+//!   unless the app recorded them);
+//! - VPN On Demand brings a stopped session back within about a second;
 //! - activation may need the user's approval, or a reboot;
 //! - the system's VPN session (NEVPNConnection, what `scutil --nc` shows)
 //!   is one thing, our engine inside the extension another. The session
@@ -25,7 +27,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use vpn_app::upgrade::{Handshake, RequestOutcome};
+use vpn_app::upgrade::{Handshake, RequestOutcome, SavedConfiguration};
 use vpn_ipc::message::{TunnelState, TunnelStatus};
 
 /// Milliseconds since the epoch: one clock for every process of the
@@ -44,7 +46,7 @@ pub struct ConsoleUser {
 }
 
 /// A VPN configuration (`NETunnelProviderManager`), as `scutil --nc` sees it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Service {
     pub id: String,
     pub name: String,
@@ -63,6 +65,54 @@ pub struct Service {
     /// When a `Disconnecting` service reaches `Disconnected`.
     #[serde(default)]
     pub disconnected_at_ms: Option<u64>,
+    /// The provider protocol's `serverAddress`.
+    #[serde(default)]
+    pub server: String,
+    /// `isOnDemandEnabled`.
+    #[serde(default)]
+    pub on_demand: bool,
+    /// `onDemandRules`, opaque to the app; the simulation reads a rule
+    /// list that names [`CONNECT_RULE`] as one that connects.
+    #[serde(default)]
+    pub on_demand_rules: Option<String>,
+    /// When On Demand brings the session back after a stop.
+    #[serde(default)]
+    pub reconnect_at_ms: Option<u64>,
+}
+
+/// How the simulation writes an `NEOnDemandRuleConnect` in
+/// [`Service::on_demand_rules`].
+pub const CONNECT_RULE: &str = "NEOnDemandRuleConnect";
+
+/// How long On Demand takes to bring a stopped session back: "Within about
+/// one second of disconnecting, the connection re-enables on its own"
+/// (tailscale/tailscale issue 20481, macOS; the same second in
+/// gaomd/docker-ikev2-vpn-server issue 44). Nothing a script can run turns
+/// it off: Apple's scutil has no such command (configd, scutil.tproj/nc.c),
+/// and vendors turn `isOnDemandEnabled` off and save before they stop
+/// (wireguard-apple, StatusMenu.swift and TunnelsManager.swift).
+pub const ON_DEMAND_RECONNECT_MS: u64 = 1000;
+
+impl Service {
+    /// Whether On Demand reconnects it after a stop.
+    fn on_demand_connects(&self) -> bool {
+        self.on_demand
+            && self
+                .on_demand_rules
+                .as_deref()
+                .is_some_and(|rules| rules.contains(CONNECT_RULE))
+    }
+
+    /// What the app reads back from `NETunnelProviderManager`.
+    pub fn saved(&self) -> SavedConfiguration {
+        SavedConfiguration {
+            name: self.name.clone(),
+            server: self.server.clone(),
+            profile: Some(self.profile.clone()),
+            on_demand: self.on_demand,
+            on_demand_rules: self.on_demand_rules.clone(),
+        }
+    }
 }
 
 fn enabled() -> bool {
@@ -235,14 +285,33 @@ impl Mac {
         self.note_tunnel();
     }
 
-    /// Settles services whose disconnection has had its time.
+    /// Settles services whose disconnection has had its time, and brings
+    /// back those On Demand reconnects. On Demand starts the provider
+    /// whether or not `upgrade prepare` quiesced it: quiescing closes the
+    /// control channel to new work, not the system's `startTunnel`.
     pub fn settle(&mut self) {
         let now = now_ms();
+        let extension_runs = self.extension.is_some();
+        let mut engine = None;
         for service in &mut self.services {
             if service.disconnected_at_ms.is_some_and(|at| at <= now) {
                 service.status = "Disconnected".into();
                 service.disconnected_at_ms = None;
             }
+            if service.reconnect_at_ms.is_some_and(|at| at <= now) {
+                service.reconnect_at_ms = None;
+                if service.on_demand_connects() && extension_runs {
+                    service.status = "Connected".into();
+                    service.disconnected_at_ms = None;
+                    if service.provider_id == self.provider_id {
+                        engine = Some(service.profile.clone());
+                    }
+                }
+            }
+        }
+        if engine.is_some() {
+            self.engine = engine;
+            self.note_tunnel();
         }
     }
 
@@ -267,6 +336,9 @@ impl Mac {
             if service.status != "Disconnected" {
                 service.status = "Disconnecting".into();
                 service.disconnected_at_ms = Some(now_ms() + 300);
+                if service.on_demand_connects() {
+                    service.reconnect_at_ms = Some(now_ms() + ON_DEMAND_RECONNECT_MS);
+                }
                 if service.provider_id == self.provider_id {
                     self.engine = None;
                 }
@@ -399,38 +471,48 @@ impl Mac {
         Ok(())
     }
 
-    /// `NETunnelProviderManager.saveToPreferences` for `profile`, or the
-    /// app's first profile.
-    pub fn save_configuration(
-        &mut self,
-        app: &AppIdentity,
-        profile: Option<&str>,
-    ) -> Result<bool, String> {
-        let chosen = match profile {
-            Some(name) => Some(name.to_string()),
-            None => self.app_profiles.keys().next().cloned(),
+    /// Ours, as `loadAllFromPreferences` finds it: the first whose
+    /// provider is the app's extension.
+    pub fn configuration(&self, app: &AppIdentity) -> Option<SavedConfiguration> {
+        self.ours(&app.provider_id).next().map(Service::saved)
+    }
+
+    /// `NETunnelProviderManager.saveToPreferences`: updates ours, or creates
+    /// it. It saves what the app gives and nothing else: the system keeps no
+    /// copy of a configuration that deactivation deleted. The keys stay in
+    /// the app's store, where the provider finds them by profile name.
+    pub fn save_configuration(&mut self, app: &AppIdentity, wanted: &SavedConfiguration) {
+        let profile = wanted.profile.clone().unwrap_or_default();
+        let key = self.app_profiles.get(&profile).cloned().unwrap_or_default();
+        let index = match self
+            .services
+            .iter()
+            .position(|s| s.provider_id == app.provider_id)
+        {
+            Some(index) => index,
+            None => {
+                let id = self.new_id();
+                self.services.push(Service {
+                    id,
+                    app_id: app.bundle_id.clone(),
+                    provider_id: app.provider_id.clone(),
+                    status: "Disconnected".into(),
+                    enabled: true,
+                    ..Service::default()
+                });
+                self.services.len() - 1
+            }
         };
-        let Some(profile) = chosen else {
-            return Ok(false);
-        };
-        let key = self
-            .app_profiles
-            .get(&profile)
-            .cloned()
-            .ok_or(format!("the app has no profile {profile}"))?;
-        let id = self.new_id();
-        self.add_service(Service {
-            id,
-            name: app.product_name.clone(),
-            app_id: app.bundle_id.clone(),
-            provider_id: app.provider_id.clone(),
-            profile,
-            key,
-            status: "Disconnected".into(),
-            enabled: true,
-            disconnected_at_ms: None,
-        });
-        Ok(true)
+        let service = &mut self.services[index];
+        service.name = wanted.name.clone();
+        service.server = wanted.server.clone();
+        service.profile = profile;
+        service.key = key;
+        service.on_demand = wanted.on_demand;
+        service.on_demand_rules = wanted.on_demand_rules.clone();
+        if !wanted.on_demand {
+            service.reconnect_at_ms = None;
+        }
     }
 
     /// `startVPNTunnel` on our configuration (the one for `profile` when
@@ -450,6 +532,10 @@ impl Mac {
             .filter(|s| s.provider_id == app.provider_id)
             .find(|s| profile.is_none_or(|p| p == s.profile))
             .ok_or("no VPN configuration to start")?;
+        if !self.app_profiles.contains_key(&service.profile) {
+            // The provider's startTunnel finds no keys for it.
+            return Err(format!("the app has no profile {:?}", service.profile));
+        }
         if service.status != "Connected" {
             service.status = "Connected".into();
             service.disconnected_at_ms = None;

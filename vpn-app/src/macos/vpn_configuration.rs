@@ -17,14 +17,18 @@ use std::{
 };
 
 use block2::RcBlock;
-use objc2::{rc::Retained, runtime::AnyObject};
+use objc2::{rc::Retained, runtime::AnyObject, ClassType};
 use objc2_foundation::{
-    NSArray, NSDictionary, NSError, NSNotification, NSNotificationCenter, NSObject, NSString,
+    NSArray, NSData, NSDictionary, NSError, NSKeyedArchiver, NSKeyedUnarchiver, NSNotification,
+    NSNotificationCenter, NSObject, NSSet, NSString, NSURL,
 };
 use objc2_network_extension::{
-    NETunnelProviderManager, NETunnelProviderProtocol, NEVPNStatus,
-    NEVPNStatusDidChangeNotification,
+    NEEvaluateConnectionRule, NEOnDemandRule, NEOnDemandRuleConnect, NEOnDemandRuleDisconnect,
+    NEOnDemandRuleEvaluateConnection, NEOnDemandRuleIgnore, NETunnelProviderManager,
+    NETunnelProviderProtocol, NEVPNStatus, NEVPNStatusDidChangeNotification,
 };
+
+use crate::upgrade::SavedConfiguration;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -54,6 +58,59 @@ fn wait_for<T>(answer: &mpsc::Receiver<T>, limit: Duration) -> Option<T> {
         run_loop_for(left.min(Duration::from_millis(100)));
     }
 }
+/// On Demand rules as text that [`unarchive_rules`] reads back: a
+/// secure-coded keyed archive (the rules adopt NSSecureCoding), in base64.
+/// Archiving keeps every property of every rule class, which a field by
+/// field copy would not.
+fn archive_rules(rules: &NSArray<NEOnDemandRule>) -> Result<String, String> {
+    use base64::Engine;
+    // SAFETY: an array of NSSecureCoding objects.
+    let data = unsafe {
+        NSKeyedArchiver::archivedDataWithRootObject_requiringSecureCoding_error(rules, true)
+    }
+    .map_err(|e| {
+        format!(
+            "archiving the On Demand rules: {}",
+            e.localizedDescription()
+        )
+    })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(data.to_vec()))
+}
+
+fn unarchive_rules(text: &str) -> Result<Retained<NSArray<NEOnDemandRule>>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("the recorded On Demand rules are not base64: {e}"))?;
+    let data = NSData::with_bytes(&bytes);
+    // Secure decoding accepts only the classes named: every concrete rule
+    // class and what their properties hold.
+    let classes = NSSet::from_slice(&[
+        NSArray::<AnyObject>::class(),
+        NSString::class(),
+        NSURL::class(),
+        NEOnDemandRuleConnect::class(),
+        NEOnDemandRuleDisconnect::class(),
+        NEOnDemandRuleIgnore::class(),
+        NEOnDemandRuleEvaluateConnection::class(),
+        NEEvaluateConnectionRule::class(),
+    ]);
+    // SAFETY: the classes above; the data is only decoded.
+    let object =
+        unsafe { NSKeyedUnarchiver::unarchivedObjectOfClasses_fromData_error(&classes, &data) }
+            .map_err(|e| {
+                format!(
+                    "the recorded On Demand rules cannot be read: {}",
+                    e.localizedDescription()
+                )
+            })?;
+    let array = object
+        .downcast::<NSArray>()
+        .map_err(|_| "the recorded On Demand rules are not an array".to_string())?;
+    // SAFETY: only the rule classes above, and no rule holds another rule.
+    Ok(unsafe { Retained::cast_unchecked(array) })
+}
+
 /// The key of the profile name in start options and the provider configuration.
 pub const PROFILE_KEY: &str = "profile";
 
@@ -141,32 +198,35 @@ impl VpnConfiguration {
             .map(|manager| Self { manager }))
     }
 
-    /// Creates ours, or updates it, to start `profile`; saved and reloaded
-    /// (a configuration must be loaded again before it can start).
-    pub fn save(
-        provider_id: &str,
-        name: &str,
-        server: &str,
-        profile: &str,
-    ) -> Result<Self, String> {
+    /// Creates ours, or updates it, as `wanted` says; saved and reloaded (a
+    /// configuration must be loaded again before it can start).
+    pub fn save(provider_id: &str, wanted: &SavedConfiguration) -> Result<Self, String> {
         let manager = match Self::find(provider_id)? {
             Some(existing) => existing.manager,
             // SAFETY: a plain constructor.
             None => unsafe { NETunnelProviderManager::new() },
         };
-        let key = NSString::from_str(PROFILE_KEY);
-        let value = NSString::from_str(profile);
-        let configuration =
-            NSDictionary::<NSString, AnyObject>::from_slices(&[&*key], &[&*value as &AnyObject]);
+        let rules = wanted
+            .on_demand_rules
+            .as_deref()
+            .map(unarchive_rules)
+            .transpose()?;
+        let configuration = wanted.profile.as_deref().map(|profile| {
+            let key = NSString::from_str(PROFILE_KEY);
+            let value = NSString::from_str(profile);
+            NSDictionary::<NSString, AnyObject>::from_slices(&[&*key], &[&*value as &AnyObject])
+        });
         // SAFETY: setters of the manager and a new protocol object, with the
         // types the headers declare.
         unsafe {
             let protocol = NETunnelProviderProtocol::new();
             protocol.setProviderBundleIdentifier(Some(&NSString::from_str(provider_id)));
-            protocol.setServerAddress(Some(&NSString::from_str(server)));
-            protocol.setProviderConfiguration(Some(&configuration));
+            protocol.setServerAddress(Some(&NSString::from_str(&wanted.server)));
+            protocol.setProviderConfiguration(configuration.as_deref());
             manager.setProtocolConfiguration(Some(&protocol));
-            manager.setLocalizedDescription(Some(&NSString::from_str(name)));
+            manager.setLocalizedDescription(Some(&NSString::from_str(&wanted.name)));
+            manager.setOnDemandRules(rules.as_deref());
+            manager.setOnDemandEnabled(wanted.on_demand);
             manager.setEnabled(true);
         }
         completed("saving the VPN configuration", |done| unsafe {
@@ -176,6 +236,26 @@ impl VpnConfiguration {
             manager.loadFromPreferencesWithCompletionHandler(done)
         })?;
         Ok(Self { manager })
+    }
+
+    /// What recreates it as it is.
+    pub fn saved(&self) -> Result<SavedConfiguration, String> {
+        // SAFETY: property getters.
+        let (name, server, on_demand, rules) = unsafe {
+            (
+                self.manager.localizedDescription(),
+                provider_protocol(&self.manager).and_then(|p| p.serverAddress()),
+                self.manager.isOnDemandEnabled(),
+                self.manager.onDemandRules(),
+            )
+        };
+        Ok(SavedConfiguration {
+            name: name.map(|s| s.to_string()).unwrap_or_default(),
+            server: server.map(|s| s.to_string()).unwrap_or_default(),
+            profile: self.profile(),
+            on_demand,
+            on_demand_rules: rules.map(|rules| archive_rules(&rules)).transpose()?,
+        })
     }
 
     /// The profile its provider configuration names.

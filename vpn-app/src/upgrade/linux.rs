@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 
 use vpn_ipc::message::{Request, Response, TunnelState, TunnelStatus};
 
-use super::{Handshake, RequestOutcome, UpgradePlatform, VpnSession};
+use super::{Handshake, RequestOutcome, SavedConfiguration, UpgradePlatform, VpnSession};
 use crate::{channel::ready_at, extension_process};
 
 pub struct LinuxUpgrade<'a> {
@@ -59,16 +59,6 @@ impl UpgradePlatform for LinuxUpgrade<'_> {
         super::channel_resume(self.socket)
     }
 
-    fn save_configuration(&mut self, _profile: Option<&str>) -> Result<bool, String> {
-        // Profiles live in the extension's state directory, which nothing
-        // here deletes.
-        Ok(false)
-    }
-
-    fn has_configuration(&mut self) -> bool {
-        true
-    }
-
     fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
         // Linux has no VPN configuration of its own to start: the profile
         // comes from `upgrade prepare`.
@@ -106,12 +96,36 @@ impl UpgradePlatform for LinuxUpgrade<'_> {
     }
 }
 
-/// Linux has no system VPN session apart from the service's tunnel: the
-/// control channel's Stop ends it.
+/// Linux has no system VPN configuration or session apart from the
+/// service: its profiles live in its state directory, which nothing here
+/// deletes, and the control channel's Stop ends its tunnel.
 pub struct LinuxSession;
 
 impl VpnSession for LinuxSession {
+    fn configuration(&mut self) -> Result<Option<SavedConfiguration>, String> {
+        // The service stands for the configuration, and is always there.
+        Ok(Some(SavedConfiguration::default()))
+    }
+
+    fn save(&mut self, _configuration: &SavedConfiguration) -> Result<(), String> {
+        Ok(())
+    }
+
     fn stop(&mut self, _limit: Duration) -> Result<(), String> {
         Ok(())
+    }
+}
+
+impl VpnSession for LinuxUpgrade<'_> {
+    fn configuration(&mut self) -> Result<Option<SavedConfiguration>, String> {
+        LinuxSession.configuration()
+    }
+
+    fn save(&mut self, configuration: &SavedConfiguration) -> Result<(), String> {
+        LinuxSession.save(configuration)
+    }
+
+    fn stop(&mut self, limit: Duration) -> Result<(), String> {
+        LinuxSession.stop(limit)
     }
 }

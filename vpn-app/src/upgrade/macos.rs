@@ -6,7 +6,7 @@ use std::{path::Path, time::Duration};
 
 use vpn_ipc::message::TunnelStatus;
 
-use super::{Handshake, RequestOutcome, UpgradePlatform, VpnSession};
+use super::{Handshake, RequestOutcome, SavedConfiguration, UpgradePlatform, VpnSession};
 use crate::macos::{
     system_extension::{request, PendingRequest, RequestKind},
     vpn_configuration::{run_loop_for, VpnConfiguration},
@@ -30,15 +30,35 @@ impl<'a> MacUpgrade<'a> {
         }
     }
 
-    fn configuration(&self) -> Result<VpnConfiguration, String> {
+    fn vpn_configuration(&self) -> Result<VpnConfiguration, String> {
         VpnConfiguration::find(&self.bundle.extension_id)?
             .ok_or_else(|| "the app has no VPN configuration".to_string())
+    }
+
+    fn session(&self) -> MacSession {
+        MacSession {
+            extension_id: self.bundle.extension_id.clone(),
+        }
+    }
+}
+
+impl VpnSession for MacUpgrade<'_> {
+    fn configuration(&mut self) -> Result<Option<SavedConfiguration>, String> {
+        self.session().configuration()
+    }
+
+    fn save(&mut self, configuration: &SavedConfiguration) -> Result<(), String> {
+        self.session().save(configuration)
+    }
+
+    fn stop(&mut self, limit: Duration) -> Result<(), String> {
+        self.session().stop(limit)
     }
 }
 
 impl UpgradePlatform for MacUpgrade<'_> {
     fn tunnel_connected(&mut self) -> bool {
-        self.configuration().is_ok_and(|c| c.is_connected())
+        self.vpn_configuration().is_ok_and(|c| c.is_connected())
     }
 
     fn activate(&mut self) -> RequestOutcome {
@@ -68,31 +88,8 @@ impl UpgradePlatform for MacUpgrade<'_> {
         super::channel_resume(self.socket)
     }
 
-    fn save_configuration(&mut self, profile: Option<&str>) -> Result<bool, String> {
-        let profile = match profile {
-            Some(profile) => profile.to_string(),
-            None => {
-                match VpnConfiguration::find(&self.bundle.extension_id)?.and_then(|c| c.profile()) {
-                    Some(profile) => profile,
-                    None => return Ok(false),
-                }
-            }
-        };
-        VpnConfiguration::save(
-            &self.bundle.extension_id,
-            &self.bundle.name,
-            &profile,
-            &profile,
-        )?;
-        Ok(true)
-    }
-
-    fn has_configuration(&mut self) -> bool {
-        self.configuration().is_ok()
-    }
-
     fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
-        let configuration = self.configuration()?;
+        let configuration = self.vpn_configuration()?;
         configuration.start(profile)?;
         configuration.wait_connected(limit)
     }
@@ -107,12 +104,22 @@ impl UpgradePlatform for MacUpgrade<'_> {
     }
 }
 
-/// The `NEVPNConnection` of our VPN configuration.
+/// Our VPN configuration and its `NEVPNConnection`.
 pub struct MacSession {
     pub extension_id: String,
 }
 
 impl VpnSession for MacSession {
+    fn configuration(&mut self) -> Result<Option<SavedConfiguration>, String> {
+        VpnConfiguration::find(&self.extension_id)?
+            .map(|c| c.saved())
+            .transpose()
+    }
+
+    fn save(&mut self, configuration: &SavedConfiguration) -> Result<(), String> {
+        VpnConfiguration::save(&self.extension_id, configuration).map(drop)
+    }
+
     fn stop(&mut self, limit: Duration) -> Result<(), String> {
         match VpnConfiguration::find(&self.extension_id)? {
             Some(configuration) => configuration.stop_and_wait(limit),

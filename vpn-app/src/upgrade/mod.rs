@@ -11,9 +11,11 @@
 //!    user's approval when asked; stop at "after reboot" and say so;
 //! 2. handshake over the versioned service name;
 //! 3. when the policy says so (by default: the handshake failed), repair:
-//!    deactivate, reactivate, re-save the VPN configuration (deactivation
-//!    deletes it), handshake again;
-//! 4. let a quiesced extension that was not replaced take work again;
+//!    deactivate, reactivate, handshake again;
+//! 4. let a quiesced extension that was not replaced take work again, and
+//!    save the VPN configuration as `prepare` recorded it (or as it was
+//!    when `finish` started) if deactivation deleted it or On Demand was
+//!    turned off;
 //! 5. bring the tunnel back if it was up before the upgrade (as the state
 //!    file says, or as the platform sees it before anything changes), and
 //!    confirm it through the extension's own status: the system may show a
@@ -65,6 +67,11 @@ impl UpgradeState {
     pub fn profile(&self) -> Option<&str> {
         self.prepared.as_ref()?.profile.as_deref()
     }
+
+    /// The VPN configuration the old app recorded before the replacement.
+    pub fn configuration(&self) -> Option<&SavedConfiguration> {
+        self.prepared.as_ref()?.configuration.as_ref()
+    }
 }
 
 /// What `upgrade prepare` (the old app) prints.
@@ -73,13 +80,44 @@ pub struct Prepared {
     pub tunnel_was_up: bool,
     pub profile: Option<String>,
     pub version: String,
+    /// Our VPN configuration as it was, On Demand included: a repair's
+    /// deactivation deletes it, and the new app saves it again from this.
+    /// Absent from the output of versions before 1.0.0's.
+    #[serde(default)]
+    pub configuration: Option<SavedConfiguration>,
 }
 
-/// The system's VPN session, apart from the extension's engine: on macOS
-/// the `NEVPNConnection` of our `NETunnelProviderManager`. Stopping our
-/// engine over the control channel does not end it: the system would go on
-/// showing Connected and routing into a tunnel nobody serves.
+/// What recreates our VPN configuration (`NETunnelProviderManager`) as the
+/// user had it: deactivating the extension deletes it, and the system keeps
+/// no copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedConfiguration {
+    /// `localizedDescription`: what System Settings and `scutil` show.
+    pub name: String,
+    /// `serverAddress` of the provider protocol.
+    pub server: String,
+    /// The profile its provider configuration starts.
+    pub profile: Option<String>,
+    /// `isOnDemandEnabled`.
+    #[serde(default)]
+    pub on_demand: bool,
+    /// `onDemandRules`, as the platform archives them (on macOS, an
+    /// `NSKeyedArchiver` archive in base64): kept whole, never read here.
+    #[serde(default)]
+    pub on_demand_rules: Option<String>,
+}
+
+/// The system's side of our VPN, apart from the extension's engine: on
+/// macOS our `NETunnelProviderManager` (the VPN configuration) and its
+/// `NEVPNConnection` (the session). Stopping our engine over the control
+/// channel does not end the session: the system would go on showing
+/// Connected and routing into a tunnel nobody serves.
 pub trait VpnSession {
+    /// Our VPN configuration as the system keeps it; `None` when there is
+    /// none (deactivation deleted it, or it was never saved).
+    fn configuration(&mut self) -> Result<Option<SavedConfiguration>, String>;
+    /// Saves ours as `configuration` says, creating it if needed.
+    fn save(&mut self, configuration: &SavedConfiguration) -> Result<(), String>;
     /// Ends the session (`stopVPNTunnel`), waiting up to `limit` for
     /// Disconnected. Nothing to do when it is not up.
     fn stop(&mut self, limit: Duration) -> Result<(), String>;
@@ -88,10 +126,12 @@ pub trait VpnSession {
 /// How long `prepare` waits for the system to end the session.
 const SESSION_STOP_LIMIT: Duration = Duration::from_secs(10);
 
-/// The old app, before its replacement: records whether the tunnel is up
-/// and with which profile, ends the system's session and the engine, and
-/// quiesces the extension (its other clients are closed and it takes no
-/// new work).
+/// The old app, before its replacement: records whether the tunnel is up,
+/// with which profile and VPN configuration; turns On Demand off, since it
+/// would bring the session back within a second of its end and the
+/// extension would be replaced while connected; ends the system's session
+/// and the engine, and quiesces the extension (its other clients are
+/// closed and it takes no new work). `finish` turns On Demand back on.
 pub fn prepare(
     client: &mut dyn ControlClient,
     session: &mut dyn VpnSession,
@@ -102,6 +142,18 @@ pub fn prepare(
     else {
         unreachable!("checked above")
     };
+    let configuration = session
+        .configuration()
+        .map_err(|e| anyhow::anyhow!("cannot read the VPN configuration: {e}"))?;
+    if let Some(on_demand) = configuration.as_ref().filter(|c| c.on_demand) {
+        let off = SavedConfiguration {
+            on_demand: false,
+            ..on_demand.clone()
+        };
+        session
+            .save(&off)
+            .map_err(|e| anyhow::anyhow!("cannot turn VPN On Demand off: {e}"))?;
+    }
     session
         .stop(SESSION_STOP_LIMIT)
         .map_err(|e| anyhow::anyhow!("cannot end the VPN session: {e}"))?;
@@ -119,6 +171,7 @@ pub fn prepare(
         ),
         profile: status.profile,
         version: crate::VERSION.to_string(),
+        configuration,
     })
 }
 
@@ -175,7 +228,7 @@ pub enum Handshake {
 
 /// The calls `upgrade finish` makes; on macOS `OSSystemExtensionRequest`,
 /// `NETunnelProviderManager` and XPC.
-pub trait UpgradePlatform {
+pub trait UpgradePlatform: VpnSession {
     /// Whether the tunnel is up now, before anything changes: the state
     /// file cannot always tell (scutil hung, the old app had no `prepare`).
     fn tunnel_connected(&mut self) -> bool;
@@ -187,10 +240,6 @@ pub trait UpgradePlatform {
     /// Lets the extension take work again if `upgrade prepare` quiesced it
     /// and it is still the one running (a reinstall replaces nothing).
     fn resume(&mut self) -> Result<(), String>;
-    /// Saves the VPN configuration for `profile` (the app's default one
-    /// when `None`) again; `Ok(false)` when the app has none to save.
-    fn save_configuration(&mut self, profile: Option<&str>) -> Result<bool, String>;
-    fn has_configuration(&mut self) -> bool;
     /// Starts the tunnel (with `profile` where the platform has no VPN
     /// configuration that names it) and waits up to `limit` for it to
     /// connect.
@@ -361,6 +410,38 @@ impl<P: UpgradePlatform> Run<'_, P> {
     }
 }
 
+impl<P: UpgradePlatform> Run<'_, P> {
+    /// Saves our VPN configuration as `recorded` says when the system lost
+    /// it (a repair's deactivation deletes it) or when `prepare` turned its
+    /// On Demand off. Without one the tunnel cannot come back: an error
+    /// when it was up.
+    fn restore_configuration(
+        &mut self,
+        recorded: Option<&SavedConfiguration>,
+        was_up: bool,
+    ) -> Result<(), String> {
+        let current = self
+            .platform
+            .configuration()
+            .map_err(|e| format!("cannot read the VPN configuration: {e}"))?;
+        match (recorded, current) {
+            (Some(recorded), None) => {
+                self.platform.save(recorded)?;
+                self.log("VPN configuration saved again, as before the upgrade".into());
+            }
+            (Some(recorded), Some(current)) if recorded.on_demand && !current.on_demand => {
+                self.platform.save(recorded)?;
+                self.log("VPN On Demand turned back on".into());
+            }
+            (None, None) if was_up => {
+                return Err("the tunnel was up, but its VPN configuration is gone and none was recorded to save again".into());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 /// Where a request stopped the upgrade, if it did.
 fn stop_on(outcome: &RequestOutcome) -> Option<Outcome> {
     match outcome {
@@ -402,6 +483,18 @@ pub fn finish(
     if was_up && !state.tunnel_was_up() {
         run.log("the tunnel is up before the replacement: it will be restored".into());
     }
+    // Read before anything changes: a repair's deactivation deletes it,
+    // and an old app without `prepare` recorded nothing.
+    let recorded = match state.configuration() {
+        Some(recorded) => Some(recorded.clone()),
+        None => match run.platform.configuration() {
+            Ok(found) => found,
+            Err(e) => {
+                run.log(format!("cannot read the VPN configuration: {e}"));
+                None
+            }
+        },
+    };
     let activation = run.platform.activate();
     let activation = run.request("activate (replace)", activation);
     if let Some(outcome) = stop_on(&activation) {
@@ -434,14 +527,8 @@ pub fn finish(
     // connecting below says so.
     let resumed = run.platform.resume();
     run.log(format!("resume: {resumed:?}"));
-    // Deactivation deleted the VPN configuration; the tunnel needs one
-    // before it can come back.
-    if (repair || was_up) && !run.platform.has_configuration() {
-        let saved = run.platform.save_configuration(state.profile());
-        run.log(format!("VPN configuration saved again: {saved:?}"));
-        if let Err(reason) = saved {
-            return report(Outcome::Unhealthy { reason }, repair, false, run.steps);
-        }
+    if let Err(reason) = run.restore_configuration(recorded.as_ref(), was_up) {
+        return report(Outcome::Unhealthy { reason }, repair, false, run.steps);
     }
     let mut restored = false;
     if was_up {
