@@ -10,10 +10,15 @@ LOG="$ROOT/var/log/{{LOG_NAME}}-install.log"
 APP_PATH="$ROOT/Applications/{{APP_BUNDLE}}"
 APP_EXE="$APP_PATH/Contents/MacOS/{{APP_EXECUTABLE}}"
 APP_ID="{{APP_ID}}"
-# The app's processes, for pgrep/pkill -f: the executable's path as an
-# extended regular expression (volume names may hold brackets and dots).
+# The app's own process, for pgrep/pkill -f, which match an extended
+# regular expression against the whole command line: the executable's path
+# (escaped: volume names may hold brackets and dots) with no arguments, as
+# LaunchServices starts it (macOS before 10.9 added -psn_<serial>).
+# Anchored at both ends, so that the app's executable running `upgrade
+# finish` (another installation's, or the login agent's) is not taken for
+# the app.
 # shellcheck disable=SC2016 # the $ is a character to escape, not an expansion
-APP_PATTERN=$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')
+APP_PATTERN="^$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')( -psn_[0-9_]+)?\$"
 # The app's bundle id as a basic regular expression (its dots escaped), to
 # find the lines of `scutil --nc list` it saved.
 APP_ID_RE=$(printf '%s' "$APP_ID" | sed 's/[.]/\\./g')
@@ -21,6 +26,14 @@ NEW_VERSION="{{VERSION}}"
 # Root-owned: the state preinstall records for the new app to read.
 STATE_DIR="$ROOT/Library/Application Support/{{APP_ID}}/Upgrade"
 STATE="$STATE_DIR/state.json"
+# One installation at a time: MDM may retry while a user double-clicks the
+# same pkg. preinstall takes the lock, postinstall gives it back.
+LOCK_DIR="$STATE_DIR/install.lock"
+# Seconds a second installation waits for the first, and minutes after
+# which a lock is taken to be left by an installation that stopped halfway
+# (a run takes well under this: its steps are bounded).
+LOCK_WAIT=180
+LOCK_STALE_MINUTES=15
 # Runs `upgrade finish` at the next login when nobody was logged in.
 AGENT_LABEL="{{APP_ID}}.upgrade-finish"
 AGENT_PLIST="$ROOT/Library/LaunchAgents/$AGENT_LABEL.plist"
@@ -116,4 +129,29 @@ version_newer() {
 # A JSON string of $1.
 json_string() {
     printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r\t')"
+}
+
+# Takes the installation lock (mkdir is atomic), waiting up to LOCK_WAIT
+# seconds for another installation to give it back; fails if it does not.
+# A lock older than LOCK_STALE_MINUTES is taken over.
+take_install_lock() {
+    mkdir -p "$STATE_DIR" || return 1
+    lock_waited=0
+    until mkdir "$LOCK_DIR" 2>/dev/null; do
+        lock_owner=$(cat "$LOCK_DIR/owner" 2>/dev/null)
+        if [ -n "$(find "$LOCK_DIR" -maxdepth 0 -mmin +"$LOCK_STALE_MINUTES" 2>/dev/null)" ]; then
+            log "taking over the lock of an installation that stopped halfway ($lock_owner)"
+            rm -rf "$LOCK_DIR"
+            continue
+        fi
+        [ "$lock_waited" = 0 ] && log "waiting for another installation to finish ($lock_owner)"
+        [ "$lock_waited" -ge "$LOCK_WAIT" ] && return 1
+        sleep 1
+        lock_waited=$((lock_waited + 1))
+    done
+    printf '%s pid %s, %s, installing %s\n' "$SCRIPT" "$$" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$NEW_VERSION" >"$LOCK_DIR/owner"
+}
+
+release_install_lock() {
+    rm -rf "$LOCK_DIR"
 }

@@ -111,7 +111,8 @@ fn running_app(executable: String, pid: u32) -> RunningApp {
         pid,
         bundle_id: APP_ID.into(),
         executable,
-        ignores_quit: false,
+        args: Vec::new(),
+        ignores_term: false,
     }
 }
 
@@ -191,7 +192,9 @@ fn assert_healthy(scenario: &str, sim: &SimMac, install: &Install, tunnel_was_up
         "{scenario}: {report:#}"
     );
     assert!(
-        mac.running_apps.iter().all(|a| a.bundle_id != APP_ID),
+        mac.running_apps
+            .iter()
+            .all(|a| a.bundle_id != APP_ID || !a.args.is_empty()),
         "{scenario}: the old app was quit"
     );
     // Every step is in the log.
@@ -471,7 +474,7 @@ fn the_app_not_running() {
     assert_healthy("app not running", &sim, &install, true);
     assert_configuration_kept(&sim);
     assert!(sim.install_log().contains("the app is not running"));
-    assert!(sim.mac().calls_of("osascript").is_empty());
+    assert!(sim.mac().calls_of("pkill").is_empty());
 }
 
 #[test]
@@ -623,15 +626,86 @@ fn on_demand_with_an_old_app_without_prepare_ends_repaired_with_on_demand_kept()
 }
 
 #[test]
-fn the_app_refuses_to_quit() {
+fn the_app_ignores_sigterm() {
     let sim = installed("0.9.0", &versioned("0.9.0"), true);
-    sim.update(|mac| mac.running_apps[0].ignores_quit = true);
+    sim.update(|mac| mac.running_apps[0].ignores_term = true);
     let install = sim.install(pkg());
-    assert_healthy("app refuses to quit", &sim, &install, true);
+    assert_healthy("app ignores SIGTERM", &sim, &install, true);
     let log = sim.install_log();
-    assert!(log.contains("asking the app to quit"), "{log}");
-    assert!(log.contains("still running after 3s: ending it"), "{log}");
-    assert_eq!(sim.mac().calls_of("pkill").len(), 1);
+    assert!(log.contains("ending the app (SIGTERM)"), "{log}");
+    assert!(log.contains("still running after 3s: killed it"), "{log}");
+    let pkills = sim.mac().calls_of("pkill");
+    assert_eq!(pkills.len(), 2, "{pkills:?}");
+    assert!(pkills[0].starts_with("-TERM -f ^") && pkills[1].starts_with("-KILL -f ^"));
+}
+
+#[test]
+fn an_upgrade_in_progress_is_not_taken_for_the_app() {
+    // The login agent of an earlier install runs `upgrade finish` with the
+    // app's executable when the user installs again: preinstall ends the
+    // app the user sees, not that.
+    let sim = installed("0.9.0", &versioned("0.9.0"), false);
+    let executable = sim.app_executable().display().to_string();
+    let finishing = RunningApp {
+        args: ["upgrade", "finish", "--policy", "on-failure", "--once"]
+            .map(String::from)
+            .to_vec(),
+        ..running_app(executable, 5151)
+    };
+    sim.update(|mac| mac.running_apps.push(finishing));
+    let install = sim.install(pkg());
+    assert_healthy("an upgrade in progress", &sim, &install, false);
+    let running: Vec<u32> = sim.mac().running_apps.iter().map(|a| a.pid).collect();
+    assert_eq!(running, [5151]);
+}
+
+#[test]
+fn a_second_installation_waits_for_the_first() {
+    // MDM installs the pkg while the user double-clicks it: the second
+    // run's scripts wait until the first run's postinstall is done, so
+    // neither quits, stops or records over the other.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    let first = sim.start_install(pkg());
+    assert!(first.preinstall.status.success());
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| sim.install(pkg()));
+        let waiting = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            sim.install_log()
+                .contains("waiting for another installation to finish (preinstall pid ")
+        });
+        assert!(waiting, "{}", sim.install_log());
+        let first = sim.complete_install(pkg(), first);
+        (first, second.join().unwrap())
+    });
+    assert_healthy("the first of two at once", &sim, &first, true);
+    assert_healthy("the second of two at once", &sim, &second, true);
+    let log = sim.install_log();
+    let first_done = log.find("upgrade finish: healthy").unwrap();
+    let second_starts = log
+        .find(&format!("installing {APP_ID} {NEW} over {NEW}"))
+        .unwrap();
+    assert!(first_done < second_starts, "{log}");
+    assert!(!sim.state_file().with_file_name("install.lock").exists());
+}
+
+#[test]
+fn a_lock_left_by_an_installation_that_stopped_halfway_is_taken_over() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    let lock = sim.state_file().with_file_name("install.lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "preinstall pid 1, installing 0.9.5\n").unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "20 minutes ago"])
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let install = sim.install(pkg());
+    assert_healthy("a stale lock", &sim, &install, true);
+    assert!(sim.install_log().contains(
+        "taking over the lock of an installation that stopped halfway (preinstall pid 1, installing 0.9.5)"
+    ));
 }
 
 #[test]

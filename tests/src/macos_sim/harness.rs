@@ -92,6 +92,13 @@ impl PkgUnderTest {
     }
 }
 
+/// An installation whose preinstall ran.
+pub struct StartedInstall {
+    started_ms: u64,
+    start: Instant,
+    pub preinstall: Output,
+}
+
 impl SimMac {
     pub fn new(mac: Mac) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -235,9 +242,26 @@ impl SimMac {
     /// Installer: preinstall; if it succeeded, the payload's app is laid
     /// down as its PackageInfo says; postinstall.
     pub fn install(&self, pkg: &PkgUnderTest) -> Install {
-        let started_ms = now_ms();
-        let start = Instant::now();
-        let preinstall = self.run_script(pkg, "preinstall");
+        let started = self.start_install(pkg);
+        self.complete_install(pkg, started)
+    }
+
+    /// Installer's first step alone: preinstall.
+    pub fn start_install(&self, pkg: &PkgUnderTest) -> StartedInstall {
+        StartedInstall {
+            started_ms: now_ms(),
+            start: Instant::now(),
+            preinstall: self.run_script(pkg, "preinstall"),
+        }
+    }
+
+    /// The rest of [`Self::install`] after [`Self::start_install`].
+    pub fn complete_install(&self, pkg: &PkgUnderTest, started: StartedInstall) -> Install {
+        let StartedInstall {
+            started_ms,
+            start,
+            preinstall,
+        } = started;
         let postinstall = preinstall.status.success().then(|| {
             let app_id = super::app::plist_dict(&pkg.app.join("Contents/Info.plist"))
                 .remove("CFBundleIdentifier")

@@ -130,8 +130,22 @@ pub struct RunningApp {
     pub pid: u32,
     pub bundle_id: String,
     pub executable: String,
-    /// Ignores a polite quit (a modal dialog, say); SIGTERM ends it.
-    pub ignores_quit: bool,
+    /// Its arguments: none for the app LaunchServices started, `upgrade
+    /// finish ...` for an upgrade in progress.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Handles SIGTERM and does not exit (a hung handler); SIGKILL ends it.
+    pub ignores_term: bool,
+}
+
+impl RunningApp {
+    /// What `pgrep -f` matches: the arguments joined by spaces.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.executable.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// What the user does when macOS asks them to allow the extension.

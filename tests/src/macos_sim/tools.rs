@@ -17,7 +17,6 @@ use super::{
 /// Every tool faked here, so the harness can put them on PATH.
 pub const TOOLS: &[&str] = &[
     "scutil",
-    "osascript",
     "launchctl",
     "sudo",
     "spctl",
@@ -55,7 +54,6 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match (tool, args.as_slice()) {
         ("scutil", ["--nc", verb, rest @ ..]) => mac.with(|mac| scutil(mac, verb, rest)),
-        ("osascript", ["-e", script]) => mac.with(|mac| osascript(mac, script)),
         ("launchctl", ["asuser", uid, command @ ..]) => {
             let console = mac.read().console;
             if console.is_none_or(|user| user.uid.to_string() != *uid) {
@@ -93,13 +91,16 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             open(app, rest)
         }
         ("logger", _) => ExitCode::SUCCESS,
+        // pgrep and pkill match an extended regular expression (regcomp
+        // REG_EXTENDED) against the whole command line with -f, and exit 1
+        // when no process matched (pgrep(1) of BSD and macOS).
         ("pgrep", ["-f", pattern]) => {
-            let pattern = literal(pattern);
+            let pattern = extended_regex(pattern);
             let pids: Vec<u32> = mac
                 .read()
                 .running_apps
                 .iter()
-                .filter(|a| a.executable.contains(&pattern))
+                .filter(|a| pattern.is_match(&a.command_line()))
                 .map(|a| a.pid)
                 .collect();
             for pid in &pids {
@@ -111,14 +112,17 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        // pkill exits 1 when no process matched (pgrep(1) of BSD and
-        // macOS, EXIT STATUS).
-        ("pkill", [_signal, "-f", pattern]) => mac.with(|mac| {
-            let pattern = literal(pattern);
-            let before = mac.running_apps.len();
-            mac.running_apps
-                .retain(|a| !a.executable.contains(&pattern));
-            if mac.running_apps.len() < before {
+        ("pkill", [signal @ ("-TERM" | "-KILL"), "-f", pattern]) => mac.with(|mac| {
+            let pattern = extended_regex(pattern);
+            let matched = mac
+                .running_apps
+                .iter()
+                .filter(|a| pattern.is_match(&a.command_line()))
+                .count();
+            mac.running_apps.retain(|a| {
+                !pattern.is_match(&a.command_line()) || (*signal == "-TERM" && a.ignores_term)
+            });
+            if matched > 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -144,13 +148,11 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
 
 /// A regular expression that escapes every special character, as the
 /// scripts write it, read back as the literal it matches.
-fn literal(pattern: &str) -> String {
-    let mut out = String::new();
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        out.extend(if c == '\\' { chars.next() } else { Some(c) });
-    }
-    out
+/// A pattern of pgrep -f: POSIX extended syntax, which the regex crate
+/// reads the same for what the scripts write (escaped metacharacters,
+/// groups, `+`, `?`, anchors).
+fn extended_regex(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).unwrap_or_else(|e| panic!("pgrep: bad pattern {pattern}: {e}"))
 }
 
 /// `copy_padded_string` of Apple's scutil (configd-1405.100.8,
@@ -275,19 +277,6 @@ fn scutil(mac: &mut Mac, verb: &str, rest: &[&str]) -> ExitCode {
         }
         _ => return fail(&format!("scutil --nc {verb} is not simulated")),
     }
-    ExitCode::SUCCESS
-}
-
-/// `osascript -e 'tell application id "ID" to quit'`.
-fn osascript(mac: &mut Mac, script: &str) -> ExitCode {
-    let Some(id) = script
-        .strip_prefix("tell application id \"")
-        .and_then(|s| s.strip_suffix("\" to quit"))
-    else {
-        return fail(&format!("the simulated osascript does not run `{script}`"));
-    };
-    mac.running_apps
-        .retain(|a| a.bundle_id != id || a.ignores_quit);
     ExitCode::SUCCESS
 }
 
