@@ -99,6 +99,25 @@ console_user() {
     esac
 }
 
+# The console user's home, from Directory Services. `dscl . -read
+# /Users/NAME NFSHomeDirectory` prints `NFSHomeDirectory: /Users/name`, or,
+# for a value with a space, the key alone and the value on the next line
+# after a space (both in the `dscl -read` transcript of NetHack's
+# sys/unix/hints/macosx.sh).
+console_home() {
+    bounded 5 dscl . -read "/Users/$CONSOLE_USER" NFSHomeDirectory 2>/dev/null |
+        sed -n -e 's/^NFSHomeDirectory: //p' -e '/^NFSHomeDirectory:$/{n;s/^ //p;}'
+}
+
+# finished_by_console_user ID: whether the console user's app recorded
+# upgrade ID as finished (vpn-app's `default_finished_record`, which a
+# login agent's `upgrade finish --once` writes to).
+finished_by_console_user() {
+    finished_home=$(console_home)
+    [ -n "$finished_home" ] &&
+        grep -qxF "$1" "$finished_home/Library/Application Support/vpn-app/finished-upgrades" 2>/dev/null
+}
+
 # as_console_user COMMAND...: COMMAND in the console user's session, as them.
 as_console_user() {
     launchctl asuser "$CONSOLE_UID" sudo -u "$CONSOLE_USER" "$@"

@@ -532,6 +532,33 @@ fn nobody_logged_in_runs_finish_at_the_next_login_once() {
 }
 
 #[test]
+fn an_upgrade_a_login_agent_finished_is_not_restored_again_by_the_next_install() {
+    // Installed at the login window, finished by the agent at alice's
+    // login; she then turns the VPN off. The next install must not turn
+    // it back on from the first one's state file.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| {
+        mac.console = None;
+        mac.running_apps.clear();
+    });
+    assert!(sim.install(pkg()).succeeded());
+    assert_eq!(log_in(&sim)["outcome"], "healthy");
+    sim.update(|mac| {
+        let id = mac.services[0].id.clone();
+        mac.stop_service(&id);
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let again = sim.install(pkg());
+    assert_healthy("after an upgrade the agent finished", &sim, &again, false);
+    assert!(
+        sim.install_log()
+            .contains("was finished at a login: its state is retired"),
+        "{}",
+        sim.install_log()
+    );
+}
+
+#[test]
 fn scutil_hangs() {
     let sim = installed("0.9.0", &versioned("0.9.0"), true);
     sim.update(|mac| mac.scutil_hangs = true);
@@ -807,17 +834,31 @@ fn an_activation_that_completes_after_a_reboot_is_finished_at_the_next_login() {
     sim.update(|mac| mac.reboot_on_activate = true);
     let install = sim.install(pkg());
     assert!(install.succeeded());
-    assert_eq!(report(&sim)["outcome"], "reboot_required");
-    assert!(sim
-        .install_log()
-        .contains("upgrade finish: reboot_required"));
+    let report = report(&sim);
+    assert_eq!(report["outcome"], "reboot_required", "{report:#}");
+    // Until the restart, the tunnel runs on the extension installed before,
+    // rather than staying down with it quiesced.
+    assert_eq!(report["tunnel_restored"], true, "{report:#}");
+    let mac = sim.mac();
+    assert!(mac.tunnel_connected());
+    assert_eq!(mac.extension.as_ref().unwrap().version, "0.9.0");
+    let log = sim.install_log();
+    assert!(log.contains("upgrade finish: reboot_required"), "{log}");
+    assert!(
+        log.contains("restart the Mac to finish the upgrade"),
+        "the user is told: {log}"
+    );
     assert!(sim.agent_plist().exists());
     // After the restart, at login, the agent finishes the upgrade and
-    // brings the tunnel back.
-    sim.update(|mac| mac.reboot_on_activate = false);
+    // brings the tunnel back on the new extension.
+    sim.update(Mac::restart);
     let finished = log_in(&sim);
     assert_eq!(finished["outcome"], "healthy", "{finished:#}");
     assert_eq!(finished["tunnel_restored"], true);
+    assert_eq!(finished["repaired"], false, "{finished:#}");
+    let mac = sim.mac();
+    assert_eq!(mac.extension.as_ref().unwrap().version, NEW);
+    assert!(mac.tunnel_connected());
     assert_configuration_kept(&sim);
 }
 

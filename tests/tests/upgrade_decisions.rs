@@ -190,12 +190,29 @@ fn approval_is_waited_for_and_a_refusal_is_reported_without_changes() {
 }
 
 #[test]
-fn a_reboot_is_reported_and_nothing_else_is_tried() {
+fn a_reboot_is_reported_and_the_tunnel_runs_on_the_old_extension_until_then() {
+    // `prepare` quiesced the old extension; no repair is tried, and the
+    // control channel (the new version's service name) cannot reach it.
     let mut mac = upgraded();
     mac.mac.reboot_on_activate = true;
+    mac.mac.quiesced = true;
     let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
     assert_eq!(report.outcome, Outcome::RebootRequired);
-    assert_eq!(calls(&mac), ["activate"]);
+    assert!(report.tunnel_restored && !report.repaired);
+    assert_eq!(calls(&mac), ["activate", "connect"]);
+    assert_eq!(mac.mac.extension.as_ref().unwrap().version, "2");
+    assert!(mac.mac.tunnel_connected());
+
+    let mut stopped = upgraded();
+    stopped.mac.reboot_on_activate = true;
+    let report = run(
+        &mut stopped,
+        &UpgradeState::default(),
+        RepairPolicy::OnFailure,
+    );
+    assert_eq!(report.outcome, Outcome::RebootRequired);
+    assert!(!report.tunnel_restored);
+    assert_eq!(calls(&stopped), ["activate"]);
 }
 
 #[test]

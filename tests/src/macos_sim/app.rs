@@ -305,7 +305,10 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
                 policy: *policy,
                 report: report.clone(),
                 once: *once,
-                finished_record: upgrade::default_finished_record(),
+                // Where the macOS app records it, as the scripts expect.
+                finished_record: upgrade::macos_finished_record(Path::new(
+                    &std::env::var_os("HOME").unwrap_or_default(),
+                )),
                 limits: Limits {
                     approval: APPROVAL_LIMIT,
                     handshake_interval: Duration::from_millis(50),

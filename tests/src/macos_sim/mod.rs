@@ -1,7 +1,7 @@
 //! A simulated macOS for the upgrade (DESIGN.md, "Testing without a Mac"):
 //! the pkg scripts that build-pkg really wrote run against fake `scutil`,
 //! `launchctl`, `sudo`, `spctl`, `stat`, `open`, `logger`,
-//! `pgrep`, `pkill` and `defaults` on PATH; the app they launch is the real
+//! `pgrep`, `pkill`, `defaults` and `dscl` on PATH; the app they launch is the real
 //! `vpn-app` upgrade logic over a model of the extension lifecycle. All of
 //! it shares one state file, which records every call.
 //!

@@ -227,6 +227,9 @@ pub struct Mac {
     pub approval: Approval,
     pub approval_pending: bool,
     pub reboot_on_activate: bool,
+    /// What an activation that waits for the restart installs then.
+    #[serde(default)]
+    pub after_restart: Option<Extension>,
     pub activation_error: Option<String>,
     /// The active extension speaks no protocol the app does.
     pub protocol_skew: bool,
@@ -410,6 +413,10 @@ impl Mac {
             return RequestOutcome::Failed(error);
         }
         if self.reboot_on_activate {
+            self.after_restart = Some(Extension {
+                version: app.version.clone(),
+                service_name: app.service_name.clone(),
+            });
             return RequestOutcome::WillCompleteAfterReboot;
         }
         if let Some(error) = &self.activation_error {
@@ -420,6 +427,26 @@ impl Mac {
             return RequestOutcome::NeedsApproval;
         }
         self.activate_now(app, ingested_at_launch)
+    }
+
+    /// A restart: a pending activation completes, every session and the
+    /// engine are down, and the extension starts afresh.
+    pub fn restart(&mut self) {
+        self.reboot_on_activate = false;
+        if let Some(extension) = self.after_restart.take() {
+            self.extension = Some(extension);
+        }
+        for service in &mut self.services {
+            service.status = "Disconnected".into();
+            service.disconnected_at_ms = None;
+            service.reconnect_at_ms = None;
+        }
+        self.engine = None;
+        self.quiesced = false;
+        self.xpc_invalidated = false;
+        self.protocol_skew = false;
+        self.running_apps.clear();
+        self.note_tunnel();
     }
 
     /// How long the app will wait, within `limit`, for the user.
@@ -531,14 +558,13 @@ impl Mac {
 
     /// `startVPNTunnel` on our configuration (the one for `profile` when
     /// given): the system starts a session, whose provider starts our
-    /// engine. A session that is up already is left as it is, engine or
+    /// engine, quiesced or not (the provider's `startTunnel` starts the
+    /// engine directly; the quiesce closes only the control channel,
+    /// vpn-extension/src/platform/macos/provider.rs). A session that is up already is left as it is, engine or
     /// not (`startVPNTunnel` starts nothing then).
     pub fn connect(&mut self, app: &AppIdentity, profile: Option<&str>) -> Result<(), String> {
         if self.extension.is_none() || self.xpc_invalidated {
             return Err("the extension is not reachable".into());
-        }
-        if self.quiesced {
-            return Err("the extension is quiesced".into());
         }
         let service = self
             .services

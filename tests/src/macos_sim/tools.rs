@@ -26,6 +26,7 @@ pub const TOOLS: &[&str] = &[
     "pgrep",
     "pkill",
     "defaults",
+    "dscl",
 ];
 
 /// Set by `launchctl asuser UID` for what it runs: the user's session.
@@ -91,6 +92,26 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             open(app, rest)
         }
         ("logger", _) => ExitCode::SUCCESS,
+        // The simulated directory knows the console user, whose home is
+        // the harness's HOME. A value with a space comes on its own line
+        // after a space, as dscl prints it (the `dscl -read` transcript in
+        // NetHack's sys/unix/hints/macosx.sh).
+        ("dscl", [".", "-read", record, "NFSHomeDirectory"]) => {
+            let console = mac
+                .read()
+                .console
+                .map(|user| format!("/Users/{}", user.name));
+            if console.as_deref() != Some(*record) {
+                return fail("<dscl_cmd> DS Error: -14136 (eDSRecordNotFound)");
+            }
+            let home = std::env::var("HOME").unwrap_or_default();
+            if home.contains(' ') {
+                println!("NFSHomeDirectory:\n {home}");
+            } else {
+                println!("NFSHomeDirectory: {home}");
+            }
+            ExitCode::SUCCESS
+        }
         // pgrep and pkill match an extended regular expression (regcomp
         // REG_EXTENDED) against the whole command line with -f, and exit 1
         // when no process matched (pgrep(1) of BSD and macOS).

@@ -8,7 +8,9 @@
 //!
 //! `finish`'s steps, each bounded in time:
 //! 1. activate the extension, answering `.replace`; wait (bounded) for the
-//!    user's approval when asked; stop at "after reboot" and say so;
+//!    user's approval when asked; at "after reboot", bring the tunnel back
+//!    on the extension installed before, and say that a restart finishes
+//!    the upgrade;
 //! 2. handshake over the versioned service name;
 //! 3. when the policy says so (by default: the handshake failed), repair:
 //!    deactivate, reactivate, handshake again;
@@ -442,6 +444,35 @@ impl<P: UpgradePlatform> Run<'_, P> {
     }
 }
 
+impl<P: UpgradePlatform> Run<'_, P> {
+    /// macOS replaces the extension at the next restart. Until then the
+    /// installed one runs, quiesced by `prepare`, behind the Mach service
+    /// name of its own version, which this app does not use. The system
+    /// still starts its provider (`startTunnel` ignores the quiesce, which
+    /// closes only the control channel), so the tunnel comes back on it
+    /// rather than staying down until the restart; the system's session
+    /// status is then the only check there is.
+    fn until_restart(
+        mut self,
+        recorded: Option<&SavedConfiguration>,
+        profile: Option<&str>,
+        was_up: bool,
+    ) -> UpgradeReport {
+        let mut restored = false;
+        let configured = self.restore_configuration(recorded, was_up);
+        if was_up {
+            let connect = self.limits.connect;
+            let connected = configured.and_then(|()| self.platform.connect(profile, connect));
+            self.log(format!(
+                "until the restart, the tunnel runs on the extension installed before: {connected:?}"
+            ));
+            restored = connected.is_ok();
+        }
+        self.log("restart the Mac to finish the upgrade: macOS replaces the extension then".into());
+        report(Outcome::RebootRequired, false, restored, self.steps)
+    }
+}
+
 /// Where a request stopped the upgrade, if it did.
 fn stop_on(outcome: &RequestOutcome) -> Option<Outcome> {
     match outcome {
@@ -497,6 +528,9 @@ pub fn finish(
     };
     let activation = run.platform.activate();
     let activation = run.request("activate (replace)", activation);
+    if activation == RequestOutcome::WillCompleteAfterReboot {
+        return run.until_restart(recorded.as_ref(), state.profile(), was_up);
+    }
     if let Some(outcome) = stop_on(&activation) {
         return report(outcome, false, false, run.steps);
     }
@@ -564,15 +598,21 @@ pub fn default_finished_record() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    let dir = if cfg!(target_os = "macos") {
-        home.join("Library/Application Support/vpn-app")
+    if cfg!(target_os = "macos") {
+        macos_finished_record(&home)
     } else {
         std::env::var_os("XDG_STATE_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join(".local/state"))
-            .join("vpn-app")
-    };
-    dir.join("finished-upgrades")
+            .join("vpn-app/finished-upgrades")
+    }
+}
+
+/// The record on macOS, under the user's `home`. The next release's
+/// preinstall reads it there (`finished_by_console_user` in
+/// upgrade-lib.sh) to retire a state file that a login agent finished.
+pub fn macos_finished_record(home: &Path) -> PathBuf {
+    home.join("Library/Application Support/vpn-app/finished-upgrades")
 }
 
 /// `upgrade finish` as a command: reads the state file, runs [`finish`]
