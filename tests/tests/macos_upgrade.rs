@@ -137,7 +137,22 @@ fn login_agent_arguments(sim: &SimMac) -> Vec<String> {
         arguments.contains(&sim.state_file().display().to_string()),
         "{arguments:?}"
     );
-    assert_eq!(arguments.last().map(String::as_str), Some("--once"));
+    assert!(arguments.contains(&"--once".to_string()), "{arguments:?}");
+    // It expires with its upgrade.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.state_file()).unwrap()).unwrap();
+    let id = arguments.iter().position(|a| a == "--upgrade-id").unwrap() + 1;
+    assert_eq!(state["upgrade_id"], arguments[id].as_str());
+    // Shown under the app in Login Items.
+    assert_eq!(
+        agent["AssociatedBundleIdentifiers"]
+            .as_array()
+            .map(|ids| ids
+                .iter()
+                .filter_map(|id| id.as_string())
+                .collect::<Vec<_>>()),
+        Some(vec![APP_ID])
+    );
     let app = arguments.iter().position(|a| a == "--args").unwrap() + 1;
     arguments[app..].to_vec()
 }
@@ -518,6 +533,8 @@ fn nobody_logged_in_runs_finish_at_the_next_login_once() {
     assert!(!mac.tunnel_connected());
     assert_eq!(mac.extension.as_ref().unwrap().version, "0.9.0");
 
+    // Nobody asked for what runs at the login: it repairs nothing.
+    assert!(login_agent_arguments(&sim).contains(&"--unattended".to_string()));
     // alice logs in, twice: the first login finishes the upgrade, and
     // after she turns the VPN off, the second does nothing.
     let first = log_in(&sim);
@@ -556,6 +573,57 @@ fn an_upgrade_a_login_agent_finished_is_not_restored_again_by_the_next_install()
         "{}",
         sim.install_log()
     );
+}
+
+#[test]
+fn at_a_login_after_an_mdm_install_a_repair_is_left_for_the_user() {
+    // Pushed at the login window: scutil hangs and the old app predates
+    // `prepare`, so the extension is replaced while connected at the next
+    // login. The repair it needs can prompt and deletes the configuration
+    // (which MDM may have installed): not unattended.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| {
+        mac.console = None;
+        mac.running_apps.clear();
+        mac.scutil_hangs = true;
+        mac.legacy_versions.push("0.9.0".into());
+    });
+    assert!(sim.install(pkg()).succeeded());
+    let at_login = log_in(&sim);
+    assert_eq!(at_login["outcome"], "unhealthy", "{at_login:#}");
+    assert!(
+        at_login["reason"]
+            .as_str()
+            .unwrap()
+            .contains("it is left for the user"),
+        "{at_login:#}"
+    );
+    assert!(!sim
+        .mac()
+        .calls_of("app")
+        .contains(&"deactivate".to_string()));
+    assert_configuration_kept(&sim);
+}
+
+#[test]
+fn a_login_agent_expires_with_its_upgrade() {
+    let sim = installed("0.9.0", &versioned("0.9.0"), false);
+    sim.update(|mac| mac.console = None);
+    assert!(sim.install(pkg()).succeeded());
+    let arguments = login_agent_arguments(&sim);
+    // Another upgrade's state file took its place.
+    let state = sim.state_file();
+    let text = std::fs::read_to_string(&state).unwrap();
+    let id = arguments[arguments.iter().position(|a| a == "--upgrade-id").unwrap() + 1].clone();
+    std::fs::write(&state, text.replace(&id, "20270101T000000Z-1")).unwrap();
+    sim.update(|mac| mac.console = alice());
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let report = sim.run_app(&arguments);
+    assert_eq!(report["outcome"], "already_finished", "{report:#}");
+    assert!(sim.mac().calls_of("app").is_empty(), "nothing was done");
+    // And once the state file is gone, too.
+    std::fs::remove_file(&state).unwrap();
+    assert_eq!(sim.run_app(&arguments)["outcome"], "already_finished");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use system_tests::macos_sim::{
     model::{AppIdentity, Approval, Extension, Mac, Service, CONNECT_RULE},
 };
 use vpn_app::upgrade::{
-    finish, Limits, Outcome, Prepared, RepairPolicy, SavedConfiguration, UpgradeReport,
+    finish, Attendance, Limits, Outcome, Prepared, RepairPolicy, SavedConfiguration, UpgradeReport,
     UpgradeState, VpnSession,
 };
 
@@ -93,7 +93,13 @@ fn run(
     state: &UpgradeState,
     policy: RepairPolicy,
 ) -> UpgradeReport {
-    finish(platform, state, policy, Limits::default())
+    finish(
+        platform,
+        state,
+        policy,
+        Attendance::Attended,
+        Limits::default(),
+    )
 }
 
 fn calls(platform: &SimPlatform<Mac>) -> Vec<String> {
@@ -297,7 +303,13 @@ fn a_session_the_system_shows_connected_with_no_engine_is_not_healthy() {
         connect: Duration::from_secs(2),
         ..Limits::default()
     };
-    let report = finish(&mut mac, &was_up(), RepairPolicy::OnFailure, limits);
+    let report = finish(
+        &mut mac,
+        &was_up(),
+        RepairPolicy::OnFailure,
+        Attendance::Attended,
+        limits,
+    );
     let Outcome::Unhealthy { reason } = &report.outcome else {
         panic!("{report:#?}");
     };
@@ -414,4 +426,22 @@ fn on_demand_that_prepare_turned_off_is_turned_back_on() {
         .steps
         .iter()
         .any(|s| s == "VPN On Demand turned back on"));
+}
+
+#[test]
+fn unattended_a_repair_is_left_for_the_user_and_the_configuration_kept() {
+    let mut mac = connected(upgraded());
+    let report = finish(
+        &mut mac,
+        &was_up(),
+        RepairPolicy::OnFailure,
+        Attendance::Unattended,
+        Limits::default(),
+    );
+    let Outcome::Unhealthy { reason } = &report.outcome else {
+        panic!("{report:#?}");
+    };
+    assert!(reason.contains("it is left for the user"), "{reason}");
+    assert!(!calls(&mac).contains(&"deactivate".to_string()));
+    assert_eq!(configuration(&mac), home(), "nothing deleted");
 }

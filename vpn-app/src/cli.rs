@@ -93,5 +93,14 @@ pub enum UpgradeCommand {
         /// before (the login agent of an install nobody was logged in for).
         #[arg(long)]
         once: bool,
+        /// Do nothing unless the state file is still that of this upgrade
+        /// (a login agent expires with the upgrade it was installed for).
+        #[arg(long, value_name = "ID")]
+        upgrade_id: Option<String>,
+        /// Nobody asked for this run (a login agent after an install at the
+        /// login window): no repair, which can prompt and deletes the VPN
+        /// configuration.
+        #[arg(long)]
+        unattended: bool,
     },
 }

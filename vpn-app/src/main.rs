@@ -177,6 +177,8 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
                     policy,
                     report,
                     once,
+                    upgrade_id,
+                    unattended,
                 },
         } => upgrade_finish(
             &cli,
@@ -185,6 +187,12 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
                 policy: *policy,
                 report: report.clone(),
                 once: *once,
+                upgrade_id: upgrade_id.clone(),
+                attendance: if *unattended {
+                    upgrade::Attendance::Unattended
+                } else {
+                    upgrade::Attendance::Attended
+                },
                 finished_record: upgrade::default_finished_record(),
                 limits: upgrade::Limits::default(),
             },

@@ -288,6 +288,8 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
             policy,
             report,
             once,
+            upgrade_id,
+            unattended,
         } => {
             // Launching the app ingests its ticket, after the fact.
             let ingested_at_launch = mac.with(|mac| {
@@ -305,6 +307,12 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
                 policy: *policy,
                 report: report.clone(),
                 once: *once,
+                upgrade_id: upgrade_id.clone(),
+                attendance: if *unattended {
+                    upgrade::Attendance::Unattended
+                } else {
+                    upgrade::Attendance::Attended
+                },
                 // Where the macOS app records it, as the scripts expect.
                 finished_record: upgrade::macos_finished_record(Path::new(
                     &std::env::var_os("HOME").unwrap_or_default(),

@@ -499,10 +499,24 @@ fn report(
     }
 }
 
+/// Who may answer a prompt while `finish` runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Attendance {
+    /// Someone ran the installer or the app.
+    #[default]
+    Attended,
+    /// The login agent of an install nobody was logged in for (an MDM
+    /// push, say): nobody asked for this run, so no step that can prompt,
+    /// and nothing that deletes the VPN configuration, which an MDM
+    /// profile may have installed and the app cannot recreate.
+    Unattended,
+}
+
 pub fn finish(
     platform: &mut impl UpgradePlatform,
     state: &UpgradeState,
     policy: RepairPolicy,
+    attendance: Attendance,
     limits: Limits,
 ) -> UpgradeReport {
     let mut run = Run {
@@ -540,6 +554,14 @@ pub fn finish(
         RepairPolicy::OnFailure => handshake != Handshake::Current,
         RepairPolicy::Never => false,
     };
+    if repair && attendance == Attendance::Unattended {
+        // Deactivation asks for an administrator's password unless MDM
+        // allows its removal, and it deletes the VPN configuration.
+        let reason = format!(
+            "a repair (deactivate, reactivate) is needed ({handshake:?}), and it can prompt and deletes the VPN configuration: it is left for the user, who can run `upgrade finish` from the app"
+        );
+        return report(Outcome::Unhealthy { reason }, false, false, run.steps);
+    }
     if repair {
         let deactivation = run.platform.deactivate();
         let deactivation = run.request("repair: deactivate", deactivation);
@@ -587,6 +609,10 @@ pub struct FinishOptions {
     pub report: Option<PathBuf>,
     /// Do nothing when `finished_record` names this upgrade already.
     pub once: bool,
+    /// Do nothing unless the state file is that of this upgrade: a login
+    /// agent expires with the upgrade it was installed for.
+    pub upgrade_id: Option<String>,
+    pub attendance: Attendance,
     /// Where this user's finished upgrades are recorded.
     pub finished_record: PathBuf,
     pub limits: Limits,
@@ -623,9 +649,25 @@ pub fn finish_command(
     options: &FinishOptions,
 ) -> anyhow::Result<UpgradeReport> {
     let state = match &options.state {
+        // A login agent's upgrade whose state file the next install
+        // retired (or replaced) is over.
+        Some(path) if options.upgrade_id.is_some() && !path.exists() => UpgradeState::default(),
         Some(path) => read_state(path)?,
         None => UpgradeState::default(),
     };
+    if let Some(id) = options
+        .upgrade_id
+        .as_ref()
+        .filter(|id| state.upgrade_id.as_ref() != Some(id))
+    {
+        let result = report(
+            Outcome::AlreadyFinished,
+            false,
+            false,
+            vec![format!("upgrade {id} is no longer pending: nothing to do")],
+        );
+        return write_report(options, result);
+    }
     let finished_before = match &state.upgrade_id {
         Some(id) if options.once => std::fs::read_to_string(&options.finished_record)
             .map(|record| record.lines().any(|line| line == id))
@@ -643,11 +685,22 @@ pub fn finish_command(
             )],
         )
     } else {
-        finish(platform, &state, options.policy, options.limits)
+        finish(
+            platform,
+            &state,
+            options.policy,
+            options.attendance,
+            options.limits,
+        )
     };
     if let (Outcome::Healthy, Some(id)) = (&result.outcome, &state.upgrade_id) {
         record_finished(&options.finished_record, id)?;
     }
+    write_report(options, result)
+}
+
+/// Writes `result` where `--report` asks, and returns it.
+fn write_report(options: &FinishOptions, result: UpgradeReport) -> anyhow::Result<UpgradeReport> {
     if let Some(path) = &options.report {
         let mut json = serde_json::to_vec_pretty(&result)?;
         json.push(b'\n');
