@@ -39,9 +39,20 @@ pub fn connect_at(socket: &Path) -> anyhow::Result<(Box<dyn ControlClient>, Hand
 
 /// A client to an extension of this very build.
 pub fn ready_at(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
-    match connect_at(socket)? {
-        (client, HandshakeOutcome::Current { .. }) => Ok(client),
-        (_, other) => bail!("the extension cannot serve this app: {other:?}"),
+    let mut client = open(socket)?;
+    require_current(client.as_mut(), VERSION)?;
+    Ok(client)
+}
+
+/// Says hello on `client` for an app of build `app_build`; an error unless
+/// the extension is of that very build.
+pub fn require_current(client: &mut dyn ControlClient, app_build: &str) -> anyhow::Result<()> {
+    match client
+        .hello(app_build, app_build)
+        .context("handshake with the extension failed")?
+    {
+        HandshakeOutcome::Current { .. } => Ok(()),
+        other => bail!("the extension cannot serve this app: {other:?}"),
     }
 }
 

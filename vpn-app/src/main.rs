@@ -13,8 +13,9 @@ use serde_json::json;
 #[cfg(target_os = "linux")]
 use vpn_app::extension_process;
 use vpn_app::{
-    channel::{connect_at, expect, ready_at},
+    channel::{self, connect_at, expect, ready_at},
     cli::{Cli, Command, ExtensionCommand, UpgradeCommand},
+    report::{self, report, Report},
     upgrade, VERSION,
 };
 use vpn_ipc::{
@@ -23,35 +24,10 @@ use vpn_ipc::{
     transport::ControlClient,
 };
 
-const SCHEMA_VERSION: u32 = 1;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    match run(cli) {
-        Ok(report) => {
-            if json {
-                println!("{:#}", report.json);
-            } else {
-                println!("{}", report.text);
-            }
-            if report.failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(error) => {
-            if json {
-                println!(
-                    "{:#}",
-                    json!({"schema_version": SCHEMA_VERSION, "error": format!("{error:#}")})
-                );
-            }
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    report::print(run(cli), json)
 }
 
 fn connect(cli: &Cli) -> anyhow::Result<(Box<dyn ControlClient>, HandshakeOutcome)> {
@@ -73,23 +49,6 @@ fn ready_starting(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
 
 fn ready(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
     ready_at(&cli.socket)
-}
-
-/// What a command reports: a versioned JSON object for `--json`, text
-/// otherwise; `failed` turns a complete report into exit status 1.
-struct Report {
-    json: serde_json::Value,
-    text: String,
-    failed: bool,
-}
-
-fn report(mut json: serde_json::Value, text: String) -> Report {
-    json["schema_version"] = SCHEMA_VERSION.into();
-    Report {
-        json,
-        text,
-        failed: false,
-    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<Report> {
@@ -169,34 +128,20 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         }
         Command::Upgrade {
             command: UpgradeCommand::Prepare,
-        } => upgrade_prepare(&cli),
-        Command::Upgrade {
-            command:
-                UpgradeCommand::Finish {
-                    state,
-                    policy,
-                    report,
-                    once,
-                    upgrade_id,
-                    unattended,
-                },
-        } => upgrade_finish(
-            &cli,
-            &upgrade::FinishOptions {
-                state: state.clone(),
-                policy: *policy,
-                report: report.clone(),
-                once: *once,
-                upgrade_id: upgrade_id.clone(),
-                attendance: if *unattended {
-                    upgrade::Attendance::Unattended
-                } else {
-                    upgrade::Attendance::Attended
-                },
-                finished_record: upgrade::default_finished_record(),
-                limits: upgrade::Limits::default(),
-            },
+        } => upgrade::command::prepare_report(
+            channel::open(&cli.socket)?.as_mut(),
+            vpn_session()?.as_mut(),
+            VERSION,
         ),
+        Command::Upgrade { command } => {
+            let options = upgrade::command::finish_options(
+                command,
+                upgrade::default_finished_record(),
+                upgrade::Limits::default(),
+            )
+            .expect("the other upgrade command is matched above");
+            finish_on_this_platform(&cli, &options)
+        }
         Command::Extension {
             command: ExtensionCommand::Activate,
         } => activate(&cli),
@@ -410,22 +355,6 @@ fn deactivate(_cli: &Cli) -> anyhow::Result<Report> {
     system_extension_request(vpn_app::macos::system_extension::RequestKind::Deactivate)
 }
 
-/// The old app, before its replacement: see [`upgrade::prepare`]. Prints
-/// the state, which the preinstall script keeps for `upgrade finish`.
-fn upgrade_prepare(cli: &Cli) -> anyhow::Result<Report> {
-    let prepared = upgrade::prepare(ready(cli)?.as_mut(), vpn_session()?.as_mut())?;
-    let text = format!(
-        "prepared: tunnel was {}{}; the extension is quiesced",
-        if prepared.tunnel_was_up { "up" } else { "down" },
-        prepared
-            .profile
-            .as_ref()
-            .map(|p| format!(" ({p})"))
-            .unwrap_or_default()
-    );
-    Ok(report(serde_json::to_value(&prepared)?, text))
-}
-
 #[cfg(target_os = "linux")]
 fn vpn_session() -> anyhow::Result<Box<dyn upgrade::VpnSession>> {
     Ok(Box::new(upgrade::linux::LinuxSession))
@@ -438,34 +367,16 @@ fn vpn_session() -> anyhow::Result<Box<dyn upgrade::VpnSession>> {
     }))
 }
 
-/// The new app, after its replacement: see [`upgrade::finish_command`].
-fn upgrade_finish(cli: &Cli, options: &upgrade::FinishOptions) -> anyhow::Result<Report> {
-    let result = finish_on_this_platform(cli, options)?;
-    let text = std::iter::once(format!("{:?}", result.outcome))
-        .chain(result.steps.iter().map(|s| format!("  {s}")))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut report = report(serde_json::to_value(&result)?, text);
-    report.failed = !result.outcome.is_success();
-    Ok(report)
-}
-
 #[cfg(target_os = "linux")]
-fn finish_on_this_platform(
-    cli: &Cli,
-    options: &upgrade::FinishOptions,
-) -> anyhow::Result<upgrade::UpgradeReport> {
+fn finish_on_this_platform(cli: &Cli, options: &upgrade::FinishOptions) -> anyhow::Result<Report> {
     let mut platform = upgrade::linux::LinuxUpgrade {
         socket: &cli.socket,
     };
-    upgrade::finish_command(&mut platform, options)
+    upgrade::command::finish_report(&mut platform, options)
 }
 
 #[cfg(target_os = "macos")]
-fn finish_on_this_platform(
-    cli: &Cli,
-    options: &upgrade::FinishOptions,
-) -> anyhow::Result<upgrade::UpgradeReport> {
+fn finish_on_this_platform(cli: &Cli, options: &upgrade::FinishOptions) -> anyhow::Result<Report> {
     let mut platform = upgrade::macos::MacUpgrade::new(vpn_app::macos::app_bundle()?, &cli.socket);
-    upgrade::finish_command(&mut platform, options)
+    upgrade::command::finish_report(&mut platform, options)
 }

@@ -11,13 +11,16 @@ use std::{
 use clap::Parser;
 use vpn_app::{
     cli::{Cli, Command, UpgradeCommand},
+    report,
     upgrade::{
-        self, FinishOptions, Handshake, Limits, RequestOutcome, SavedConfiguration,
-        UpgradePlatform, VpnSession,
+        self, command, Handshake, Limits, RequestOutcome, SavedConfiguration, UpgradePlatform,
+        VpnSession,
     },
 };
 use vpn_ipc::{
-    message::{ErrorCode, Request, Response, TunnelStatus},
+    message::{ErrorCode, ProtocolRange, Request, RequestEnvelope, Response, TunnelStatus},
+    negotiation::SUPPORTED,
+    session::{Dispatch, ExtensionInfo, ServerSession},
     transport::{ControlClient, TransportError},
 };
 
@@ -150,42 +153,81 @@ impl<A: MacAccess> VpnSession for SimPlatform<A> {
 }
 
 /// The extension's end of the control channel, as the old app's `upgrade
-/// prepare` reaches it.
+/// prepare` reaches it: the extension's own session rules
+/// ([`ServerSession`]: `Hello` first, no new work while quiesced) over the
+/// simulated Mac's extension.
 pub struct SimExtension<'a, A: MacAccess> {
     pub mac: &'a mut A,
+    session: ServerSession,
+    next_id: u64,
+}
+
+impl<'a, A: MacAccess> SimExtension<'a, A> {
+    pub fn new(mac: &'a mut A) -> Self {
+        Self {
+            mac,
+            session: ServerSession::default(),
+            next_id: 0,
+        }
+    }
 }
 
 impl<A: MacAccess> ControlClient for SimExtension<'_, A> {
     fn request(&mut self, request: Request) -> Result<Response, TransportError> {
+        self.next_id += 1;
+        let frame = RequestEnvelope {
+            id: self.next_id,
+            request,
+        }
+        .to_json();
+        let session = &mut self.session;
         self.mac.with(|mac| {
-            mac.record("extension", &[format!("{request:?}")]);
-            if mac.xpc_invalidated || mac.extension.is_none() {
+            mac.record("extension", &[String::from_utf8_lossy(&frame).into_owned()]);
+            let Some(extension) = mac.extension.as_ref().filter(|_| !mac.xpc_invalidated) else {
                 return Err(TransportError::new(std::io::Error::other(
                     "connection invalidated",
                 )));
-            }
-            Ok(match request {
-                // The engine's own state, whatever the system shows.
-                Request::Status => Response::Status(mac.engine_status()),
-                Request::Stop if mac.quiesced => Response::Error {
-                    code: ErrorCode::Quiesced,
-                    message: "quiesced".into(),
+            };
+            let info = ExtensionInfo {
+                // An extension that shares no protocol with the app.
+                protocols: if mac.protocol_skew {
+                    ProtocolRange { min: 0, max: 0 }
+                } else {
+                    SUPPORTED
                 },
-                // The engine stops; the system's session does not hear of it.
-                Request::Stop => {
-                    mac.stop_engine();
-                    Response::Stopped
-                }
-                Request::Quiesce => {
-                    mac.quiesced = true;
-                    Response::Quiesced
-                }
-                other => Response::Error {
-                    code: ErrorCode::Internal,
-                    message: format!("{other:?} is not simulated"),
-                },
+                version: extension.version.clone(),
+                build: extension.version.clone(),
+            };
+            Ok(match session.on_frame(&frame, &info, mac.quiesced) {
+                Dispatch::Reply(reply) | Dispatch::ReplyAndClose(reply) => reply.response,
+                Dispatch::Serve { request, .. } => serve(mac, request),
             })
         })
+    }
+}
+
+/// What the extension does with a request its session rules let through.
+fn serve(mac: &mut Mac, request: Request) -> Response {
+    match request {
+        // The engine's own state, whatever the system shows.
+        Request::Status => Response::Status(mac.engine_status()),
+        // The engine stops; the system's session does not hear of it.
+        Request::Stop => {
+            mac.stop_engine();
+            Response::Stopped
+        }
+        Request::Quiesce => {
+            mac.quiesced = true;
+            Response::Quiesced
+        }
+        Request::Resume => {
+            mac.quiesced = false;
+            Response::Resumed
+        }
+        other => Response::Error {
+            code: ErrorCode::Internal,
+            message: format!("{other:?} is not simulated"),
+        },
     }
 }
 
@@ -251,7 +293,9 @@ pub fn plist_dict(path: &Path) -> std::collections::HashMap<String, String> {
 /// not hold a test for two minutes.
 pub const APPROVAL_LIMIT: Duration = Duration::from_secs(2);
 
-/// `Name.app/Contents/MacOS/vpn-app ARGS`, on the simulated Mac.
+/// `Name.app/Contents/MacOS/vpn-app ARGS`, on the simulated Mac: the
+/// real command line, commands and report of `vpn-app`, over the simulated
+/// platform, as the app of the bundle's version.
 pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
     let app = identity_of(&executable);
     let mut mac = MacFile::from_env();
@@ -273,24 +317,17 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
         eprintln!("the simulated app runs only the upgrade commands");
         return ExitCode::from(2);
     };
-    match command {
+    let result = match command {
         UpgradeCommand::Prepare => {
+            let version = app.version.clone();
             let mut session = SimPlatform {
                 mac: mac.clone(),
                 app,
                 ingested_at_launch: true,
             };
-            let mut extension = SimExtension { mac: &mut mac };
-            print_result(upgrade::prepare(&mut extension, &mut session), |_| true)
+            command::prepare_report(&mut SimExtension::new(&mut mac), &mut session, &version)
         }
-        UpgradeCommand::Finish {
-            state,
-            policy,
-            report,
-            once,
-            upgrade_id,
-            unattended,
-        } => {
+        finish => {
             // Launching the app ingests its ticket, after the fact.
             let ingested_at_launch = mac.with(|mac| {
                 let before = mac.ingested.contains(&app.version);
@@ -302,52 +339,21 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
                 app,
                 ingested_at_launch,
             };
-            let options = FinishOptions {
-                state: state.clone(),
-                policy: *policy,
-                report: report.clone(),
-                once: *once,
-                upgrade_id: upgrade_id.clone(),
-                attendance: if *unattended {
-                    upgrade::Attendance::Unattended
-                } else {
-                    upgrade::Attendance::Attended
-                },
-                // Where the macOS app records it, as the scripts expect.
-                finished_record: upgrade::macos_finished_record(Path::new(
-                    &std::env::var_os("HOME").unwrap_or_default(),
-                )),
-                limits: Limits {
-                    approval: APPROVAL_LIMIT,
-                    handshake_interval: Duration::from_millis(50),
-                    ..Limits::default()
-                },
+            let limits = Limits {
+                approval: APPROVAL_LIMIT,
+                handshake_interval: Duration::from_millis(50),
+                ..Limits::default()
             };
-            print_result(upgrade::finish_command(&mut platform, &options), |report| {
-                report.outcome.is_success()
-            })
+            // Where the macOS app records it, as the scripts expect.
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            let options = command::finish_options(
+                finish,
+                upgrade::macos_finished_record(Path::new(&home)),
+                limits,
+            )
+            .expect("prepare is matched above");
+            command::finish_report(&mut platform, &options)
         }
-    }
-}
-
-/// The JSON on stdout (what the scripts read) and the exit status, or the
-/// error on stderr.
-fn print_result<T: serde::Serialize>(
-    result: anyhow::Result<T>,
-    succeeded: impl Fn(&T) -> bool,
-) -> ExitCode {
-    match result {
-        Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value).unwrap());
-            if succeeded(&value) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    };
+    report::print(result, cli.json)
 }

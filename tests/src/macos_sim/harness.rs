@@ -278,10 +278,13 @@ impl SimMac {
     }
 
     /// Runs the installed app with `args`, as the user or a login agent
-    /// would, waits, and returns the JSON it printed.
+    /// would, waits, and returns what it reports. `--json` is added in
+    /// front: a login agent's output goes nowhere, and the test reads it
+    /// instead.
     pub fn run_app(&self, args: &[&str]) -> serde_json::Value {
         let output = self
             .command(self.app_executable())
+            .arg("--json")
             .args(args)
             .output()
             .unwrap();

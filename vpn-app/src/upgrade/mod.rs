@@ -23,6 +23,7 @@
 //!    confirm it through the extension's own status: the system may show a
 //!    session Connected with no engine behind it.
 
+pub mod command;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "macos")]
