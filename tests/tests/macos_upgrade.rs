@@ -627,6 +627,30 @@ fn a_login_agent_expires_with_its_upgrade() {
 }
 
 #[test]
+fn gatekeeper_rejects_the_app_and_no_ticket_is_ingested_before_its_launch() {
+    // Gatekeeper allows App Store apps only: postinstall's assessment is
+    // rejected and ingests nothing, so the new app's first activation
+    // comes before its ticket is ingested (XPC invalidated) and is
+    // repaired.
+    let sim = installed("0.9.0", &versioned("0.9.0"), true);
+    sim.update(|mac| mac.gatekeeper_app_store_only = true);
+    let install = sim.install(pkg());
+    let log = sim.install_log();
+    assert!(
+        log.contains("spctl --assess failed: ")
+            && log.contains(": rejected source=Notarized Developer ID"),
+        "{log}"
+    );
+    assert_eq!(report(&sim)["repaired"], true);
+    // assert_healthy looks for an `spctl: ` line of an accepted assessment.
+    assert!(install.succeeded());
+    assert_eq!(report(&sim)["outcome"], "healthy");
+    let mac = sim.mac();
+    assert!(mac.tunnel_connected() && !mac.xpc_invalidated);
+    assert_configuration_kept(&sim);
+}
+
+#[test]
 fn scutil_hangs() {
     let sim = installed("0.9.0", &versioned("0.9.0"), true);
     sim.update(|mac| mac.scutil_hangs = true);

@@ -9,8 +9,8 @@ use system_tests::macos_sim::{
     model::{AppIdentity, Approval, Extension, Mac, Service, CONNECT_RULE},
 };
 use vpn_app::upgrade::{
-    finish, Attendance, Limits, Outcome, Prepared, RepairPolicy, SavedConfiguration, UpgradeReport,
-    UpgradeState, VpnSession,
+    finish, finish_command, Attendance, FinishOptions, Limits, Outcome, Prepared, RepairPolicy,
+    SavedConfiguration, UpgradeReport, UpgradeState, VpnSession,
 };
 
 const PROVIDER: &str = "com.example.demovpn.tunnel";
@@ -251,6 +251,13 @@ fn the_report_is_json_with_the_outcome_at_the_top() {
     assert_eq!(json["outcome"], "healthy");
     assert_eq!(json["repaired"], true);
     assert!(json["steps"].as_array().unwrap().len() >= 6, "{json}");
+    // At the top of the file as written: postinstall reads the first
+    // `"outcome":` line, before any step.
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    assert!(
+        text.starts_with("{\n  \"outcome\": \"healthy\",\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -444,4 +451,58 @@ fn unattended_a_repair_is_left_for_the_user_and_the_configuration_kept() {
     assert!(reason.contains("it is left for the user"), "{reason}");
     assert!(!calls(&mac).contains(&"deactivate".to_string()));
     assert_eq!(configuration(&mac), home(), "nothing deleted");
+}
+
+#[test]
+fn the_state_file_of_the_previous_format_is_finished_by_this_build() {
+    // Written before `prepare` recorded the configuration: the new app
+    // reads it before the repair deletes it, and restores the tunnel with
+    // the profile the old app recorded.
+    let fixture = system_tests::workspace_root()
+        .join("tests/fixtures/upgrade-state/schema-1-without-configuration.json");
+    let mut mac = connected(upgraded());
+    mac.mac.services[0].name = "Demo VPN".into();
+    let before = mac.configuration().unwrap();
+    let record = tempfile::tempdir().unwrap();
+    let options = FinishOptions {
+        state: Some(fixture),
+        policy: RepairPolicy::OnFailure,
+        report: None,
+        once: true,
+        upgrade_id: None,
+        attendance: Attendance::Attended,
+        finished_record: record.path().join("finished-upgrades"),
+        limits: Limits::default(),
+    };
+    let report = finish_command(&mut mac, &options).unwrap();
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired && report.tunnel_restored);
+    assert_eq!(mac.configuration().unwrap(), before);
+    assert_eq!(mac.mac.engine.as_deref(), Some("home"));
+    assert_eq!(
+        std::fs::read_to_string(&options.finished_record).unwrap(),
+        "20261123T101500Z-4711\n"
+    );
+}
+
+#[test]
+fn a_repair_waits_for_the_administrators_password_deactivation_asks_for() {
+    let mut mac = connected(upgraded());
+    mac.mac.deactivation_approval = Approval::AfterMs(5_000);
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:#?}");
+    assert!(report.repaired && report.tunnel_restored);
+    assert_eq!(mac.mac.user_wait_ms, 5_000);
+    assert!(report
+        .steps
+        .iter()
+        .any(|s| s.starts_with("repair: deactivate: waiting up to")));
+
+    // Refused: nothing is deleted, and the user is asked again later.
+    let mut mac = connected(upgraded());
+    mac.mac.deactivation_approval = Approval::Denies;
+    let report = run(&mut mac, &was_up(), RepairPolicy::OnFailure);
+    assert_eq!(report.outcome, Outcome::ApprovalPending, "{report:#?}");
+    assert_eq!(configuration(&mac), home());
+    assert!(mac.mac.extension.is_some());
 }

@@ -224,8 +224,18 @@ pub struct Mac {
     pub quiesced: bool,
     /// App versions whose stapled ticket macOS ingested.
     pub ingested: Vec<String>,
+    /// Gatekeeper allows App Store apps only: `spctl --assess` rejects.
+    #[serde(default)]
+    pub gatekeeper_app_store_only: bool,
     pub approval: Approval,
     pub approval_pending: bool,
+    /// What the user does when a deactivation asks for an administrator's
+    /// password: it does unless MDM made the extension removable
+    /// (RemovableSystemExtensions, com.apple.system-extension-policy).
+    #[serde(default)]
+    pub deactivation_approval: Approval,
+    #[serde(default)]
+    pub deactivation_pending: bool,
     pub reboot_on_activate: bool,
     /// What an activation that waits for the restart installs then.
     #[serde(default)]
@@ -449,9 +459,18 @@ impl Mac {
         self.note_tunnel();
     }
 
+    /// What the user does about the request that waits for them.
+    fn pending_approval(&self) -> Approval {
+        if self.deactivation_pending {
+            self.deactivation_approval
+        } else {
+            self.approval
+        }
+    }
+
     /// How long the app will wait, within `limit`, for the user.
     pub fn approval_wait(&self, limit: Duration) -> Duration {
-        match self.approval {
+        match self.pending_approval() {
             Approval::AfterMs(ms) => Duration::from_millis(ms).min(limit),
             _ => limit,
         }
@@ -466,19 +485,34 @@ impl Mac {
     ) -> RequestOutcome {
         let waited = self.approval_wait(limit);
         self.user_wait_ms += waited.as_millis() as u64;
-        match self.approval {
-            Approval::AfterMs(ms) if Duration::from_millis(ms) <= limit => {
-                self.approval = Approval::NotAsked;
-                self.approval_pending = false;
-                self.activate_now(app, ingested_at_launch)
-            }
-            _ => RequestOutcome::NeedsApproval,
+        let approved = matches!(
+            self.pending_approval(),
+            Approval::AfterMs(ms) if Duration::from_millis(ms) <= limit
+        );
+        if !approved {
+            return RequestOutcome::NeedsApproval;
         }
+        if self.deactivation_pending {
+            self.deactivation_pending = false;
+            return self.deactivate_now(app);
+        }
+        self.approval = Approval::NotAsked;
+        self.approval_pending = false;
+        self.activate_now(app, ingested_at_launch)
     }
 
-    /// `OSSystemExtensionRequest.deactivationRequest`: the extension goes,
-    /// and its VPN configurations with it.
+    /// `OSSystemExtensionRequest.deactivationRequest`: once the user gave
+    /// an administrator's password, if asked, the extension goes, and its
+    /// VPN configurations with it.
     pub fn deactivate(&mut self, app: &AppIdentity) -> RequestOutcome {
+        if self.deactivation_approval != Approval::NotAsked {
+            self.deactivation_pending = true;
+            return RequestOutcome::NeedsApproval;
+        }
+        self.deactivate_now(app)
+    }
+
+    fn deactivate_now(&mut self, app: &AppIdentity) -> RequestOutcome {
         self.extension = None;
         self.engine = None;
         self.services.retain(|s| s.provider_id != app.provider_id);

@@ -63,13 +63,25 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             run(command, Some((SESSION_VARIABLE, uid)))
         }
         ("sudo", ["-u", _user, command @ ..]) => run(command, None),
+        // spctl writes its verdict to stderr, `<path>: accepted|rejected`
+        // then `source=` (forums.developer.apple.com thread 680357), and
+        // exits non-zero when it rejects (the exact status is unpublished:
+        // 3 here). With Gatekeeper set to App Store apps only, a notarized
+        // app is rejected all the same (Installomator PR 477), and this
+        // simulation then ingests no ticket.
         ("spctl", ["--assess", "--type", "execute", "-v", app]) => {
             let version = plist_dict(&Path::new(app).join("Contents/Info.plist"))
                 .remove("CFBundleVersion")
                 .unwrap_or_default();
-            mac.with(|mac| mac.ingested.push(version));
-            eprintln!("{app}: accepted\nsource=Notarized Developer ID");
-            ExitCode::SUCCESS
+            mac.with(|mac| {
+                if mac.gatekeeper_app_store_only {
+                    eprintln!("{app}: rejected\nsource=Notarized Developer ID");
+                    return ExitCode::from(3);
+                }
+                mac.ingested.push(version);
+                eprintln!("{app}: accepted\nsource=Notarized Developer ID");
+                ExitCode::SUCCESS
+            })
         }
         ("stat", ["-f", "%Su %u", "/dev/console"]) => {
             match mac.read().console {

@@ -17,7 +17,7 @@ pub struct MacUpgrade<'a> {
     pub bundle: AppBundle,
     /// The Unix socket a development build outside a bundle falls back to.
     pub socket: &'a Path,
-    /// An activation waiting for the user's approval.
+    /// A request waiting for the user's approval.
     pending: Option<PendingRequest>,
 }
 
@@ -70,7 +70,14 @@ impl UpgradePlatform for MacUpgrade<'_> {
     }
 
     fn deactivate(&mut self) -> RequestOutcome {
-        request(RequestKind::Deactivate, &self.bundle.extension_id).0
+        // Deactivation asks for an administrator's password unless MDM
+        // made the extension removable: wait for that answer as for an
+        // activation's approval.
+        let (outcome, pending) = request(RequestKind::Deactivate, &self.bundle.extension_id);
+        if outcome == RequestOutcome::NeedsApproval {
+            self.pending = Some(pending);
+        }
+        outcome
     }
 
     fn wait_for_approval(&mut self, limit: Duration) -> RequestOutcome {
