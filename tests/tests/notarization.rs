@@ -262,6 +262,31 @@ fn an_invalid_submission_prints_its_issues_and_leaves_no_pkg() {
 }
 
 #[test]
+fn a_pkg_is_judged_by_the_mach_o_files_in_its_payload() {
+    // A --dev pkg: the pkg is signed, the app in its payload ad-hoc. Apple
+    // notarizes what the pkg installs, so submitting the pkg alone is
+    // refused, naming the payload's executables.
+    let standin = NotaryStandIn::start(Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut command = build_pkg(&out);
+    run_ok("build-pkg --dev", command.args(["--stand-ins", "--dev"]));
+    let pkg = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "pkg"))
+        .expect("build-pkg wrote a pkg");
+    let stderr = fails(&standin, &mut notarize(&standin, &pkg, &[]));
+    assert!(stderr.contains("is Invalid"), "{stderr}");
+    assert!(
+        stderr.contains("/Payload/Applications/DemoVPN.app/Contents/MacOS/vpn-app: The binary is not signed with a valid Developer ID certificate. [arm64]"),
+        "{stderr}"
+    );
+    assert_eq!(standin.records().len(), 0, "no ticket");
+}
+
+#[test]
 fn tokens_are_renewed_during_a_long_wait() {
     let standin = NotaryStandIn::start(Behaviour {
         processing: Duration::from_secs(5),

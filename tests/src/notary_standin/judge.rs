@@ -2,8 +2,10 @@
 //! notarization requirements that can be checked without Apple's
 //! certificate chain: every Mach-O signed with a certificate (not ad-hoc)
 //! and with the hardened runtime; a package signed. It also derives the
-//! ticket record name the way Apple's service does, from the upload itself,
-//! so a stapler that computes it differently finds no ticket.
+//! ticket record name the way Apple's service does, from the upload itself
+//! and from the published structures, not with the library the product
+//! signs with, so a stapler that computes it differently finds no ticket.
+//! A package's payloads are unpacked and their Mach-O files judged too.
 
 use std::{io::Cursor, path::Path};
 
@@ -64,10 +66,68 @@ fn judge_package(name: &str, data: &[u8]) -> Verdict {
         );
     };
     digest.truncate(20);
-    Verdict {
-        issues: Vec::new(),
-        record: Some(format!("2/{}/{}", u8::from(kind), hex::encode(digest))),
+    // Apple notarizes what a package installs: every Mach-O in each
+    // component's payload is held to the same rules as in an app.
+    let unpacked = tempfile::tempdir().expect("a temporary directory");
+    let payloads: Vec<String> = reader
+        .files()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| path == "Payload" || path.ends_with("/Payload"))
+        .collect();
+    let mut issues = Vec::new();
+    for path in payloads {
+        let into = unpacked.path().join(path.replace('/', "_"));
+        let unpacked_payload = reader
+            .get_file_data_from_path(&path)
+            .ok()
+            .flatten()
+            .is_some_and(|data| unpack_payload(&data, &into));
+        if !unpacked_payload {
+            return invalid(name, &format!("The payload {path} could not be read."));
+        }
+        check_tree(&into, &into, &format!("{name}/{path}"), &mut issues);
     }
+    Verdict {
+        record: issues
+            .is_empty()
+            .then(|| format!("2/{}/{}", u8::from(kind), hex::encode(digest))),
+        issues,
+    }
+}
+
+/// A payload (a gzip'd cpio archive) unpacked under `into` with
+/// cpio-archive's reader: regular files only, which is all that is judged.
+fn unpack_payload(data: &[u8], into: &Path) -> bool {
+    let decoder = flate2::read::GzDecoder::new(Cursor::new(data.to_vec()));
+    let Ok(mut archive) = cpio_archive::reader(decoder) else {
+        return false;
+    };
+    while let Ok(Some(header)) = archive.read_next() {
+        let mut content = Vec::new();
+        if std::io::Read::read_to_end(&mut archive, &mut content).is_err() {
+            return false;
+        }
+        let regular = header.mode() & 0o170000 == 0o100000;
+        let relative = Path::new(header.name().trim_start_matches("./"));
+        if !regular
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            continue;
+        }
+        let path = into.join(relative);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, content));
+        if written.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn judge_zip(name: &str, data: &[u8]) -> Verdict {
@@ -89,9 +149,9 @@ fn judge_zip(name: &str, data: &[u8]) -> Verdict {
     };
     let mut issues = Vec::new();
     check_tree(&app, unpacked.path(), name, &mut issues);
-    let record = apple_bundles::DirectoryBundle::new_from_path(&app)
-        .ok()
-        .and_then(|b| apple_codesign::stapling::record_name_from_executable_bundle(&b).ok());
+    let record = main_executable(&app)
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|data| record_name(&data));
     if record.is_none() && issues.is_empty() {
         issues.push(issue(
             name,
@@ -170,4 +230,79 @@ fn check_tree(dir: &Path, root: &Path, name: &str, issues: &mut Vec<Value>) {
 mod cpu_type {
     pub const X86_64: u32 = 0x0100_0007;
     pub const ARM64: u32 = 0x0100_000c;
+}
+
+/// `Contents/MacOS/<CFBundleExecutable>` of an app bundle.
+fn main_executable(app: &Path) -> Option<std::path::PathBuf> {
+    let info = plist::Value::from_file(app.join("Contents/Info.plist")).ok()?;
+    let executable = info
+        .as_dictionary()?
+        .get("CFBundleExecutable")?
+        .as_string()?;
+    Some(app.join("Contents/MacOS").join(executable))
+}
+
+/// The ticket record name of a signed executable, derived here from the
+/// published structures rather than by the signing library: `2/<hash
+/// type>/<cdhash>`, where the cdhash is the hash of the CodeDirectory
+/// blob, truncated to 20 bytes (TN3126 "Inside Code Signing: Hashes"), of
+/// the first slice's SHA-256 CodeDirectory when it has one (slots and
+/// magics from XNU's cs_blobs.h). The `2/` prefix and the layout are what
+/// `stapler` looks up (CloudKit record names in rcodesign's notarization
+/// documentation).
+fn record_name(data: &[u8]) -> Option<String> {
+    use goblin::mach::{Mach, MachO, SingleArch};
+    use sha2::{Digest, Sha256};
+    let slice = match Mach::parse(data).ok()? {
+        Mach::Binary(macho) => (macho, 0usize),
+        Mach::Fat(fat) => {
+            let arch = fat.iter_arches().next()?.ok()?;
+            let start = arch.offset as usize;
+            match fat.get(0).ok()? {
+                SingleArch::MachO(macho) => (macho, start),
+                SingleArch::Archive(_) => return None,
+            }
+        }
+    };
+    let (macho, start): (MachO, usize) = slice;
+    let signature = macho
+        .load_commands
+        .iter()
+        .find_map(|command| match command.command {
+            goblin::mach::load_command::CommandVariant::CodeSignature(cs) => {
+                Some((cs.dataoff as usize, cs.datasize as usize))
+            }
+            _ => None,
+        })?;
+    let blob = data.get(start + signature.0..start + signature.0 + signature.1)?;
+    let be32 = |at: usize| Some(u32::from_be_bytes(blob.get(at..at + 4)?.try_into().ok()?));
+    const SUPERBLOB: u32 = 0xfade_0cc0;
+    const CODE_DIRECTORY: u32 = 0xfade_0c02;
+    const SHA256: u8 = 2;
+    if be32(0)? != SUPERBLOB {
+        return None;
+    }
+    let mut directories = Vec::new();
+    for index in 0..be32(8)? as usize {
+        let (slot, offset) = (be32(12 + index * 8)?, be32(16 + index * 8)? as usize);
+        // CSSLOT_CODEDIRECTORY (0) and the alternates (0x1000 to 0x1004).
+        if slot == 0 || (0x1000..0x1005).contains(&slot) {
+            if be32(offset)? != CODE_DIRECTORY {
+                return None;
+            }
+            let length = be32(offset + 4)? as usize;
+            let directory = blob.get(offset..offset + length)?;
+            // hashType is the byte at offset 37 of CS_CodeDirectory.
+            directories.push((*directory.get(37)?, directory));
+        }
+    }
+    let (kind, directory) = directories
+        .iter()
+        .find(|(kind, _)| *kind == SHA256)
+        .or(directories.first())?;
+    if *kind != SHA256 {
+        return None;
+    }
+    let cdhash = &Sha256::digest(directory)[..20];
+    Some(format!("2/{kind}/{}", hex::encode(cdhash)))
 }
