@@ -23,6 +23,7 @@ use crate::{
         ArchiveInputs, PkgError,
     },
     progress::Progress,
+    provisioning::{self, ProvisioningError},
     report::{BuildReport, PayloadReport, StepTimings},
     signing::{self, BundleSigning, Purpose, SignOptions, SigningError, SigningIdentity},
 };
@@ -103,6 +104,8 @@ pub enum BuildError {
     MissingPassword { path: PathBuf, env: &'static str },
     #[error(transparent)]
     Signing(#[from] SigningError),
+    #[error(transparent)]
+    Provisioning(#[from] ProvisioningError),
     #[error(transparent)]
     Executables(#[from] ExecutablesError),
     #[error(transparent)]
@@ -233,6 +236,13 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
             release,
         )?)
     };
+    // The profiles are checked once the certificate they must list is
+    // known, before anything is compiled or assembled.
+    provisioning::check_release(
+        release,
+        app_identity.as_ref().map(|i| &i.certificate),
+        chrono::Utc::now(),
+    )?;
     let installer_identity =
         load_identity(&request.installer_identity, Purpose::Installer, release)?;
     let epoch = request.source_date_epoch;

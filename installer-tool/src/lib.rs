@@ -9,7 +9,8 @@
 //!   stand-ins); [`macho`]: their checks.
 //! - [`bundle`] + [`info_plist`] + [`entitlements`]: `Name.app` with the
 //!   extension at `Contents/Library/SystemExtensions/`, the versioned
-//!   `NEMachServiceName`, checked entitlements.
+//!   `NEMachServiceName`, checked entitlements; [`provisioning`]: the
+//!   provisioning profiles, checked against them before anything is built.
 //! - [`signing`]: identities and inside-out signing with `apple-codesign`;
 //!   the pkg's RSA + CMS signature with `apple-xar`.
 //! - [`pkg`]: the flat package, written here: [`pkg::payload`] (cpio odc,
@@ -39,6 +40,7 @@ pub mod macho;
 pub mod notary;
 pub mod pkg;
 pub mod progress;
+pub mod provisioning;
 pub mod report;
 pub mod signing;
 pub mod templates;

@@ -1,0 +1,951 @@
+//! Provisioning profiles: decoded, and checked against what the bundles
+//! are signed with, before anything is built.
+//!
+//! The two executables claim restricted entitlements (the packet-tunnel
+//! network extension, system-extension install). On macOS only a
+//! provisioning profile embedded at `Contents/embedded.provisionprofile`
+//! authorizes those; an app signed by a Developer ID identity from Apple
+//! that claims them without a matching profile is killed by AMFI at launch.
+//! So with such an identity both profiles are required, and any profile
+//! given (with any identity) must cover what is signed.
+//!
+//! What a profile holds and how macOS reads it is from Apple's TN3125,
+//! "Inside Code Signing: Provisioning Profiles"
+//! (<https://developer.apple.com/documentation/technotes/tn3125-inside-code-signing-provisioning-profiles>),
+//! quoted as "TN3125" below. TN3125 warns the format is not API; these
+//! checks mirror what it documents and are a preflight, not a guarantee.
+
+use std::path::{Path, PathBuf};
+
+use apple_codesign::AppleCertificate;
+use chrono::{DateTime, Utc};
+use cryptographic_message_syntax::SignedData;
+use plist::{Dictionary, Value};
+use sha2::{Digest, Sha256};
+use x509_certificate::CapturedX509Certificate;
+
+use crate::{
+    config::{BundleSpec, Release},
+    entitlements::Entitlements,
+    ids::{BundleId, TeamId},
+};
+
+/// The profile keys checked, as TN3125 names them.
+pub const ENTITLEMENTS: &str = "Entitlements";
+pub const TEAM_IDENTIFIER: &str = "TeamIdentifier";
+pub const DEVELOPER_CERTIFICATES: &str = "DeveloperCertificates";
+pub const EXPIRATION_DATE: &str = "ExpirationDate";
+pub const PROVISIONS_ALL_DEVICES: &str = "ProvisionsAllDevices";
+/// "On macOS the standard App ID entitlement is
+/// `com.apple.application-identifier`" (TN3125, "The what"); other
+/// platforms (and Mac Catalyst, besides) use `application-identifier`.
+pub const MACOS_APP_ID: &str = "com.apple.application-identifier";
+pub const APP_ID: &str = "application-identifier";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisioningError {
+    #[error("release.toml sets no `{field}`, but the Developer ID Application identity ({subject}) is issued by Apple\nhelp: `{bundle_id}` claims restricted entitlements, which macOS grants a Developer ID app only through a profile (AMFI kills it at launch otherwise): download the Developer ID profile for `{bundle_id}` from the developer portal and set `{field} = \"signing/<name>.provisionprofile\"`")]
+    Missing {
+        field: &'static str,
+        bundle_id: BundleId,
+        subject: String,
+    },
+    #[error("cannot read provisioning profile {path} (`{field}` in release.toml)\nhelp: download it from the developer portal, or fix the path")]
+    Read {
+        path: PathBuf,
+        field: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("provisioning profile {path} is not a signed profile: {problem}\nhelp: download the .provisionprofile again from the developer portal (`security cms -D -i FILE` on a Mac shows what it holds)")]
+    Malformed { path: PathBuf, problem: DecodeError },
+    #[error("provisioning profile {path}: `{key}` {problem}\nhelp: {help}{}", more(*.others))]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+        help: String,
+        /// Further problems found in the same profile.
+        others: usize,
+    },
+}
+
+fn more(others: usize) -> String {
+    match others {
+        0 => String::new(),
+        1 => "\n(and 1 more problem in this profile)".into(),
+        n => format!("\n(and {n} more problems in this profile)"),
+    }
+}
+
+/// Why bytes are not a provisioning profile.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a CMS SignedData structure ({0})")]
+    NotCms(String),
+    #[error("the CMS structure has no signer")]
+    NoSigner,
+    #[error("its CMS signature does not verify ({0})")]
+    BadSignature(String),
+    #[error("the CMS structure carries no content (a detached signature)")]
+    NoContent,
+    #[error("its content is not a property list ({0})")]
+    NotPlist(String),
+    #[error("its property list is not a <dict>")]
+    NotDict,
+}
+
+/// The parts of a profile build-pkg checks. A key that is absent or of the
+/// wrong type is `None` here and refused by [`check`], naming the key.
+#[derive(Clone, Debug)]
+pub struct ProvisioningProfile {
+    pub name: Option<String>,
+    pub entitlements: Option<Dictionary>,
+    pub team_identifiers: Option<Vec<String>>,
+    /// DER certificates, as `<data>` elements.
+    pub developer_certificates: Option<Vec<Vec<u8>>>,
+    pub expiration_date: Option<DateTime<Utc>>,
+    pub provisions_all_devices: Option<bool>,
+}
+
+impl ProvisioningProfile {
+    /// Decodes a `.provisionprofile`: "a property list wrapped within a
+    /// Cryptographic Message Syntax (CMS) signature" (TN3125, "Unpack a
+    /// profile"). Every signer's signature is verified against the
+    /// certificates the structure carries; whether they chain to Apple is
+    /// not checked (macOS does that; test profiles are self-signed).
+    pub fn from_der(data: &[u8]) -> Result<Self, DecodeError> {
+        let signed = SignedData::parse_ber(data).map_err(|e| DecodeError::NotCms(e.to_string()))?;
+        let mut signers = signed.signers().peekable();
+        if signers.peek().is_none() {
+            return Err(DecodeError::NoSigner);
+        }
+        for signer in signers {
+            signer
+                .verify_signature_with_signed_data(&signed)
+                .map_err(|e| DecodeError::BadSignature(e.to_string()))?;
+            // The signature covers the signed attributes; their digest is
+            // what ties it to the content.
+            if signer.signed_attributes().is_some() {
+                signer
+                    .verify_message_digest_with_signed_data(&signed)
+                    .map_err(|e| DecodeError::BadSignature(e.to_string()))?;
+            }
+        }
+        let content = signed.signed_content().ok_or(DecodeError::NoContent)?;
+        let dict = Value::from_reader(std::io::Cursor::new(content))
+            .map_err(|e| DecodeError::NotPlist(e.to_string()))?
+            .into_dictionary()
+            .ok_or(DecodeError::NotDict)?;
+        Ok(Self::from_plist(&dict))
+    }
+
+    fn from_plist(dict: &Dictionary) -> Self {
+        let strings = |key: &str| {
+            dict.get(key).and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(Value::as_string)
+                    .map(str::to_string)
+                    .collect()
+            })
+        };
+        Self {
+            name: dict
+                .get("Name")
+                .and_then(Value::as_string)
+                .map(str::to_string),
+            entitlements: dict
+                .get(ENTITLEMENTS)
+                .and_then(Value::as_dictionary)
+                .cloned(),
+            team_identifiers: strings(TEAM_IDENTIFIER),
+            developer_certificates: dict
+                .get(DEVELOPER_CERTIFICATES)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_data)
+                        .map(<[u8]>::to_vec)
+                        .collect()
+                }),
+            expiration_date: dict
+                .get(EXPIRATION_DATE)
+                .and_then(Value::as_date)
+                .map(|d| DateTime::<Utc>::from(std::time::SystemTime::from(d))),
+            provisions_all_devices: dict.get(PROVISIONS_ALL_DEVICES).and_then(Value::as_boolean),
+        }
+    }
+}
+
+/// What a profile must cover for one bundle.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    pub bundle_id: &'a BundleId,
+    pub team: &'a TeamId,
+    /// What the bundle's executable is signed with.
+    pub entitlements: &'a Entitlements,
+    /// The Application identity's certificate (DER); `None` when the app
+    /// is signed ad-hoc (`--dev`), which no profile can list.
+    pub certificate: Option<&'a [u8]>,
+    pub now: DateTime<Utc>,
+}
+
+/// One thing wrong with a profile: the key, what is wrong, the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub problem: String,
+    pub help: String,
+}
+
+/// Whether `pattern` from a profile allows `value`. Profiles use a
+/// trailing `*` as a prefix wildcard: "`SKMME9E2Y8.*` means that the app
+/// can claim any keychain access group with the `SKMME9E2Y8.` prefix"
+/// (TN3125, "The how"); the same form makes a wildcard App ID
+/// (`TEAMID.com.example.*`, "The what").
+pub fn pattern_allows(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
+/// Entitlements macOS grants without a profile: "`com.apple.security.get-task-allow`,
+/// `com.apple.security.application-groups`, those used to enable and configure
+/// the App Sandbox, those used to configure the Hardened Runtime" (TN3125,
+/// "Entitlements on macOS") - all of them under `com.apple.security.`.
+/// Our app groups are team-prefixed ([`crate::entitlements`] refuses others),
+/// the form macOS accepts without a profile.
+fn is_unrestricted(key: &str) -> bool {
+    key.starts_with("com.apple.security.")
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("`{s}`"),
+        Value::Boolean(b) => format!("<{b}/>"),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Why the profile's `allowed` value does not cover the `claimed` one, if it does not.
+fn not_covered(allowed: &Value, claimed: &Value) -> Option<String> {
+    let patterns: Vec<&str> = match allowed {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_string).collect(),
+        _ => Vec::new(),
+    };
+    let string_allowed = |value: &str| patterns.iter().any(|p| pattern_allows(p, value));
+    match claimed {
+        // Claiming `false` asks for nothing.
+        Value::Boolean(false) => None,
+        Value::Boolean(true) => (allowed.as_boolean() != Some(true))
+            .then(|| format!("is {}, but <true/> is signed", describe(allowed))),
+        Value::String(s) => {
+            (!string_allowed(s)).then(|| format!("allows {}, not `{s}`", describe(allowed)))
+        }
+        Value::Array(items) => {
+            let refused: Vec<String> = items
+                .iter()
+                .filter(|item| match item {
+                    Value::String(s) => !string_allowed(s),
+                    other => !allowed.as_array().is_some_and(|a| a.contains(other)),
+                })
+                .map(describe)
+                .collect();
+            (!refused.is_empty()).then(|| {
+                format!(
+                    "allows {}, not {} that is signed",
+                    describe(allowed),
+                    refused.join(", ")
+                )
+            })
+        }
+        other => (allowed != other).then(|| {
+            format!(
+                "is {}, but {} is signed",
+                describe(allowed),
+                describe(other)
+            )
+        }),
+    }
+}
+
+/// Every problem of `profile` for the bundle described by `expected`; empty
+/// when macOS would accept it.
+pub fn check(profile: &ProvisioningProfile, expected: &Expected<'_>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut refuse = |key: &str, problem: String, help: String| {
+        problems.push(Problem {
+            key: key.to_string(),
+            problem,
+            help,
+        })
+    };
+    let (team, bundle) = (expected.team, expected.bundle_id);
+    let regenerate = format!(
+        "download a Developer ID profile made for the App ID `{team}.{bundle}` from the developer portal"
+    );
+
+    // "Developer ID and In-House (Enterprise) distribution profiles have the
+    // `ProvisionsAllDevices` property" (TN3125, "The where"); a development
+    // profile lists devices and runs nowhere else.
+    if profile.provisions_all_devices != Some(true) {
+        refuse(
+            PROVISIONS_ALL_DEVICES,
+            "is missing or not <true/>: this is not a Developer ID profile".into(),
+            format!("a development or App Store profile does not run on users' Macs: {regenerate} (type: Developer ID)"),
+        );
+    }
+
+    // "Every profile has an `ExpirationDate` property which limits how long
+    // the profile remains valid" (TN3125, "The when").
+    match profile.expiration_date {
+        Some(date) if date > expected.now => {}
+        Some(date) => refuse(
+            EXPIRATION_DATE,
+            format!(
+                "is {}, in the past: the profile has expired",
+                date.to_rfc3339()
+            ),
+            format!("{regenerate} again: Developer ID profiles are renewed there"),
+        ),
+        None => refuse(
+            EXPIRATION_DATE,
+            "is missing or not a <date>".into(),
+            regenerate.clone(),
+        ),
+    }
+
+    match &profile.team_identifiers {
+        Some(teams) if teams.iter().any(|t| t == team.as_str()) => {}
+        Some(teams) => refuse(
+            TEAM_IDENTIFIER,
+            format!("is {teams:?}, without the release team `{team}`"),
+            format!("use the profile of team {team}, or fix product.team-id in release.toml"),
+        ),
+        None => refuse(
+            TEAM_IDENTIFIER,
+            "is missing or not an array of strings".into(),
+            regenerate.clone(),
+        ),
+    }
+
+    // "Every profile has a `DeveloperCertificates` property holding the
+    // certificates of each developer who can sign code covered by the
+    // profile" (TN3125, "The who").
+    if let Some(certificate) = expected.certificate {
+        let fingerprint = hex::encode_upper(Sha256::digest(certificate));
+        match &profile.developer_certificates {
+            Some(listed) if listed.iter().any(|c| c.as_slice() == certificate) => {}
+            found => refuse(
+                DEVELOPER_CERTIFICATES,
+                match found {
+                    Some(listed) => format!(
+                        "lists {} certificate(s), not the Application identity's (SHA-256 {fingerprint})",
+                        listed.len()
+                    ),
+                    None => "is missing or not an array of <data>".into(),
+                },
+                "regenerate the profile with this Developer ID Application certificate selected, or sign with --app-p12 of a certificate it lists".into(),
+            ),
+        }
+    }
+
+    let Some(allowed) = &profile.entitlements else {
+        refuse(
+            ENTITLEMENTS,
+            "is missing or not a <dict>".into(),
+            regenerate,
+        );
+        return problems;
+    };
+    let app_id = format!("{team}.{bundle}");
+    // "Most profiles apply to a single App ID, encoded in the `Entitlements`
+    // > `application-identifier` property ... A profile might refer to a
+    // wildcard App ID" (TN3125, "The what").
+    let (app_id_key, profile_app_id) = [MACOS_APP_ID, APP_ID]
+        .into_iter()
+        .find_map(|key| Some((key, allowed.get(key)?)))
+        .unwrap_or((MACOS_APP_ID, &Value::Boolean(false)));
+    let app_id_entry = format!("{ENTITLEMENTS} > {app_id_key}");
+    match profile_app_id.as_string() {
+        Some(pattern) if pattern_allows(pattern, &app_id) => {}
+        Some(pattern) => refuse(
+            &app_id_entry,
+            format!("is `{pattern}`, which does not cover `{app_id}`"),
+            regenerate.clone(),
+        ),
+        None => refuse(
+            &app_id_entry,
+            "is missing: the profile names no App ID".into(),
+            regenerate.clone(),
+        ),
+    }
+
+    // "Every entitlement claimed by the app must be in the profile's
+    // allowlist but the reverse isn't true" (TN3125, "The how").
+    let file = expected.entitlements.path.display();
+    for (key, claimed) in &expected.entitlements.dict {
+        // The App ID was checked against the bundle above, whichever of
+        // its two keys the profile uses.
+        let checked_app_id =
+            [MACOS_APP_ID, APP_ID].contains(&key.as_str()) && claimed.as_string() == Some(&app_id);
+        if is_unrestricted(key) || checked_app_id {
+            continue;
+        }
+        let entry = format!("{ENTITLEMENTS} > {key}");
+        match allowed.get(key) {
+            None => refuse(
+                &entry,
+                format!("is missing, but {file} claims it"),
+                format!("enable the capability on the App ID `{bundle}` in the developer portal (for the network extension: Network Extensions, Packet Tunnel; System Extension for the install) and download the profile again"),
+            ),
+            Some(value) => {
+                if let Some(problem) = not_covered(value, claimed) {
+                    refuse(
+                        &entry,
+                        problem,
+                        format!("the profile must allow what {file} claims: enable the matching capability on the App ID `{bundle}` (a Developer ID system extension needs `packet-tunnel-provider-systemextension`) and download the profile again"),
+                    );
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Whether the app needs provisioning profiles: when its signing identity
+/// was issued by Apple. A self-signed identity runs only where it is
+/// explicitly trusted, and there macOS does not consult profiles either way.
+pub fn profiles_required(certificate: Option<&CapturedX509Certificate>) -> bool {
+    certificate.is_some_and(|c| c.chains_to_apple_root_ca())
+}
+
+/// Reads and decodes the profile at `path` and checks it.
+pub fn check_file(
+    path: &Path,
+    field: &'static str,
+    expected: &Expected<'_>,
+) -> Result<ProvisioningProfile, ProvisioningError> {
+    let data = std::fs::read(path).map_err(|source| ProvisioningError::Read {
+        path: path.to_path_buf(),
+        field,
+        source,
+    })?;
+    let profile =
+        ProvisioningProfile::from_der(&data).map_err(|problem| ProvisioningError::Malformed {
+            path: path.to_path_buf(),
+            problem,
+        })?;
+    let mut problems = check(&profile, expected).into_iter();
+    match problems.next() {
+        None => Ok(profile),
+        Some(first) => Err(ProvisioningError::Invalid {
+            path: path.to_path_buf(),
+            key: first.key,
+            problem: first.problem,
+            help: first.help,
+            others: problems.count(),
+        }),
+    }
+}
+
+/// The release's profiles against the Application identity's certificate
+/// (`None`: signed ad-hoc): required when it is Apple's, checked whenever
+/// given. Cheap, so build-pkg runs it before building anything.
+pub fn check_release(
+    release: &Release,
+    certificate: Option<&CapturedX509Certificate>,
+    now: DateTime<Utc>,
+) -> Result<(), ProvisioningError> {
+    let required = profiles_required(certificate);
+    let bundles: [(&'static str, &BundleSpec, &Entitlements); 2] = [
+        (
+            "app.provisioning-profile",
+            &release.app,
+            &release.app_entitlements,
+        ),
+        (
+            "extension.provisioning-profile",
+            &release.extension,
+            &release.extension_entitlements,
+        ),
+    ];
+    for (field, spec, entitlements) in bundles {
+        let Some(path) = &spec.provisioning_profile else {
+            if required {
+                return Err(ProvisioningError::Missing {
+                    field,
+                    bundle_id: spec.bundle_id.clone(),
+                    subject: certificate
+                        .and_then(|c| c.subject_common_name())
+                        .unwrap_or_default(),
+                });
+            }
+            continue;
+        };
+        let expected = Expected {
+            bundle_id: &spec.bundle_id,
+            team: &release.team_id,
+            entitlements,
+            certificate: certificate.map(|c| c.constructed_data()),
+            now,
+        };
+        check_file(path, field, &expected)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use apple_codesign::KnownCertificate;
+    use chrono::Duration;
+    use cryptographic_message_syntax::{SignedDataBuilder, SignerBuilder};
+    use x509_certificate::{KeyAlgorithm, X509CertificateBuilder};
+
+    use super::*;
+    use crate::{
+        entitlements::{
+            Role, NETWORK_EXTENSION, PACKET_TUNNEL_SYSTEM_EXTENSION, SYSTEM_EXTENSION_INSTALL,
+        },
+        signing::{Purpose, SigningIdentity},
+    };
+
+    const TEAM: &str = "ABCDE12345";
+    const APP: &str = "com.example.demovpn";
+    const EXTENSION: &str = "com.example.demovpn.tunnel";
+
+    fn now() -> DateTime<Utc> {
+        "2026-06-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn team() -> TeamId {
+        TEAM.parse().unwrap()
+    }
+
+    /// The workspace's own entitlements, loaded as build-pkg loads them.
+    fn entitlements(role: Role) -> (BundleId, Entitlements) {
+        let (bundle, file) = match role {
+            Role::App => (APP, "app.entitlements"),
+            Role::Extension => (EXTENSION, "extension.entitlements"),
+        };
+        let bundle: BundleId = bundle.parse().unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../signing")
+            .join(file);
+        let loaded = Entitlements::load(&path, role, &team(), &bundle).unwrap();
+        (bundle, loaded)
+    }
+
+    /// A throwaway certificate (DER) standing in for the Application identity.
+    fn developer_certificate() -> Vec<u8> {
+        let (certificate, _) = X509CertificateBuilder::default()
+            .create_with_random_keypair(KeyAlgorithm::Ed25519)
+            .unwrap();
+        certificate.constructed_data().to_vec()
+    }
+
+    /// What the developer portal writes into a Developer ID profile for
+    /// `bundle` whose App ID has the Network Extensions and System
+    /// Extension capabilities.
+    fn good_plist(bundle: &str, certificate: &[u8]) -> Dictionary {
+        let strings =
+            |items: &[&str]| Value::Array(items.iter().map(|s| Value::from(*s)).collect());
+        let mut entitlements = Dictionary::new();
+        entitlements.insert(MACOS_APP_ID.into(), format!("{TEAM}.{bundle}").into());
+        entitlements.insert("com.apple.developer.team-identifier".into(), TEAM.into());
+        entitlements.insert(
+            NETWORK_EXTENSION.into(),
+            strings(&[
+                "packet-tunnel-provider-systemextension",
+                "app-proxy-provider-systemextension",
+                "content-filter-provider-systemextension",
+                "dns-proxy-systemextension",
+            ]),
+        );
+        entitlements.insert(SYSTEM_EXTENSION_INSTALL.into(), true.into());
+        entitlements.insert(
+            "keychain-access-groups".into(),
+            strings(&[&format!("{TEAM}.*")]),
+        );
+        let mut plist = Dictionary::new();
+        plist.insert(
+            "Name".into(),
+            format!("DemoVPN Developer ID {bundle}").into(),
+        );
+        plist.insert("Platform".into(), strings(&["OSX"]));
+        plist.insert(TEAM_IDENTIFIER.into(), strings(&[TEAM]));
+        plist.insert(
+            DEVELOPER_CERTIFICATES.into(),
+            Value::Array(vec![Value::Data(certificate.to_vec())]),
+        );
+        plist.insert(
+            EXPIRATION_DATE.into(),
+            Value::Date(std::time::SystemTime::from(now() + Duration::days(365)).into()),
+        );
+        plist.insert(PROVISIONS_ALL_DEVICES.into(), true.into());
+        plist.insert(ENTITLEMENTS.into(), entitlements.into());
+        plist
+    }
+
+    /// The plist wrapped as the portal does: CMS SignedData with the XML
+    /// inside, signed by a throwaway key.
+    fn sign(plist: &Dictionary) -> Vec<u8> {
+        let mut xml = Vec::new();
+        Value::Dictionary(plist.clone())
+            .to_writer_xml(&mut xml)
+            .unwrap();
+        let (certificate, key) = X509CertificateBuilder::default()
+            .create_with_random_keypair(KeyAlgorithm::Ed25519)
+            .unwrap();
+        SignedDataBuilder::default()
+            .content_inline(xml)
+            .signer(SignerBuilder::new(&key, certificate.clone()))
+            .certificate(certificate)
+            .build_der()
+            .unwrap()
+    }
+
+    fn entitlements_of(plist: &mut Dictionary) -> &mut Dictionary {
+        plist
+            .get_mut(ENTITLEMENTS)
+            .and_then(Value::as_dictionary_mut)
+            .unwrap()
+    }
+
+    /// Signs `plist`, decodes it back and checks it for `role`.
+    fn problems(role: Role, plist: &Dictionary, certificate: &[u8]) -> Vec<Problem> {
+        let (bundle, entitlements) = entitlements(role);
+        let team = team();
+        let profile = ProvisioningProfile::from_der(&sign(plist)).unwrap();
+        check(
+            &profile,
+            &Expected {
+                bundle_id: &bundle,
+                team: &team,
+                entitlements: &entitlements,
+                certificate: Some(certificate),
+                now: now(),
+            },
+        )
+    }
+
+    /// The one problem of a profile broken in one way.
+    fn only_problem(role: Role, plist: &Dictionary, certificate: &[u8]) -> Problem {
+        let mut found = problems(role, plist, certificate);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        found.remove(0)
+    }
+
+    #[test]
+    fn good_profiles_pass_for_both_bundles() {
+        let certificate = developer_certificate();
+        for (role, bundle) in [(Role::App, APP), (Role::Extension, EXTENSION)] {
+            let found = problems(role, &good_plist(bundle, &certificate), &certificate);
+            assert_eq!(found, [], "{bundle}");
+        }
+        let decoded = ProvisioningProfile::from_der(&sign(&good_plist(APP, &certificate))).unwrap();
+        assert_eq!(decoded.developer_certificates, Some(vec![certificate]));
+        assert_eq!(decoded.team_identifiers, Some(vec![TEAM.to_string()]));
+        assert_eq!(decoded.provisions_all_devices, Some(true));
+        assert_eq!(decoded.expiration_date, Some(now() + Duration::days(365)));
+    }
+
+    #[test]
+    fn a_missing_entitlement_is_named() {
+        let certificate = developer_certificate();
+        let mut plist = good_plist(APP, &certificate);
+        entitlements_of(&mut plist).remove(SYSTEM_EXTENSION_INSTALL);
+        let problem = only_problem(Role::App, &plist, &certificate);
+        assert_eq!(
+            problem.key,
+            format!("Entitlements > {SYSTEM_EXTENSION_INSTALL}")
+        );
+        assert!(
+            problem.problem.contains("missing") && problem.problem.contains("app.entitlements"),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn the_app_store_network_extension_value_does_not_cover_ours() {
+        let certificate = developer_certificate();
+        let mut plist = good_plist(EXTENSION, &certificate);
+        entitlements_of(&mut plist).insert(
+            NETWORK_EXTENSION.into(),
+            Value::Array(vec!["packet-tunnel-provider".into()]),
+        );
+        let problem = only_problem(Role::Extension, &plist, &certificate);
+        assert_eq!(problem.key, format!("Entitlements > {NETWORK_EXTENSION}"));
+        assert!(
+            problem.problem.contains(PACKET_TUNNEL_SYSTEM_EXTENSION)
+                && problem.help.contains(PACKET_TUNNEL_SYSTEM_EXTENSION),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn a_profile_for_another_app_id_is_refused() {
+        let certificate = developer_certificate();
+        // The app's profile given for the extension.
+        let problem = only_problem(
+            Role::Extension,
+            &good_plist(APP, &certificate),
+            &certificate,
+        );
+        assert_eq!(problem.key, format!("Entitlements > {MACOS_APP_ID}"));
+        assert!(
+            problem.problem.contains(&format!("{TEAM}.{EXTENSION}")),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn wildcard_app_ids_cover_what_they_prefix() {
+        let certificate = developer_certificate();
+        for (pattern, covers) in [
+            (format!("{TEAM}.*"), true),
+            (format!("{TEAM}.com.example.*"), true),
+            (format!("{TEAM}.com.example.demovpn.*"), true),
+            (format!("{TEAM}.com.other.*"), false),
+            ("ZZZZZ99999.*".to_string(), false),
+            (format!("{TEAM}.com.example.demovpn"), false),
+        ] {
+            let mut plist = good_plist(EXTENSION, &certificate);
+            entitlements_of(&mut plist).insert(MACOS_APP_ID.into(), pattern.clone().into());
+            let found = problems(Role::Extension, &plist, &certificate);
+            assert_eq!(found.is_empty(), covers, "{pattern}: {found:#?}");
+        }
+        // iOS spells the key without the `com.apple.` prefix.
+        let mut plist = good_plist(EXTENSION, &certificate);
+        let entitlements = entitlements_of(&mut plist);
+        entitlements.remove(MACOS_APP_ID);
+        entitlements.insert(APP_ID.into(), format!("{TEAM}.*").into());
+        assert_eq!(problems(Role::Extension, &plist, &certificate), []);
+        assert!(pattern_allows("*", "anything"));
+        assert!(!pattern_allows("ABC.x", "ABC.xy"));
+    }
+
+    #[test]
+    fn another_team_is_refused() {
+        let certificate = developer_certificate();
+        let mut plist = good_plist(APP, &certificate);
+        plist.insert(
+            TEAM_IDENTIFIER.into(),
+            Value::Array(vec!["ZZZZZ99999".into()]),
+        );
+        let problem = only_problem(Role::App, &plist, &certificate);
+        assert_eq!(problem.key, TEAM_IDENTIFIER);
+        assert!(
+            problem.problem.contains("ZZZZZ99999") && problem.help.contains(TEAM),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn a_profile_without_the_signing_certificate_is_refused() {
+        let listed = developer_certificate();
+        let signing = developer_certificate();
+        let problem = only_problem(Role::App, &good_plist(APP, &listed), &signing);
+        assert_eq!(problem.key, DEVELOPER_CERTIFICATES);
+        let fingerprint = hex::encode_upper(Sha256::digest(&signing));
+        assert!(problem.problem.contains(&fingerprint), "{problem:?}");
+        assert!(problem.help.contains("--app-p12"), "{problem:?}");
+    }
+
+    #[test]
+    fn an_expired_profile_is_refused() {
+        let certificate = developer_certificate();
+        let mut plist = good_plist(APP, &certificate);
+        plist.insert(
+            EXPIRATION_DATE.into(),
+            Value::Date(std::time::SystemTime::from(now() - Duration::days(1)).into()),
+        );
+        let problem = only_problem(Role::App, &plist, &certificate);
+        assert_eq!(problem.key, EXPIRATION_DATE);
+        assert!(problem.problem.contains("expired"), "{problem:?}");
+    }
+
+    #[test]
+    fn only_developer_id_profiles_provision_all_devices() {
+        let certificate = developer_certificate();
+        let mut missing = good_plist(APP, &certificate);
+        missing.remove(PROVISIONS_ALL_DEVICES);
+        let mut development = good_plist(APP, &certificate);
+        development.insert(PROVISIONS_ALL_DEVICES.into(), false.into());
+        for plist in [missing, development] {
+            let problem = only_problem(Role::App, &plist, &certificate);
+            assert_eq!(problem.key, PROVISIONS_ALL_DEVICES);
+            assert!(problem.help.contains("Developer ID"), "{problem:?}");
+        }
+    }
+
+    #[test]
+    fn unrestricted_entitlements_need_no_profile() {
+        // App groups are signed but absent from the profile: macOS grants
+        // team-prefixed groups without one (TN3125).
+        let certificate = developer_certificate();
+        let plist = good_plist(APP, &certificate);
+        assert!(!entitlements_of(&mut plist.clone()).contains_key(crate::entitlements::APP_GROUPS));
+        assert_eq!(problems(Role::App, &plist, &certificate), []);
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_signed_profile_are_refused() {
+        assert!(matches!(
+            ProvisioningProfile::from_der(b"profile bytes"),
+            Err(DecodeError::NotCms(_))
+        ));
+        // A changed byte in the content breaks the signature.
+        let certificate = developer_certificate();
+        let mut signed = sign(&good_plist(APP, &certificate));
+        let at = signed
+            .windows(7)
+            .position(|w| w == b"DemoVPN")
+            .expect("the name is in the content");
+        signed[at + 6] = b'X';
+        assert!(matches!(
+            ProvisioningProfile::from_der(&signed),
+            Err(DecodeError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn the_error_names_the_file_the_key_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let certificate = developer_certificate();
+        let mut plist = good_plist(EXTENSION, &certificate);
+        entitlements_of(&mut plist).remove(NETWORK_EXTENSION);
+        plist.remove(PROVISIONS_ALL_DEVICES);
+        let path = dir.path().join("Tunnel.provisionprofile");
+        std::fs::write(&path, sign(&plist)).unwrap();
+        let (bundle, entitlements) = entitlements(Role::Extension);
+        let team = team();
+        let expected = Expected {
+            bundle_id: &bundle,
+            team: &team,
+            entitlements: &entitlements,
+            certificate: Some(&certificate),
+            now: now(),
+        };
+        let message = check_file(&path, "extension.provisioning-profile", &expected)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("Tunnel.provisionprofile")
+                && message.contains(PROVISIONS_ALL_DEVICES)
+                && message.contains("\nhelp: ")
+                && message.contains("1 more problem"),
+            "{message}"
+        );
+
+        std::fs::write(&path, b"profile bytes").unwrap();
+        let message = check_file(&path, "extension.provisioning-profile", &expected)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("Tunnel.provisionprofile") && message.contains("not a signed profile"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn profiles_are_required_only_of_identities_issued_by_apple() {
+        assert!(!profiles_required(None));
+        let self_signed =
+            SigningIdentity::self_signed(Purpose::Application, &team(), "Test").unwrap();
+        assert!(!profiles_required(Some(&self_signed.certificate)));
+        // No Apple-issued leaf with its key is at hand; Apple's own Developer
+        // ID CA chains to the Apple root just as one would.
+        assert!(profiles_required(Some(&*KnownCertificate::DeveloperIdG2)));
+    }
+
+    /// A release like the workspace's, with `extra` appended to `[app]`.
+    fn release(dir: &Path, app_extra: &str, extension_extra: &str) -> Release {
+        let signing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signing");
+        std::fs::create_dir_all(dir.join("signing")).unwrap();
+        for file in ["app.entitlements", "extension.entitlements"] {
+            std::fs::copy(signing.join(file), dir.join("signing").join(file)).unwrap();
+        }
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            "[workspace]\n[workspace.package]\nversion = \"1.2.3\"\n",
+        )
+        .unwrap();
+        let path = dir.join("release.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[product]\nname = \"Demo VPN\"\nteam-id = \"{TEAM}\"\nminimum-macos = \"13.0\"\n\
+                 [app]\nbundle-id = \"{APP}\"\nbundle-name = \"DemoVPN\"\nexecutable = \"vpn-app\"\n\
+                 entitlements = \"signing/app.entitlements\"\n{app_extra}\n\
+                 [extension]\nbundle-id = \"{EXTENSION}\"\nexecutable = \"vpn-extension\"\n\
+                 provider-class = \"PacketTunnelProvider\"\nentitlements = \"signing/extension.entitlements\"\n{extension_extra}\n\
+                 [package]\nidentifier = \"com.example.demovpn.pkg\"\noutput-dir = \"dist\"\n"
+            ),
+        )
+        .unwrap();
+        Release::load(&path).unwrap()
+    }
+
+    #[test]
+    fn an_apple_identity_without_profiles_is_refused_and_a_self_signed_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let without = release(dir.path(), "", "");
+        assert!(check_release(&without, None, now()).is_ok());
+        let self_signed =
+            SigningIdentity::self_signed(Purpose::Application, &team(), "Test").unwrap();
+        assert!(check_release(&without, Some(&self_signed.certificate), now()).is_ok());
+        let message = check_release(&without, Some(&*KnownCertificate::DeveloperIdG2), now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("app.provisioning-profile")
+                && message.contains("issued by Apple")
+                && message.contains("help: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn given_profiles_are_checked_with_any_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let self_signed =
+            SigningIdentity::self_signed(Purpose::Application, &team(), "Test").unwrap();
+        let certificate = self_signed.certificate.constructed_data();
+        let write = |name: &str, plist: &Dictionary| {
+            std::fs::create_dir_all(dir.path().join("signing")).unwrap();
+            std::fs::write(dir.path().join("signing").join(name), sign(plist)).unwrap();
+        };
+        write("app.provisionprofile", &good_plist(APP, certificate));
+        let mut wrong = good_plist(EXTENSION, certificate);
+        entitlements_of(&mut wrong).remove(NETWORK_EXTENSION);
+        write("tunnel.provisionprofile", &wrong);
+        let release = release(
+            dir.path(),
+            "provisioning-profile = \"signing/app.provisionprofile\"",
+            "provisioning-profile = \"signing/tunnel.provisionprofile\"",
+        );
+        let message = check_release(&release, Some(&self_signed.certificate), now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("tunnel.provisionprofile") && message.contains(NETWORK_EXTENSION),
+            "{message}"
+        );
+        write(
+            "tunnel.provisionprofile",
+            &good_plist(EXTENSION, certificate),
+        );
+        check_release(&release, Some(&self_signed.certificate), now()).unwrap();
+        // Ad-hoc (`--dev`): no certificate to look for, the rest still holds.
+        check_release(&release, None, now()).unwrap();
+    }
+}

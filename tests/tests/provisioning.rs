@@ -1,0 +1,284 @@
+//! Provisioning profiles in `build-pkg`: a profile that does not cover what
+//! a bundle is signed with is refused before anything is built, naming the
+//! file, the key and the fix; good ones end up in the bundles as
+//! `Contents/embedded.provisionprofile`. Profiles are made here as the
+//! developer portal makes them: an XML plist inside CMS SignedData (signed
+//! by openssl with a throwaway key instead of Apple's).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use plist::{Dictionary, Value};
+use system_tests::{
+    build_ok, build_pkg, make_p12, run_ok, unpack_cpio_gz, unpack_xar, workspace_root, CertKind,
+    P12_PASSWORD, TEAM_ID,
+};
+
+const APP: &str = "com.example.demovpn";
+const EXTENSION: &str = "com.example.demovpn.tunnel";
+const NETWORK_EXTENSION: &str = "com.apple.developer.networking.networkextension";
+
+/// A copy of the workspace's release config and entitlements.
+fn project(dir: &Path) -> PathBuf {
+    let root = dir.join("project");
+    std::fs::create_dir_all(root.join("signing")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\n[workspace.package]\nversion = \"3.0.0\"\n",
+    )
+    .unwrap();
+    for file in [
+        "release.toml",
+        "signing/app.entitlements",
+        "signing/extension.entitlements",
+    ] {
+        std::fs::copy(workspace_root().join(file), root.join(file)).unwrap();
+    }
+    let config = root.join("release.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with_profiles = text
+        .replace(
+            "# provisioning-profile = \"signing/DemoVPN.provisionprofile\"",
+            "provisioning-profile = \"signing/DemoVPN.provisionprofile\"",
+        )
+        .replace(
+            "# provisioning-profile = \"signing/DemoVPN_Tunnel.provisionprofile\"",
+            "provisioning-profile = \"signing/DemoVPN_Tunnel.provisionprofile\"",
+        );
+    assert_eq!(
+        with_profiles.matches("\nprovisioning-profile = ").count(),
+        2,
+        "release.toml no longer shows the profile keys as comments:\n{text}"
+    );
+    std::fs::write(&config, with_profiles).unwrap();
+    config
+}
+
+/// The DER certificate of the identity in `p12`.
+fn certificate_der(p12: &Path) -> Vec<u8> {
+    run_ok(
+        "openssl pkcs12 | openssl x509 -outform DER",
+        Command::new("sh").args([
+            "-c",
+            "openssl pkcs12 -in \"$1\" -nokeys -clcerts -passin \"pass:$2\" | openssl x509 -outform DER",
+            "sh",
+        ])
+        .arg(p12)
+        .arg(P12_PASSWORD),
+    )
+    .stdout
+}
+
+/// A Developer ID profile for `bundle` as the portal writes it, listing
+/// `certificate`.
+fn profile_plist(bundle: &str, certificate: &[u8]) -> Dictionary {
+    let strings = |items: &[&str]| Value::Array(items.iter().map(|s| Value::from(*s)).collect());
+    let mut entitlements = Dictionary::new();
+    entitlements.insert(
+        "com.apple.application-identifier".into(),
+        format!("{TEAM_ID}.{bundle}").into(),
+    );
+    entitlements.insert("com.apple.developer.team-identifier".into(), TEAM_ID.into());
+    entitlements.insert(
+        NETWORK_EXTENSION.into(),
+        strings(&[
+            "packet-tunnel-provider-systemextension",
+            "app-proxy-provider-systemextension",
+        ]),
+    );
+    entitlements.insert(
+        "com.apple.developer.system-extension.install".into(),
+        true.into(),
+    );
+    let mut plist = Dictionary::new();
+    plist.insert("Name".into(), format!("{bundle} Developer ID").into());
+    plist.insert("TeamIdentifier".into(), strings(&[TEAM_ID]));
+    plist.insert(
+        "DeveloperCertificates".into(),
+        Value::Array(vec![Value::Data(certificate.to_vec())]),
+    );
+    let in_a_year = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86_400);
+    plist.insert("ExpirationDate".into(), Value::Date(in_a_year.into()));
+    plist.insert("ProvisionsAllDevices".into(), true.into());
+    plist.insert("Entitlements".into(), entitlements.into());
+    plist
+}
+
+/// Writes `plist` wrapped in CMS SignedData (content inside) to `path`.
+fn write_profile(path: &Path, plist: &Dictionary) {
+    let dir = path.parent().unwrap();
+    let (key, cert, xml) = (
+        dir.join("profile-signer.key"),
+        dir.join("profile-signer.crt"),
+        dir.join("profile.plist"),
+    );
+    if !cert.exists() {
+        run_ok(
+            "openssl req (profile signer)",
+            Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", "/CN=Test Provisioning Profile Signing"])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        );
+    }
+    Value::Dictionary(plist.clone()).to_file_xml(&xml).unwrap();
+    run_ok(
+        "openssl cms -sign (profile)",
+        Command::new("openssl")
+            .args(["cms", "-sign", "-nodetach", "-binary", "-outform", "DER"])
+            .arg("-in")
+            .arg(&xml)
+            .arg("-signer")
+            .arg(&cert)
+            .arg("-inkey")
+            .arg(&key)
+            .arg("-out")
+            .arg(path),
+    );
+}
+
+struct Identities {
+    app: PathBuf,
+    installer: PathBuf,
+}
+
+fn identities(dir: &Path) -> Identities {
+    Identities {
+        app: make_p12(dir, CertKind::Application, TEAM_ID),
+        installer: make_p12(dir, CertKind::Installer, TEAM_ID),
+    }
+}
+
+fn build(out: &Path, config: &Path, identities: Option<&Identities>) -> Command {
+    let mut command = build_pkg(out);
+    command.arg("--config").arg(config);
+    if let Some(ids) = identities {
+        command
+            .arg("--app-p12")
+            .arg(&ids.app)
+            .arg("--installer-p12")
+            .arg(&ids.installer)
+            .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
+            .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD);
+    }
+    command
+}
+
+/// Runs a build that must be refused; returns stderr.
+fn refused(command: &mut Command, out: &Path) -> String {
+    let output = command.output().expect("installer-tool runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected a refusal:\n{stderr}"
+    );
+    assert!(!stderr.contains(P12_PASSWORD), "password leaked");
+    let left: Vec<_> = std::fs::read_dir(out)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a refused build left {left:?}");
+    stderr
+}
+
+#[test]
+fn a_profile_that_does_not_cover_the_bundle_is_refused_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, config) = (dir.path().join("out"), project(dir.path()));
+    let signing = config.parent().unwrap().join("signing");
+    let ids = identities(dir.path());
+    let certificate = certificate_der(&ids.app);
+    write_profile(
+        &signing.join("DemoVPN.provisionprofile"),
+        &profile_plist(APP, &certificate),
+    );
+    // The App Store value only: the system extension is not covered.
+    let mut tunnel = profile_plist(EXTENSION, &certificate);
+    tunnel
+        .get_mut("Entitlements")
+        .and_then(Value::as_dictionary_mut)
+        .unwrap()
+        .insert(
+            NETWORK_EXTENSION.into(),
+            Value::Array(vec!["packet-tunnel-provider".into()]),
+        );
+    write_profile(&signing.join("DemoVPN_Tunnel.provisionprofile"), &tunnel);
+
+    // An empty --prebuilt directory: had the executables been looked for
+    // first, the refusal would be about them.
+    let prebuilt = dir.path().join("prebuilt");
+    std::fs::create_dir_all(&prebuilt).unwrap();
+    let stderr = refused(
+        build(&out, &config, Some(&ids))
+            .arg("--prebuilt")
+            .arg(&prebuilt),
+        &out,
+    );
+    assert!(
+        stderr.contains("DemoVPN_Tunnel.provisionprofile")
+            && stderr.contains(NETWORK_EXTENSION)
+            && stderr.contains("packet-tunnel-provider-systemextension")
+            && stderr.contains("help: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("does not exist"), "{stderr}");
+
+    // The demo's generated identity is in no profile: a profile given with
+    // it is still checked, and its certificate is not listed.
+    write_profile(
+        &signing.join("DemoVPN_Tunnel.provisionprofile"),
+        &profile_plist(EXTENSION, &certificate),
+    );
+    let stderr = refused(
+        build(&out, &config, None).arg("--prebuilt").arg(&prebuilt),
+        &out,
+    );
+    assert!(
+        stderr.contains("DemoVPN.provisionprofile") && stderr.contains("DeveloperCertificates"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn good_profiles_are_embedded_in_both_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, config) = (dir.path().join("out"), project(dir.path()));
+    let signing = config.parent().unwrap().join("signing");
+    let ids = identities(dir.path());
+    let certificate = certificate_der(&ids.app);
+    let (app_profile, tunnel_profile) = (
+        signing.join("DemoVPN.provisionprofile"),
+        signing.join("DemoVPN_Tunnel.provisionprofile"),
+    );
+    write_profile(&app_profile, &profile_plist(APP, &certificate));
+    write_profile(&tunnel_profile, &profile_plist(EXTENSION, &certificate));
+
+    let report = build_ok(
+        "build-pkg with provisioning profiles",
+        build(&out, &config, Some(&ids)).arg("--stand-ins"),
+    );
+    let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
+    let unpacked = dir.path().join("unpacked");
+    unpack_xar(&pkg, &unpacked);
+    let payload = dir.path().join("payload");
+    unpack_cpio_gz(&unpacked.join("DemoVPN.pkg/Payload"), &payload);
+    let app = payload.join("Applications/DemoVPN.app/Contents");
+    let extension = app.join(format!(
+        "Library/SystemExtensions/{EXTENSION}.systemextension/Contents"
+    ));
+    assert_eq!(
+        std::fs::read(app.join("embedded.provisionprofile")).unwrap(),
+        std::fs::read(&app_profile).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(extension.join("embedded.provisionprofile")).unwrap(),
+        std::fs::read(&tunnel_profile).unwrap()
+    );
+}
