@@ -374,18 +374,10 @@ fn resources_are_packaged_and_the_vendors_files_stay_untouched() {
     let helper = zig_stand_in(&helper_dir, "helper", "aarch64-macos.11.0");
     std::fs::copy(&helper, resources.join("bin/helper")).unwrap();
     let helper_before = std::fs::read(resources.join("bin/helper")).unwrap();
-    std::fs::write(
-        config
-            .parent()
-            .unwrap()
-            .join("signing/app.provisionprofile"),
-        b"profile bytes",
-    )
-    .unwrap();
+    // Provisioning profiles are packaged and checked in provisioning.rs.
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "entitlements = \"signing/app.entitlements\"",
-        "entitlements = \"signing/app.entitlements\"\nresources = \"resources\"\n\
-         provisioning-profile = \"signing/app.provisionprofile\"",
+        "entitlements = \"signing/app.entitlements\"\nresources = \"resources\"",
     );
     std::fs::write(&config, text).unwrap();
 
