@@ -412,7 +412,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TeamId;
+    use vpn_release::TeamId;
 
     #[test]
     fn only_apple_issued_identities_get_a_timestamp_by_default() {

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{
-    entitlements::{self, Entitlements, EntitlementsError, Role},
-    ids::{BundleId, ServiceName, TeamId, Version},
-};
+use vpn_release::{BundleId, RepairPolicy, ServiceName, TeamId, Version};
+
+use crate::entitlements::{self, Entitlements, EntitlementsError, Role};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -52,31 +51,6 @@ pub struct ReleaseConfig {
 pub struct UpgradeConfig {
     #[serde(default)]
     pub repair_policy: RepairPolicy,
-}
-
-/// When `upgrade finish` cycles the extension (deactivate + reactivate);
-/// the postinstall script hands it to the app. The spellings are the app's
-/// `--policy` values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RepairPolicy {
-    /// Only when the handshake fails: deactivation deletes the VPN
-    /// configuration and may prompt the user.
-    #[default]
-    OnFailure,
-    /// On every upgrade, for vendors who want the old extension gone.
-    Always,
-    Never,
-}
-
-impl std::fmt::Display for RepairPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::OnFailure => "on-failure",
-            Self::Always => "always",
-            Self::Never => "never",
-        })
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,7 +347,7 @@ fn workspace_version(cargo_toml: &Path) -> Result<Version, ConfigError> {
     match version {
         Some(toml::Value::String(v)) => v
             .parse()
-            .map_err(|e: crate::ids::IdError| invalid(e.to_string())),
+            .map_err(|e: vpn_release::IdError| invalid(e.to_string())),
         Some(other) => Err(invalid(format!("is `{other}`, not a version string"))),
         None => Err(invalid("is missing".into())),
     }

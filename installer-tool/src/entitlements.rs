@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use plist::{Dictionary, Value};
 
-use crate::ids::{BundleId, TeamId};
+use vpn_release::{BundleId, TeamId};
 
 pub const NETWORK_EXTENSION: &str = "com.apple.developer.networking.networkextension";
 pub const SYSTEM_EXTENSION_INSTALL: &str = "com.apple.developer.system-extension.install";

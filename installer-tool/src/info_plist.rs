@@ -5,15 +5,12 @@
 //! bundles name the same versioned XPC service.
 
 use plist::{Dictionary, Value};
+use vpn_release::info_plist::{
+    APP_EXTENSION_ID, APP_SERVICE_NAME, MACH_SERVICE_NAME, NETWORK_EXTENSION,
+    PACKET_TUNNEL_PROVIDER, PROVIDER_CLASSES,
+};
 
 use crate::{config::Release, templates::TemplateId};
-
-/// Key in the app's Info.plist naming the extension's versioned Mach service,
-/// which the app reads instead of hard-coding it.
-pub const APP_SERVICE_NAME_KEY: &str = "VPNExtensionMachServiceName";
-/// Key in the app's Info.plist naming the extension bundle to activate.
-pub const APP_EXTENSION_ID_KEY: &str = "VPNExtensionBundleIdentifier";
-pub const PACKET_TUNNEL_PROVIDER_KEY: &str = "com.apple.networkextension.packet-tunnel";
 
 fn template(id: TemplateId) -> Dictionary {
     Value::from_reader_xml(id.text().as_bytes())
@@ -46,11 +43,11 @@ pub fn app_info_plist(release: &Release) -> Dictionary {
     );
     dict.insert("CFBundleDisplayName".into(), release.name.as_str().into());
     dict.insert(
-        APP_SERVICE_NAME_KEY.into(),
+        APP_SERVICE_NAME.into(),
         release.service_name.as_str().into(),
     );
     dict.insert(
-        APP_EXTENSION_ID_KEY.into(),
+        APP_EXTENSION_ID.into(),
         release.extension.bundle_id.as_str().into(),
     );
     dict
@@ -67,17 +64,17 @@ pub fn extension_info_plist(release: &Release) -> Dictionary {
     );
     let mut providers = Dictionary::new();
     providers.insert(
-        PACKET_TUNNEL_PROVIDER_KEY.into(),
+        PACKET_TUNNEL_PROVIDER.into(),
         release.provider_class.as_str().into(),
     );
     let mut network_extension = Dictionary::new();
     network_extension.insert(
-        "NEMachServiceName".into(),
+        MACH_SERVICE_NAME.into(),
         release.service_name.as_str().into(),
     );
-    network_extension.insert("NEProviderClasses".into(), Value::Dictionary(providers));
+    network_extension.insert(PROVIDER_CLASSES.into(), Value::Dictionary(providers));
     dict.insert(
-        "NetworkExtension".into(),
+        NETWORK_EXTENSION.into(),
         Value::Dictionary(network_extension),
     );
     dict

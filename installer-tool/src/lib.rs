@@ -3,7 +3,7 @@
 //!
 //! # Map
 //! - [`config`]: `release.toml` -> a checked [`config::Release`] (version from
-//!   the workspace `Cargo.toml`); [`ids`]: the newtypes it is made of.
+//!   the workspace `Cargo.toml`), made of `vpn-release`'s identities.
 //! - [`executables`]: where the two Mach-O executables come from (cargo on a
 //!   Mac, [`cross_build`] elsewhere, `--prebuilt`, or zig-compiled
 //!   stand-ins); [`macho`]: their checks.
@@ -34,7 +34,6 @@ pub mod cross_build;
 pub mod entitlements;
 pub mod executables;
 pub mod file_digest;
-pub mod ids;
 pub mod info_plist;
 pub mod macho;
 pub mod notary;

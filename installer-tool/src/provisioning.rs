@@ -24,10 +24,11 @@ use plist::{Dictionary, Value};
 use sha2::{Digest, Sha256};
 use x509_certificate::CapturedX509Certificate;
 
+use vpn_release::{BundleId, TeamId};
+
 use crate::{
     config::{BundleSpec, Release},
     entitlements::Entitlements,
-    ids::{BundleId, TeamId},
 };
 
 /// The profile keys checked, as TN3125 names them.

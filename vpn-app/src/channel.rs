@@ -71,6 +71,7 @@ pub fn expect(response: Response, wanted: fn(&Response) -> bool) -> anyhow::Resu
 /// that key (the same value as the extension's `NEMachServiceName`).
 #[cfg(target_os = "macos")]
 fn bundle_service_name() -> anyhow::Result<Option<String>> {
+    use vpn_release::info_plist::APP_SERVICE_NAME;
     let executable = std::env::current_exe().context("cannot locate this program")?;
     let Some(contents) = executable.parent().and_then(Path::parent) else {
         return Ok(None);
@@ -83,8 +84,8 @@ fn bundle_service_name() -> anyhow::Result<Option<String>> {
         .with_context(|| format!("cannot read {}", info.display()))?;
     value
         .as_dictionary()
-        .and_then(|d| d.get("VPNExtensionMachServiceName"))
+        .and_then(|d| d.get(APP_SERVICE_NAME))
         .and_then(plist::Value::as_string)
         .map(|name| Some(name.to_string()))
-        .with_context(|| format!("{} has no VPNExtensionMachServiceName", info.display()))
+        .with_context(|| format!("{} has no {APP_SERVICE_NAME}", info.display()))
 }

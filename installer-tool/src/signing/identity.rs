@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use x509_certificate::{CapturedX509Certificate, InMemorySigningKeyPair, X509CertificateBuilder};
 
 use super::SigningError;
-use crate::ids::TeamId;
+use vpn_release::TeamId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

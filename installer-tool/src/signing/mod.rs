@@ -25,7 +25,9 @@ use apple_codesign::{
 use apple_xar::{reader::XarReader, signing::XarSigner};
 use rsa::Pkcs1v15Sign;
 
-use crate::{entitlements::Entitlements, ids::TeamId};
+use vpn_release::TeamId;
+
+use crate::entitlements::Entitlements;
 
 /// Apple's time-stamp server, used when the identity chains to Apple.
 pub const APPLE_TIMESTAMP_URL: &str = "http://timestamp.apple.com/ts01";

@@ -23,6 +23,7 @@ use vpn_ipc::{
     session::{Dispatch, ExtensionInfo, ServerSession},
     transport::{ControlClient, TransportError},
 };
+use vpn_release::info_plist::{APP_EXTENSION_ID, APP_SERVICE_NAME};
 
 use crate::signed_entitlements;
 
@@ -260,8 +261,9 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
     AppIdentity {
         bundle_id: info["CFBundleIdentifier"].clone(),
         version: info["CFBundleVersion"].clone(),
-        service_name: info["VPNExtensionMachServiceName"].clone(),
-        provider_id: info["VPNExtensionBundleIdentifier"].clone(),
+        // Our keys, read as the app reads them; Apple's are spelled out.
+        service_name: info[APP_SERVICE_NAME].clone(),
+        provider_id: info[APP_EXTENSION_ID].clone(),
         product_name: info["CFBundleName"].clone(),
         extension_groups,
     }

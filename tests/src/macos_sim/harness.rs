@@ -181,7 +181,7 @@ impl SimMac {
         for (info, service_key) in [
             (
                 target.join("Contents/Info.plist"),
-                "VPNExtensionMachServiceName",
+                vpn_release::info_plist::APP_SERVICE_NAME,
             ),
             (extension.join("Contents/Info.plist"), "NEMachServiceName"),
         ] {

@@ -30,27 +30,32 @@ fn bundle_string(plist: &PathBuf, key: &str) -> anyhow::Result<String> {
         .with_context(|| format!("{} has no {key}", plist.display()))
 }
 
-/// Reads `Name.app/Contents/Info.plist` and the one extension under
-/// `Contents/Library/SystemExtensions`, this program being
-/// `Name.app/Contents/MacOS/<exe>`.
+/// Reads `Name.app/Contents/Info.plist`, this program being
+/// `Name.app/Contents/MacOS/<exe>`: the extension is the one its
+/// `VPNExtensionBundleIdentifier` names, which must be embedded under
+/// `Contents/Library/SystemExtensions`.
 pub fn app_bundle() -> anyhow::Result<AppBundle> {
+    use vpn_release::info_plist::APP_EXTENSION_ID;
     let exe = std::env::current_exe().context("cannot locate this program")?;
     let contents = exe
         .parent()
         .and_then(|macos| macos.parent())
         .context("this program is not inside an app bundle")?
         .to_path_buf();
-    let extensions = contents.join("Library/SystemExtensions");
-    let extension = std::fs::read_dir(&extensions)
-        .with_context(|| format!("cannot list {}", extensions.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "systemextension"));
-    let Some(extension) = extension else {
-        bail!("no .systemextension in {}", extensions.display());
-    };
+    let info = contents.join("Info.plist");
+    let extension_id = bundle_string(&info, APP_EXTENSION_ID)?;
+    let extension = contents
+        .join("Library/SystemExtensions")
+        .join(format!("{extension_id}.systemextension"));
+    if !extension.is_dir() {
+        bail!(
+            "{} names the extension {extension_id}, but {} is missing: reinstall the app",
+            info.display(),
+            extension.display()
+        );
+    }
     Ok(AppBundle {
-        name: bundle_string(&contents.join("Info.plist"), "CFBundleName")?,
-        extension_id: bundle_string(&extension.join("Contents/Info.plist"), "CFBundleIdentifier")?,
+        name: bundle_string(&info, "CFBundleName")?,
+        extension_id,
     })
 }

@@ -193,17 +193,8 @@ fn engine_works(status: &TunnelStatus, now: u64) -> bool {
             .is_some_and(|at| now.saturating_sub(at) <= FRESH_HANDSHAKE.as_secs())
 }
 
-/// When to cycle the extension (DESIGN.md, a release-config setting).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum RepairPolicy {
-    /// Deactivate + reactivate only when the handshake fails: deactivation
-    /// deletes the VPN configuration and may prompt the user.
-    #[default]
-    OnFailure,
-    Always,
-    Never,
-}
+/// When to cycle the extension: the release's choice (DESIGN.md).
+pub use vpn_release::RepairPolicy;
 
 /// How a system extension request ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,6 +33,7 @@ pub enum ListenerError {
 /// `NEMachServiceName` from `X.systemextension/Contents/Info.plist`, this
 /// executable being `X.systemextension/Contents/MacOS/<name>`.
 pub fn mach_service_name() -> Result<String, ListenerError> {
+    use vpn_release::info_plist::{MACH_SERVICE_NAME, NETWORK_EXTENSION};
     let executable = std::env::current_exe().map_err(ListenerError::Executable)?;
     let path = executable
         .parent()
@@ -45,9 +46,9 @@ pub fn mach_service_name() -> Result<String, ListenerError> {
     })?;
     value
         .as_dictionary()
-        .and_then(|d| d.get("NetworkExtension"))
+        .and_then(|d| d.get(NETWORK_EXTENSION))
         .and_then(plist::Value::as_dictionary)
-        .and_then(|d| d.get("NEMachServiceName"))
+        .and_then(|d| d.get(MACH_SERVICE_NAME))
         .and_then(plist::Value::as_string)
         .map(str::to_string)
         .ok_or(ListenerError::NoServiceName(path))

@@ -1,0 +1,13 @@
+//! The contract between the release toolkit and the VPN it ships: what
+//! `installer-tool` writes into a release and the app and extension read
+//! back. Each rule is defined here once, so the two sides cannot drift:
+//! the identities and the versioned Mach service name ([`ids`]), the keys
+//! of both Info.plists ([`info_plist`]) and the [`RepairPolicy`] a release
+//! hands to `upgrade finish`.
+
+pub mod ids;
+pub mod info_plist;
+mod repair_policy;
+
+pub use ids::{BundleId, IdError, ServiceName, TeamId, Version};
+pub use repair_policy::RepairPolicy;
