@@ -24,7 +24,7 @@ APP_PATTERN="^$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')( -psn_
 APP_ID_RE=$(printf '%s' "$APP_ID" | sed 's/[.]/\\./g')
 NEW_VERSION="{{VERSION}}"
 # Root-owned: the state preinstall records for the new app to read.
-STATE_DIR="$ROOT/Library/Application Support/{{APP_ID}}/Upgrade"
+STATE_DIR="$ROOT/{{STATE_DIR}}"
 STATE="$STATE_DIR/state.json"
 # One installation at a time: MDM may retry while a user double-clicks the
 # same pkg. preinstall takes the lock, postinstall gives it back.
@@ -35,7 +35,7 @@ LOCK_DIR="$STATE_DIR/install.lock"
 LOCK_WAIT=180
 LOCK_STALE_MINUTES=15
 # Runs `upgrade finish` at the next login when nobody was logged in.
-AGENT_LABEL="{{APP_ID}}.upgrade-finish"
+AGENT_LABEL="{{AGENT_LABEL}}"
 AGENT_PLIST="$ROOT/Library/LaunchAgents/$AGENT_LABEL.plist"
 
 # Every step goes to the install log (timestamped) and the unified log.
@@ -110,12 +110,12 @@ console_home() {
 }
 
 # finished_by_console_user ID: whether the console user's app recorded
-# upgrade ID as finished (vpn-app's `default_finished_record`, which a
-# login agent's `upgrade finish --once` writes to).
+# upgrade ID as finished (in its finished record, which a login agent's
+# `upgrade finish --once` writes to).
 finished_by_console_user() {
     finished_home=$(console_home)
     [ -n "$finished_home" ] &&
-        grep -qxF "$1" "$finished_home/Library/Application Support/vpn-app/finished-upgrades" 2>/dev/null
+        grep -qxF "$1" "$finished_home/{{FINISHED_RECORD}}" 2>/dev/null
 }
 
 # as_console_user COMMAND...: COMMAND in the console user's session, as them.

@@ -6,7 +6,7 @@
 
 use plist::{Dictionary, Value};
 use vpn_release::info_plist::{
-    APP_EXTENSION_ID, APP_SERVICE_NAME, MACH_SERVICE_NAME, NETWORK_EXTENSION,
+    APP_EXTENSION_ID, APP_SERVICE_NAME, EXTENSION_APP_ID, MACH_SERVICE_NAME, NETWORK_EXTENSION,
     PACKET_TUNNEL_PROVIDER, PROVIDER_CLASSES,
 };
 
@@ -61,6 +61,10 @@ pub fn extension_info_plist(release: &Release) -> Dictionary {
         release.extension.bundle_id.as_str(),
         &release.extension.executable,
         &release.extension.executable,
+    );
+    dict.insert(
+        EXTENSION_APP_ID.into(),
+        release.app.bundle_id.as_str().into(),
     );
     let mut providers = Dictionary::new();
     providers.insert(

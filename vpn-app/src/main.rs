@@ -136,7 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Upgrade { command } => {
             let options = upgrade::command::finish_options(
                 command,
-                upgrade::default_finished_record(),
+                upgrade::default_finished_record()?,
                 upgrade::Limits::default(),
             )
             .expect("the other upgrade command is matched above");

@@ -6,6 +6,9 @@
 pub const APP_SERVICE_NAME: &str = "VPNExtensionMachServiceName";
 /// In the app's Info.plist: the bundle id of the extension to activate.
 pub const APP_EXTENSION_ID: &str = "VPNExtensionBundleIdentifier";
+/// In the extension's Info.plist: the bundle id of the app it belongs to,
+/// which names the folder of the extension's data ([`crate::paths`]).
+pub const EXTENSION_APP_ID: &str = "VPNAppBundleIdentifier";
 /// In the extension's Info.plist: the dictionary NetworkExtension reads.
 pub const NETWORK_EXTENSION: &str = "NetworkExtension";
 /// In [`NETWORK_EXTENSION`]: the Mach service the extension listens on.

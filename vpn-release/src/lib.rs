@@ -2,11 +2,13 @@
 //! `installer-tool` writes into a release and the app and extension read
 //! back. Each rule is defined here once, so the two sides cannot drift:
 //! the identities and the versioned Mach service name ([`ids`]), the keys
-//! of both Info.plists ([`info_plist`]) and the [`RepairPolicy`] a release
-//! hands to `upgrade finish`.
+//! of both Info.plists ([`info_plist`]), where the product keeps its data
+//! ([`paths`]) and the [`RepairPolicy`] a release hands to `upgrade
+//! finish`.
 
 pub mod ids;
 pub mod info_plist;
+pub mod paths;
 mod repair_policy;
 
 pub use ids::{BundleId, IdError, ServiceName, TeamId, Version};

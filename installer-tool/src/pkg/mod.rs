@@ -14,6 +14,8 @@ pub mod xar;
 
 use std::path::{Path, PathBuf};
 
+use vpn_release::paths::DataPaths;
+
 use crate::{
     config::Release,
     templates::{self, TemplateError, TemplateId},
@@ -88,7 +90,12 @@ fn log_name(release: &Release) -> String {
 }
 
 fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
+    let paths = DataPaths::new(&release.app.bundle_id);
+    let path = |path: std::path::PathBuf| path.display().to_string();
     vec![
+        ("STATE_DIR", path(paths.upgrade_state_dir())),
+        ("FINISHED_RECORD", path(paths.finished_record())),
+        ("AGENT_LABEL", paths.login_agent_label()),
         ("PRODUCT_NAME", release.name.clone()),
         ("VERSION", release.version.to_string()),
         ("LOG_NAME", log_name(release)),

@@ -348,12 +348,9 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
             };
             // Where the macOS app records it, as the scripts expect.
             let home = std::env::var_os("HOME").unwrap_or_default();
-            let options = command::finish_options(
-                finish,
-                upgrade::macos_finished_record(Path::new(&home)),
-                limits,
-            )
-            .expect("prepare is matched above");
+            let record = upgrade::finished_record_in(Path::new(&home), &platform.app.bundle_id);
+            let options =
+                command::finish_options(finish, record, limits).expect("prepare is matched above");
             command::finish_report(&mut platform, &options)
         }
     };

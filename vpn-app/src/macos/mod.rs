@@ -13,6 +13,8 @@ use anyhow::{bail, Context};
 /// What the app knows of its own bundle.
 #[derive(Clone, Debug)]
 pub struct AppBundle {
+    /// `CFBundleIdentifier`: it names the folders of the app's data.
+    pub id: String,
     /// `CFBundleName`: the name the VPN configuration is shown under.
     pub name: String,
     /// The embedded system extension's bundle id, also the provider's.
@@ -55,6 +57,7 @@ pub fn app_bundle() -> anyhow::Result<AppBundle> {
         );
     }
     Ok(AppBundle {
+        id: bundle_string(&info, "CFBundleIdentifier")?,
         name: bundle_string(&info, "CFBundleName")?,
         extension_id,
     })

@@ -611,26 +611,24 @@ pub struct FinishOptions {
 }
 
 /// Where a user's finished upgrades are recorded by default: the user's
-/// own state, since the state file is root's.
-pub fn default_finished_record() -> PathBuf {
+/// own state, since the state file is root's. On macOS, in the app's folder
+/// of the user's Library, where the next install's preinstall looks.
+pub fn default_finished_record() -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    if cfg!(target_os = "macos") {
-        macos_finished_record(&home)
-    } else {
-        std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".local/state"))
-            .join("vpn-app/finished-upgrades")
-    }
+    #[cfg(target_os = "macos")]
+    return Ok(finished_record_in(&home, &crate::macos::app_bundle()?.id));
+    #[cfg(not(target_os = "macos"))]
+    Ok(std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".local/state"))
+        .join("vpn-app/finished-upgrades"))
 }
 
-/// The record on macOS, under the user's `home`. The next release's
-/// preinstall reads it there (`finished_by_console_user` in
-/// upgrade-lib.sh) to retire a state file that a login agent finished.
-pub fn macos_finished_record(home: &Path) -> PathBuf {
-    home.join("Library/Application Support/vpn-app/finished-upgrades")
+/// The finished record of the app `app_id` on macOS, under a user's `home`.
+pub fn finished_record_in(home: &Path, app_id: &str) -> PathBuf {
+    home.join(vpn_release::paths::DataPaths::of_installed(app_id).finished_record())
 }
 
 /// `upgrade finish` as a command: reads the state file, runs [`finish`]

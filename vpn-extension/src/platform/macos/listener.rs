@@ -1,7 +1,7 @@
 //! macOS: the control channel's listener on the versioned Mach service our
 //! own Info.plist names (`NetworkExtension.NEMachServiceName`, which
-//! installer-tool writes as `<TEAM>.<bundle id>.<version>`), admitting only
-//! code signed by the same team. `run_extension` starts it before handing
+//! installer-tool writes under the extension's app group, versioned),
+//! admitting only code signed by the same team. `run_extension` starts it before handing
 //! the process to NetworkExtension.
 
 use std::{path::PathBuf, sync::Arc};
@@ -20,8 +20,8 @@ pub enum ListenerError {
         #[source]
         source: plist::Error,
     },
-    #[error("{0} has no NetworkExtension.NEMachServiceName")]
-    NoServiceName(PathBuf),
+    #[error("{0} has no {1}: rebuild the pkg with this version's installer-tool")]
+    NoKey(PathBuf, &'static str),
     #[error("cannot locate the extension's executable")]
     Executable(#[source] std::io::Error),
     #[error(transparent)]
@@ -30,10 +30,10 @@ pub enum ListenerError {
     Xpc(#[from] XpcError),
 }
 
-/// `NEMachServiceName` from `X.systemextension/Contents/Info.plist`, this
-/// executable being `X.systemextension/Contents/MacOS/<name>`.
-pub fn mach_service_name() -> Result<String, ListenerError> {
-    use vpn_release::info_plist::{MACH_SERVICE_NAME, NETWORK_EXTENSION};
+/// The extension's own Info.plist,
+/// `X.systemextension/Contents/Info.plist`, this executable being
+/// `X.systemextension/Contents/MacOS/<name>`.
+fn own_info_plist() -> Result<(PathBuf, plist::Value), ListenerError> {
     let executable = std::env::current_exe().map_err(ListenerError::Executable)?;
     let path = executable
         .parent()
@@ -44,6 +44,13 @@ pub fn mach_service_name() -> Result<String, ListenerError> {
         path: path.clone(),
         source,
     })?;
+    Ok((path, value))
+}
+
+/// `NEMachServiceName` from the extension's Info.plist.
+pub fn mach_service_name() -> Result<String, ListenerError> {
+    use vpn_release::info_plist::{MACH_SERVICE_NAME, NETWORK_EXTENSION};
+    let (path, value) = own_info_plist()?;
     value
         .as_dictionary()
         .and_then(|d| d.get(NETWORK_EXTENSION))
@@ -51,7 +58,23 @@ pub fn mach_service_name() -> Result<String, ListenerError> {
         .and_then(|d| d.get(MACH_SERVICE_NAME))
         .and_then(plist::Value::as_string)
         .map(str::to_string)
-        .ok_or(ListenerError::NoServiceName(path))
+        .ok_or(ListenerError::NoKey(
+            path,
+            "NetworkExtension.NEMachServiceName",
+        ))
+}
+
+/// The bundle id of the app the extension belongs to, from its
+/// Info.plist: it names the folder of the extension's data.
+pub fn app_id() -> Result<String, ListenerError> {
+    use vpn_release::info_plist::EXTENSION_APP_ID;
+    let (path, value) = own_info_plist()?;
+    value
+        .as_dictionary()
+        .and_then(|d| d.get(EXTENSION_APP_ID))
+        .and_then(plist::Value::as_string)
+        .map(str::to_string)
+        .ok_or(ListenerError::NoKey(path, EXTENSION_APP_ID))
 }
 
 /// Listens for the app on our Mach service; keep the listener alive for as

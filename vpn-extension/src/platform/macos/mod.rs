@@ -58,12 +58,11 @@ extern "C" {
     fn dispatch_main() -> !;
 }
 
-/// Where profiles live: root-owned, beside the app's other state.
-fn profile_dir() -> PathBuf {
-    PathBuf::from(format!(
-        "/Library/Application Support/{}/Profiles",
-        env!("CARGO_PKG_NAME")
-    ))
+/// Where profiles live: root-owned, in the app's folder of the boot
+/// volume, beside the upgrade state.
+fn profile_dir() -> Result<PathBuf, ListenerError> {
+    let app_id = listener::app_id()?;
+    Ok(PathBuf::from("/").join(vpn_release::paths::DataPaths::of_installed(&app_id).profile_dir()))
 }
 
 pub fn run_extension() -> ExitCode {
@@ -74,8 +73,9 @@ pub fn run_extension() -> ExitCode {
         version: version.into(),
         build: version.into(),
     };
-    let extension = ProfileStore::open(&profile_dir())
+    let extension = profile_dir()
         .map_err(|e| e.to_string())
+        .and_then(|dir| ProfileStore::open(&dir).map_err(|e| e.to_string()))
         .and_then(|profiles| {
             ControlService::new(profiles, ProviderDevices, logs).map_err(|e| e.to_string())
         })
