@@ -3,13 +3,14 @@
 //! back. Each rule is defined here once, so the two sides cannot drift:
 //! the identities and the versioned Mach service name ([`ids`]), the keys
 //! of both Info.plists ([`info_plist`]), where the product keeps its data
-//! ([`paths`]) and the [`RepairPolicy`] a release hands to `upgrade
-//! finish`.
+//! ([`paths`]), the [`RepairPolicy`] a release hands to `upgrade finish`,
+//! and the upgrade's state and report ([`upgrade_state`]).
 
 pub mod ids;
 pub mod info_plist;
 pub mod paths;
 mod repair_policy;
+pub mod upgrade_state;
 
 pub use ids::{BundleId, IdError, ServiceName, TeamId, Version};
 pub use repair_policy::RepairPolicy;

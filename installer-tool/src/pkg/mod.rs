@@ -96,6 +96,10 @@ fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
         ("STATE_DIR", path(paths.upgrade_state_dir())),
         ("FINISHED_RECORD", path(paths.finished_record())),
         ("AGENT_LABEL", paths.login_agent_label()),
+        (
+            "STATE_SCHEMA_VERSION",
+            vpn_release::upgrade_state::STATE_SCHEMA_VERSION.to_string(),
+        ),
         ("PRODUCT_NAME", release.name.clone()),
         ("VERSION", release.version.to_string()),
         ("LOG_NAME", log_name(release)),

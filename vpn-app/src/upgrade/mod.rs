@@ -35,7 +35,7 @@ use std::{
 };
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use vpn_ipc::{
     message::{Request, Response, TunnelState, TunnelStatus},
     transport::ControlClient,
@@ -43,72 +43,10 @@ use vpn_ipc::{
 
 use crate::channel::expect;
 
-/// The state file the preinstall script writes (root-owned) for the new
-/// app: what it saw before the replacement, and what the old app's
-/// `upgrade prepare` printed when it had that command.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UpgradeState {
-    /// Names this upgrade, so that `finish --once` runs it once.
-    #[serde(default)]
-    pub upgrade_id: Option<String>,
-    #[serde(default)]
-    pub previous_version: Option<String>,
-    /// What `scutil` showed before the script stopped the tunnel.
-    #[serde(default)]
-    pub tunnel_was_up: bool,
-    /// `null` when the old app had no `upgrade prepare` or nobody was
-    /// logged in to run it.
-    #[serde(default)]
-    pub prepared: Option<Prepared>,
-}
-
-impl UpgradeState {
-    pub fn tunnel_was_up(&self) -> bool {
-        self.tunnel_was_up || self.prepared.as_ref().is_some_and(|p| p.tunnel_was_up)
-    }
-
-    pub fn profile(&self) -> Option<&str> {
-        self.prepared.as_ref()?.profile.as_deref()
-    }
-
-    /// The VPN configuration the old app recorded before the replacement.
-    pub fn configuration(&self) -> Option<&SavedConfiguration> {
-        self.prepared.as_ref()?.configuration.as_ref()
-    }
-}
-
-/// What `upgrade prepare` (the old app) prints.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Prepared {
-    pub tunnel_was_up: bool,
-    pub profile: Option<String>,
-    pub version: String,
-    /// Our VPN configuration as it was, On Demand included: a repair's
-    /// deactivation deletes it, and the new app saves it again from this.
-    /// Absent from the output of versions before 1.0.0's.
-    #[serde(default)]
-    pub configuration: Option<SavedConfiguration>,
-}
-
-/// What recreates our VPN configuration (`NETunnelProviderManager`) as the
-/// user had it: deactivating the extension deletes it, and the system keeps
-/// no copy.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedConfiguration {
-    /// `localizedDescription`: what System Settings and `scutil` show.
-    pub name: String,
-    /// `serverAddress` of the provider protocol.
-    pub server: String,
-    /// The profile its provider configuration starts.
-    pub profile: Option<String>,
-    /// `isOnDemandEnabled`.
-    #[serde(default)]
-    pub on_demand: bool,
-    /// `onDemandRules`, as the platform archives them (on macOS, an
-    /// `NSKeyedArchiver` archive in base64): kept whole, never read here.
-    #[serde(default)]
-    pub on_demand_rules: Option<String>,
-}
+/// The state and report types are the contract's: the pkg scripts write and read them too.
+pub use vpn_release::upgrade_state::{
+    Outcome, Prepared, SavedConfiguration, UpgradeReport, UpgradeState,
+};
 
 /// The system's side of our VPN, apart from the extension's engine: on
 /// macOS our `NETunnelProviderManager` (the VPN configuration) and its
@@ -294,40 +232,6 @@ impl Default for Limits {
             handshake_interval: Duration::from_millis(500),
         }
     }
-}
-
-/// How the upgrade ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    /// The app reaches the current extension; the tunnel is as it was.
-    Healthy,
-    /// macOS finishes the replacement at the next restart.
-    RebootRequired,
-    /// The user has not approved the extension (yet).
-    ApprovalPending,
-    /// Still broken after everything the policy allows; `reason` says what.
-    Unhealthy { reason: String },
-    /// `--once`, and this upgrade was finished before (a login agent runs
-    /// at every login until the next install removes it).
-    AlreadyFinished,
-}
-
-impl Outcome {
-    /// Whether `upgrade finish` exits 0.
-    pub fn is_success(&self) -> bool {
-        matches!(self, Self::Healthy | Self::AlreadyFinished)
-    }
-}
-
-/// The JSON report `upgrade finish` prints: the outcome and every step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct UpgradeReport {
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    pub repaired: bool,
-    pub tunnel_restored: bool,
-    pub steps: Vec<String>,
 }
 
 struct Run<'a, P: UpgradePlatform> {
