@@ -133,6 +133,30 @@ pub fn run(socket: &Path, app_version: &str) -> Vec<Check> {
 }
 
 /// Seconds from `epoch_seconds` (since the Unix epoch) to now.
+/// `doctor`: one line per check; fails when any check does.
+pub fn report(cli: &vpn_app::cli::Cli) -> vpn_app::report::Report {
+    let checks = run(&cli.socket, vpn_app::VERSION);
+    let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
+    let text = checks
+        .iter()
+        .map(|c| {
+            let verdict = match c.verdict {
+                Verdict::Ok => "ok  ",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "FAIL",
+            };
+            format!("{verdict}  {}: {}", c.name, c.detail)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut report = vpn_app::report::report(
+        serde_json::json!({ "checks": checks, "healthy": !failed }),
+        text,
+    );
+    report.failed = failed;
+    report
+}
+
 pub fn seconds_since(epoch_seconds: u64) -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
