@@ -15,7 +15,10 @@ pub struct Report {
     pub failed: bool,
 }
 
-pub fn report(mut json: serde_json::Value, text: String) -> Report {
+/// `fields` (a struct that serialises to a JSON object) with the schema
+/// version added, and the text for a person.
+pub fn report(fields: &impl serde::Serialize, text: String) -> Report {
+    let mut json = serde_json::to_value(fields).expect("reports serialise");
     json["schema_version"] = SCHEMA_VERSION.into();
     Report {
         json,

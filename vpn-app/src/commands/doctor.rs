@@ -149,10 +149,16 @@ pub fn report(cli: &vpn_app::cli::Cli) -> vpn_app::report::Report {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let mut report = vpn_app::report::report(
-        serde_json::json!({ "checks": checks, "healthy": !failed }),
-        text,
-    );
+    #[derive(Serialize)]
+    struct Doctor {
+        checks: Vec<Check>,
+        healthy: bool,
+    }
+    let fields = Doctor {
+        checks,
+        healthy: !failed,
+    };
+    let mut report = vpn_app::report::report(&fields, text);
     report.failed = failed;
     report
 }

@@ -1,5 +1,6 @@
 //! The extension's commands: `extension status|activate|deactivate`.
 
+use serde::Serialize;
 use serde_json::json;
 use vpn_app::{
     channel::connect_at,
@@ -15,6 +16,35 @@ use vpn_ipc::session::HandshakeOutcome;
 
 #[cfg(target_os = "linux")]
 use super::ready;
+
+#[derive(Serialize)]
+struct ExtensionStatus {
+    app_build: &'static str,
+    /// `current`, `other-build`, `protocol-skew` or `refused`.
+    extension: &'static str,
+    detail: serde_json::Value,
+    /// macOS: the copies installed; elsewhere null.
+    installed: serde_json::Value,
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Serialize)]
+struct Started {
+    started: String,
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Serialize)]
+struct Stopped {
+    stopped: String,
+}
+
+/// How an `OSSystemExtensionRequest` ended.
+#[cfg(target_os = "macos")]
+#[derive(Serialize)]
+struct RequestReport {
+    outcome: String,
+}
 
 /// The handshake's answer, and the copies macOS has installed.
 pub fn status(cli: &Cli) -> anyhow::Result<Report> {
@@ -46,17 +76,22 @@ pub fn status(cli: &Cli) -> anyhow::Result<Report> {
     if !installed.is_null() {
         text += &format!("\ninstalled: {installed}");
     }
-    Ok(report(
-        json!({"app_build": VERSION, "extension": state, "detail": detail, "installed": installed}),
-        text,
-    ))
+    let fields = ExtensionStatus {
+        app_build: VERSION,
+        extension: state,
+        detail,
+        installed,
+    };
+    Ok(report(&fields, text))
 }
 
 #[cfg(target_os = "linux")]
 pub fn activate(cli: &Cli) -> anyhow::Result<Report> {
     let started = extension_process::ensure_running(&cli.socket)?;
     Ok(report(
-        json!({ "started": format!("{started:?}") }),
+        &Started {
+            started: format!("{started:?}"),
+        },
         format!("extension running ({started:?})"),
     ))
 }
@@ -70,7 +105,9 @@ pub fn deactivate(cli: &Cli) -> anyhow::Result<Report> {
     }
     let stopped = extension_process::stop(&cli.socket)?;
     Ok(report(
-        json!({ "stopped": format!("{stopped:?}") }),
+        &Stopped {
+            stopped: format!("{stopped:?}"),
+        },
         format!("extension stopped ({stopped:?})"),
     ))
 }
@@ -107,7 +144,10 @@ fn system_extension_request(
         outcome = pending.outcome(vpn_app::upgrade::Limits::default().approval);
     }
     let text = format!("{kind:?}: {outcome:?}");
-    let mut report = report(json!({ "outcome": format!("{outcome:?}") }), text);
+    let fields = RequestReport {
+        outcome: format!("{outcome:?}"),
+    };
+    let mut report = report(&fields, text);
     report.failed = !matches!(
         outcome,
         RequestOutcome::Done | RequestOutcome::WillCompleteAfterReboot

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::json;
+use serde::Serialize;
 use vpn_app::{
     channel::expect,
     cli::Cli,
@@ -14,6 +14,20 @@ use vpn_ipc::message::{Request, Response, TunnelStatus};
 
 use super::{doctor, ready, ready_starting};
 
+/// The profile `import` saved or `connect` starts.
+#[derive(Serialize)]
+struct Profile {
+    profile: String,
+}
+
+#[derive(Serialize)]
+struct Disconnected {}
+
+#[derive(Serialize)]
+struct Logs {
+    lines: Vec<String>,
+}
+
 pub fn status(cli: &Cli) -> anyhow::Result<Report> {
     let reply = expect(ready(cli)?.request(Request::Status)?, |r| {
         matches!(r, Response::Status(_))
@@ -21,10 +35,8 @@ pub fn status(cli: &Cli) -> anyhow::Result<Report> {
     let Response::Status(status) = reply else {
         unreachable!("checked above")
     };
-    Ok(report(
-        serde_json::to_value(&status).expect("status serialises"),
-        status_text(&status),
-    ))
+    let text = status_text(&status);
+    Ok(report(&status, text))
 }
 
 pub fn import(cli: &Cli, file: &Path, name: Option<&str>) -> anyhow::Result<Report> {
@@ -46,20 +58,22 @@ pub fn import(cli: &Cli, file: &Path, name: Option<&str>) -> anyhow::Result<Repo
         |r| *r == Response::ConfigSaved,
     )?;
     let text = format!("imported profile {profile}");
-    Ok(report(json!({ "profile": profile }), text))
+    Ok(report(&Profile { profile }, text))
 }
 
 pub fn connect(cli: &Cli, profile: &str) -> anyhow::Result<Report> {
     start_tunnel(cli, profile)?;
     Ok(report(
-        json!({ "profile": profile }),
+        &Profile {
+            profile: profile.to_string(),
+        },
         format!("connecting {profile}"),
     ))
 }
 
 pub fn disconnect(cli: &Cli) -> anyhow::Result<Report> {
     stop_tunnel(cli)?;
-    Ok(report(json!({}), "disconnected".into()))
+    Ok(report(&Disconnected {}, "disconnected".into()))
 }
 
 pub fn logs(cli: &Cli, lines: u32) -> anyhow::Result<Report> {
@@ -69,7 +83,8 @@ pub fn logs(cli: &Cli, lines: u32) -> anyhow::Result<Report> {
     let Response::Logs { lines } = reply else {
         unreachable!("checked above")
     };
-    Ok(report(json!({ "lines": lines }), lines.join("\n")))
+    let text = lines.join("\n");
+    Ok(report(&Logs { lines }, text))
 }
 
 /// `status` for a person: the state, then what a user checks when the

@@ -35,7 +35,7 @@ pub fn prepare_report(
             .map(|p| format!(" ({p})"))
             .unwrap_or_default()
     );
-    Ok(report(serde_json::to_value(&prepared)?, text))
+    Ok(report(&prepared, text))
 }
 
 /// What `upgrade finish`'s arguments ask for; `None` for another command.
@@ -81,7 +81,7 @@ pub fn finish_report(
         .chain(result.steps.iter().map(|s| format!("  {s}")))
         .collect::<Vec<_>>()
         .join("\n");
-    let mut report = report(serde_json::to_value(&result)?, text);
+    let mut report = report(&result, text);
     report.failed = !result.outcome.is_success();
     Ok(report)
 }
