@@ -337,24 +337,49 @@ mod tests {
 
     #[test]
     fn groups_must_overlap() {
+        // Distinct files for the app and the extension, each loaded for its
+        // own role; only the extension's groups vary.
         let app = load(APP, Role::App).unwrap();
-        let ext_text = APP
-            .replace(
-                "<key>com.apple.developer.system-extension.install</key><true/>",
-                "",
+        let ext = |groups: &str| {
+            load(
+                &APP.replace(
+                    "<key>com.apple.developer.system-extension.install</key><true/>",
+                    "",
+                )
+                .replace("<string>$(TeamIdentifierPrefix)group.vpn</string>", groups),
+                Role::Extension,
             )
-            .replace("group.vpn", "group.other");
-        let ext = load(&ext_text, Role::Extension).unwrap();
-        assert!(check_shared_groups(&app, &ext).is_err());
-        let same_group = load(
-            &APP.replace(
-                "<key>com.apple.developer.system-extension.install</key><true/>",
-                "",
-            ),
-            Role::Extension,
+            .unwrap()
+        };
+        // No group in common: refused, naming both lists and the fix.
+        let other = ext("<string>$(TeamIdentifierPrefix)group.other</string>");
+        assert_eq!(other.app_groups(), ["ABCDE12345.group.other"]);
+        let msg = check_shared_groups(&app, &other).unwrap_err().to_string();
+        assert!(
+            msg.contains("shares no group with the app")
+                && msg.contains("ABCDE12345.group.vpn")
+                && msg.contains("ABCDE12345.group.other")
+                && msg.contains("help:"),
+            "{msg}"
+        );
+        // The app has a group and the extension none: refused too.
+        let none = ext("");
+        assert!(none.app_groups().is_empty());
+        assert!(check_shared_groups(&app, &none).is_err());
+        assert!(check_shared_groups(&none, &app).is_err());
+        // One group shared among others: accepted, in either order of listing.
+        let overlapping = ext(
+            "<string>$(TeamIdentifierPrefix)group.own</string><string>$(TeamIdentifierPrefix)group.vpn</string>",
+        );
+        assert_ne!(overlapping.app_groups(), app.app_groups());
+        assert!(check_shared_groups(&app, &overlapping).is_ok());
+        // Neither declares any group: nothing to share, accepted.
+        let app_without = load(
+            &APP.replace("<string>$(TeamIdentifierPrefix)group.vpn</string>", ""),
+            Role::App,
         )
         .unwrap();
-        assert!(check_shared_groups(&app, &same_group).is_ok());
+        assert!(check_shared_groups(&app_without, &none).is_ok());
     }
 
     #[test]

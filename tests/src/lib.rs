@@ -4,6 +4,7 @@
 //! vendor's p12 is made (certificate + key, password protected).
 
 pub mod apple_stubs;
+pub mod codesig;
 pub mod macos_sim;
 pub mod netns;
 pub mod notary_standin;
@@ -327,8 +328,11 @@ pub fn demo_pkg() -> &'static BuiltPkg {
 
 /// What `rcodesign verify` checks of a signed (not ad-hoc) Mach-O, through
 /// the same library, and per slice that the code hashes recomputed from the
-/// file equal those the CodeDirectory records.
+/// file equal those the CodeDirectory records: once through that library
+/// and once independently of it ([`codesig`]: goblin and sha2 hashing each
+/// page up to codeLimit).
 pub fn assert_signature_verifies(name: &str, data: &[u8]) {
+    codesig::assert_page_hashes_match(name, data);
     let problems = apple_codesign::verify_macho_data(data);
     assert!(
         problems.is_empty(),

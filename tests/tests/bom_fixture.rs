@@ -1,6 +1,8 @@
 //! Our BOM writer against the classic `mkbom` pipeline: for the tree inside
 //! `tests/fixtures/classic-mkbom-xar.pkg` (built by bomutils' mkbom, not by
-//! us), our BOM must list identically through apple-bom's reader.
+//! us), our BOM must list identically through apple-bom's reader, and its
+//! other variables (BomInfo, VIndex, HLIndex, Size64) must hold what mkbom's
+//! hold, block by block (block numbers aside, which depend on layout).
 
 use std::path::PathBuf;
 
@@ -17,6 +19,58 @@ fn fixture() -> PathBuf {
 
 /// (path, mode, uid, gid, size, checksum, link target) as `lsbom` prints them.
 type Listing = Vec<(String, u16, u32, u32, usize, Option<u32>, Option<String>)>;
+
+/// A tree block (`tree`, version, block size, path count, the unknown
+/// byte) and the root paths block it points to (leaf flag, count, forward
+/// and backward links, its length in bytes), without block numbers.
+type TreeSummary = ([u8; 4], u32, u32, u32, u8, (u16, u16, u32, u32, usize));
+
+fn tree_summary(bom: &ParsedBom, block: u32) -> TreeSummary {
+    let tree = bom.block_as_tree(block as usize).unwrap();
+    let root = tree.paths(bom).unwrap();
+    (
+        tree.tree,
+        tree.version,
+        tree.block_size,
+        tree.path_count,
+        tree.a,
+        (
+            root.is_path_info,
+            root.count,
+            root.next_paths_block_index,
+            root.previous_paths_block_index,
+            bom.block_data(tree.block_paths_index as usize)
+                .unwrap()
+                .len(),
+        ),
+    )
+}
+
+/// The variables besides Paths, as comparable values.
+#[derive(Debug, PartialEq)]
+struct OtherVariables {
+    /// The BomInfo block's bytes: version, number of paths, info entries.
+    bom_info: Vec<u8>,
+    /// The VIndex block's bytes with its tree's block number zeroed, and
+    /// that tree.
+    vindex: (Vec<u8>, TreeSummary),
+    hl_index: TreeSummary,
+    size64: TreeSummary,
+}
+
+fn other_variables(data: &[u8]) -> OtherVariables {
+    let bom = ParsedBom::parse(data).unwrap();
+    let block = |name: &str| bom.find_variable(name).unwrap().block_index;
+    let vindex = bom.block_as_vindex(block("VIndex") as usize).unwrap();
+    let mut vindex_bytes = bom.block_data(block("VIndex") as usize).unwrap().to_vec();
+    vindex_bytes[4..8].fill(0);
+    OtherVariables {
+        bom_info: bom.block_data(block("BomInfo") as usize).unwrap().to_vec(),
+        vindex: (vindex_bytes, tree_summary(&bom, vindex.tree_block_index)),
+        hl_index: tree_summary(&bom, block("HLIndex")),
+        size64: tree_summary(&bom, block("Size64")),
+    }
+}
 
 fn listing(bom: &[u8]) -> Listing {
     let mut rows: Listing = ParsedBom::parse(bom)
@@ -60,6 +114,15 @@ fn our_bom_lists_like_mkbom_for_the_same_tree() {
     .unwrap();
     let ours = bom::write_bom(&archive.bom_records).unwrap();
     let theirs = std::fs::read(extracted.join("classic.pkg/Bom")).unwrap();
+
+    // BomInfo, VIndex, HLIndex and Size64: what mkbom wrote for this tree.
+    let theirs_other = other_variables(&theirs);
+    assert_eq!(
+        theirs_other.bom_info[..8],
+        [0, 0, 0, 1, 0, 0, 0, 11],
+        "mkbom's BomInfo: version 1, the 10 paths plus one"
+    );
+    assert_eq!(other_variables(&ours), theirs_other);
 
     let (ours, theirs) = (listing(&ours), listing(&theirs));
     assert_eq!(ours, theirs);

@@ -12,6 +12,56 @@ fn stdout(output: std::process::Output) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
+/// One line of GNU `cpio -itv --numeric-uid-gid`.
+#[derive(Debug)]
+struct CpioEntry {
+    mode: String,
+    uid: u32,
+    gid: u32,
+    size: usize,
+    path: String,
+    link_target: Option<String>,
+}
+
+/// GNU cpio's verbose listing of a gzipped payload, one entry a line (the
+/// name may hold spaces; a symlink ends in ` -> target`).
+fn cpio_listing(payload: &Path) -> Vec<CpioEntry> {
+    let listing = stdout(sh(
+        "gzip -dc Payload | cpio -itv",
+        &format!(
+            "gzip -dc '{}' | cpio -itv --numeric-uid-gid --quiet",
+            payload.display()
+        ),
+    ));
+    // mode, links, uid, gid, size, month, day, year or time, name.
+    let line_format =
+        regex::Regex::new(r"^(\S+)\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+\d+\s+\S+\s(.*)$")
+            .unwrap();
+    listing
+        .lines()
+        .map(|line| {
+            let fields = line_format
+                .captures(line)
+                .unwrap_or_else(|| panic!("not a cpio -itv line: {line:?}"));
+            let mode = fields[1].to_string();
+            let (path, link_target) = match fields[5].split_once(" -> ") {
+                Some((path, target)) if mode.starts_with('l') => {
+                    (path.to_string(), Some(target.to_string()))
+                }
+                _ => (fields[5].to_string(), None),
+            };
+            CpioEntry {
+                uid: fields[2].parse().unwrap(),
+                gid: fields[3].parse().unwrap(),
+                size: fields[4].parse().unwrap(),
+                mode,
+                path,
+                link_target,
+            }
+        })
+        .collect()
+}
+
 const ARCHIVE_FILES: [&str; 5] = [
     "Distribution",
     "DemoVPN.pkg/Bom",
@@ -327,10 +377,16 @@ fn apple_flat_package_parses_package_info_and_distribution() {
         ]
     );
     assert_eq!(info.scripts.scripts.len(), 2);
+    // Installer's progress counts the payload's entries: what GNU cpio
+    // lists in the Payload (directories and "." included), not what our
+    // own report says.
     let payload = info.payload.as_ref().unwrap();
+    let listed = cpio_listing(&built.component().join("Payload"));
+    assert!(listed.iter().any(|e| e.path == "."), "{listed:?}");
     assert_eq!(
         payload.number_of_files,
-        built.report["payload"]["entries"].as_u64().unwrap()
+        listed.len() as u64,
+        "numberOfFiles against the entries GNU cpio lists in the Payload"
     );
 }
 
@@ -340,7 +396,8 @@ fn bom_lists_exactly_the_payload() {
     let component = built.component();
     let bom = std::fs::read(component.join("Bom")).unwrap();
     let parsed = apple_bom::ParsedBom::parse(&bom).unwrap();
-    let bom_paths: Vec<(String, String, u32, u32, usize)> = parsed
+    type Row = (String, String, u32, u32, usize, Option<String>);
+    let bom_paths: Vec<Row> = parsed
         .paths()
         .unwrap()
         .iter()
@@ -351,32 +408,15 @@ fn bom_lists_exactly_the_payload() {
                 p.user_id(),
                 p.group_id(),
                 p.size(),
+                p.link_name().map(str::to_string),
             )
         })
         .collect();
-    let listing = stdout(sh(
-        "cpio -itv of the payload",
-        &format!(
-            "gzip -dc '{}' | cpio -itv --numeric-uid-gid --quiet",
-            component.join("Payload").display()
-        ),
-    ));
-    let mut cpio: Vec<(String, String, u32, u32, usize)> = listing
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let mut mode = f[0].to_string();
-            if mode.starts_with('l') {
-                mode.replace_range(0..1, "l");
-            }
-            (
-                f[8].to_string(),
-                mode,
-                f[2].parse().unwrap(),
-                f[3].parse().unwrap(),
-                f[4].parse().unwrap(),
-            )
-        })
+    // Both sides print the type as `ls` does (`d`, `-`, `l`); a symlink's
+    // size is its target's length on both, and its target is compared too.
+    let mut cpio: Vec<_> = cpio_listing(&component.join("Payload"))
+        .into_iter()
+        .map(|e| (e.path, e.mode, e.uid, e.gid, e.size, e.link_target))
         .collect();
     let mut bom_sorted = bom_paths.clone();
     bom_sorted.sort();

@@ -1,15 +1,19 @@
 //! The signed executables inside the demo pkg: code hashes against their
 //! CodeDirectory (what `rcodesign compute-code-hashes` and `extract
-//! code-directory` compare, done with the same library), CMS signer checked
-//! by openssl, entitlements, hardened runtime and the versioned service name
-//! bound through the Info.plist hash.
+//! code-directory` compare, done with the same library, and again by our own
+//! reader, `system_tests::codesig`), CMS signer checked by openssl, the
+//! signed entitlements (the 0xfade7171 blob, parsed and compared value by
+//! value), hardened runtime and the versioned service name bound through the
+//! Info.plist hash.
 
 use std::path::Path;
 
 use apple_codesign::{CodeSignatureFlags, CodeSigningSlot, MachFile};
+use plist::{Dictionary, Value};
 use sha2::{Digest, Sha256};
 use system_tests::{
-    assert_signature_verifies, cms_verify, demo_pkg, fingerprint, signed_entitlements, TEAM_ID,
+    assert_signature_verifies, cms_verify, codesig, demo_pkg, fingerprint, signed_entitlements,
+    TEAM_ID,
 };
 
 const SERVICE_NAME: &str = "ABCDE12345.group.com.example.demovpn.tunnel.1.0.0";
@@ -18,7 +22,43 @@ struct Expected<'a> {
     executable: &'a Path,
     info_plist: &'a Path,
     identifier: &'a str,
-    entitlement: &'a str,
+    /// The whole entitlements dictionary that must be signed in, with the
+    /// team prefixes of `signing/*.entitlements` expanded.
+    entitlements: Dictionary,
+}
+
+/// What `signing/<role>.entitlements` says for the bundle `identifier`,
+/// with `$(AppIdentifierPrefix)`, `$(TeamIdentifierPrefix)` and
+/// `$(DEVELOPMENT_TEAM)` expanded for the test team.
+fn expected_entitlements(identifier: &str, installs_extensions: bool) -> Dictionary {
+    let mut dict = Dictionary::new();
+    dict.insert(
+        "com.apple.application-identifier".into(),
+        Value::String(format!("{TEAM_ID}.{identifier}")),
+    );
+    dict.insert(
+        "com.apple.developer.networking.networkextension".into(),
+        Value::Array(vec![Value::String(
+            "packet-tunnel-provider-systemextension".into(),
+        )]),
+    );
+    if installs_extensions {
+        dict.insert(
+            "com.apple.developer.system-extension.install".into(),
+            Value::Boolean(true),
+        );
+    }
+    dict.insert(
+        "com.apple.developer.team-identifier".into(),
+        Value::String(TEAM_ID.into()),
+    );
+    dict.insert(
+        "com.apple.security.application-groups".into(),
+        Value::Array(vec![Value::String(format!(
+            "{TEAM_ID}.group.com.example.demovpn"
+        ))]),
+    );
+    dict
 }
 
 fn check_executable(expected: &Expected<'_>) {
@@ -30,6 +70,8 @@ fn check_executable(expected: &Expected<'_>) {
     let file = MachFile::parse(&data).unwrap();
     let slices: Vec<_> = file.iter_macho().collect();
     assert_eq!(slices.len(), 2, "universal: arm64 and x86_64");
+    let independent = codesig::signed_slices(&data);
+    assert_eq!(independent.len(), 2);
     let work = tempfile::tempdir().unwrap();
     for (index, macho) in slices.into_iter().enumerate() {
         let signature = macho.code_signature().unwrap().expect("signed");
@@ -50,15 +92,18 @@ fn check_executable(expected: &Expected<'_>) {
             Some(Sha256::digest(&info_plist).to_vec()),
             "the Info.plist (with the service name) is bound into the signature"
         );
-        let entitlements = signature.entitlements().unwrap().expect("entitlements");
-        assert!(
-            entitlements.as_str().contains(expected.entitlement),
-            "{}",
-            entitlements.as_str()
+        // The entitlements blob (0xfade7171) read out of the signature by our
+        // own SuperBlob reader, parsed as a plist and compared key by key.
+        let signed = &independent[index];
+        assert_eq!(
+            signed.entitlements(),
+            expected.entitlements,
+            "{} slice {index}: signed entitlements",
+            expected.identifier
         );
-        assert!(entitlements
-            .as_str()
-            .contains(&format!("{TEAM_ID}.group.com.example.demovpn")));
+        for directory in signed.code_directories() {
+            assert_eq!(directory.identifier, expected.identifier);
+        }
 
         // The CMS signature over the CodeDirectory, read by openssl.
         let cms = work.path().join(format!("cms-{index}.der"));
@@ -84,6 +129,10 @@ fn check_executable(expected: &Expected<'_>) {
             "signed by the identity passed in"
         );
     }
+    // apple-codesign's reading of the same blob agrees.
+    for read_by_apple_codesign in signed_entitlements(expected.identifier, &data) {
+        assert_eq!(read_by_apple_codesign, expected.entitlements);
+    }
 }
 
 #[test]
@@ -94,7 +143,7 @@ fn extension_executable_is_signed_with_its_own_entitlements() {
         executable: &contents.join("MacOS/vpn-extension"),
         info_plist: &contents.join("Info.plist"),
         identifier: "com.example.demovpn.tunnel",
-        entitlement: "packet-tunnel-provider-systemextension",
+        entitlements: expected_entitlements("com.example.demovpn.tunnel", false),
     });
     let info = plist::Value::from_file(contents.join("Info.plist")).unwrap();
     let ne = info.as_dictionary().unwrap()["NetworkExtension"]
@@ -108,7 +157,8 @@ fn extension_executable_is_signed_with_its_own_entitlements() {
         Some("PacketTunnelProvider")
     );
     let executable = std::fs::read(built.extension().join("Contents/MacOS/vpn-extension")).unwrap();
-    for entitlements in signed_entitlements("vpn-extension", &executable) {
+    for signed in codesig::signed_slices(&executable) {
+        let entitlements = signed.entitlements();
         assert!(
             !entitlements.contains_key("com.apple.developer.system-extension.install"),
             "only the app may install system extensions"
@@ -139,7 +189,7 @@ fn app_executable_is_signed_and_names_the_same_service() {
         executable: &contents.join("MacOS/vpn-app"),
         info_plist: &contents.join("Info.plist"),
         identifier: "com.example.demovpn",
-        entitlement: "com.apple.developer.system-extension.install",
+        entitlements: expected_entitlements("com.example.demovpn", true),
     });
     let info = plist::Value::from_file(contents.join("Info.plist")).unwrap();
     let info = info.as_dictionary().unwrap();

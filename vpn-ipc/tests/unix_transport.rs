@@ -24,6 +24,9 @@ use vpn_ipc::{
 
 const NOBODY: u32 = 65534;
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How much slower (p99) the good client may get during the flood than just
+/// before it.
+const FLOOD_SLOWDOWN: u32 = 20;
 
 struct FakeTunnel;
 
@@ -159,12 +162,31 @@ fn another_build_and_a_protocol_skew_are_reported_as_such() {
     assert!(client.request(Request::Status).is_err());
 }
 
-/// Run in a child process as another user: connects and says what happened.
+/// Environment of a helper run in a child process; a helper run any other
+/// way fails rather than passing without doing anything.
+fn helper_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("a helper run in a child process by another test, with {name} set; not a test of its own")
+    })
+}
+
+/// The child process's arguments to run one ignored helper test, alone.
+fn helper_args(name: &str) -> [&str; 5] {
+    [
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]
+}
+
+/// Run in a child process as another user (by
+/// `a_peer_with_another_uid_is_refused`): connects and says what happened.
 #[test]
+#[ignore = "helper: run in a child process by a_peer_with_another_uid_is_refused"]
 fn child_connects() {
-    let Ok(path) = std::env::var("VPN_IPC_CHILD_SOCKET") else {
-        return;
-    };
+    let path = helper_env("VPN_IPC_CHILD_SOCKET");
     let outcome = Client::connect(Path::new(&path), TIMEOUT)
         .map_err(TransportError::new)
         .and_then(|mut c| c.hello("1.2.0", "1.2.0"));
@@ -176,12 +198,7 @@ fn child_connects() {
 
 fn connect_as(uid: u32, path: &Path) -> String {
     let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_connects",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(helper_args("child_connects"))
         .env("VPN_IPC_CHILD_SOCKET", path)
         .uid(uid)
         .output()
@@ -255,25 +272,22 @@ fn quiesce_closes_other_peers_and_refuses_new_work() {
     ));
     // Resumed (the same extension survived the upgrade), it takes work again.
     assert_eq!(late.request(Request::Resume).unwrap(), Response::Resumed);
-    assert!(!matches!(
+    assert_eq!(
         late.request(Request::Start {
             profile: "home".into()
         })
         .unwrap(),
-        Response::Error {
-            code: ErrorCode::Quiesced,
-            ..
-        }
-    ));
+        Response::Started
+    );
 }
 
-/// Run in a child process: serves the socket named by the environment until
-/// killed, so the flood test measures a server process of its own.
+/// Run in a child process (by `ServerProcess::start`): serves the socket
+/// named by the environment until killed, so the flood test measures a
+/// server process of its own.
 #[test]
+#[ignore = "helper: run in a child process by a_malformed_frame_flood_does_not_stop_a_good_client"]
 fn child_serves() {
-    let Ok(path) = std::env::var("VPN_IPC_CHILD_SERVE") else {
-        return;
-    };
+    let path = helper_env("VPN_IPC_CHILD_SERVE");
     let server = Server::bind(
         &ServerConfig {
             path: PathBuf::from(path),
@@ -302,20 +316,24 @@ impl Drop for ServerProcess {
 impl ServerProcess {
     fn start(path: &Path) -> Self {
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_serves", "--nocapture", "--test-threads=1"])
+            .args(helper_args("child_serves"))
             .env("VPN_IPC_CHILD_SERVE", path)
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let mut server = Self(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while UnixStream::connect(path).is_err() {
+            if let Some(status) = server.0.try_wait().unwrap() {
+                panic!("the server process ended ({status}) without listening");
+            }
             assert!(
                 Instant::now() < deadline,
                 "the server process never listened"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Self(child)
+        server
     }
 
     /// Resident memory of the server process, from /proc.
@@ -335,6 +353,18 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
     let path = dir.path().join("control.sock");
     let server = ServerProcess::start(&path);
     let mut client = connected(&path);
+    // The same client's latency with nobody else on the socket, measured the
+    // same way just before the flood: what the flood is compared with.
+    let baseline_until = Instant::now() + Duration::from_secs(1);
+    let mut baseline = Vec::new();
+    while Instant::now() < baseline_until {
+        let start = Instant::now();
+        let reply = client.request(Request::Status).unwrap();
+        baseline.push(start.elapsed());
+        assert!(matches!(reply, Response::Status(_)));
+    }
+    baseline.sort();
+    let baseline_p99 = baseline[baseline.len() * 99 / 100];
     let resident_before = server.resident_kib();
     let flood_until = Instant::now() + Duration::from_secs(2);
     let attackers: Vec<_> = (0..4)
@@ -382,10 +412,23 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
     println!(
-        "during a flood of {flood} hostile connections: {} good requests, p50 {:?}, p99 {:?}, resident memory +{growth_kib} KiB",
+        "before the flood: {} good requests, p50 {:?}, p99 {baseline_p99:?}",
+        baseline.len(),
+        baseline[baseline.len() / 2],
+    );
+    println!(
+        "during a flood of {flood} hostile connections: {} good requests, p50 {:?}, p99 {:?} ({:.1} x the p99 before), resident memory +{growth_kib} KiB",
         latencies.len(),
         latencies[latencies.len() / 2],
-        p99
+        p99,
+        p99.as_secs_f64() / baseline_p99.as_secs_f64()
+    );
+    // Hostile peers share the machine's CPUs with the good client, so some
+    // slowdown is expected; a server that serialises the good client behind
+    // the junk (or behind idle timeouts) is far slower than this.
+    assert!(
+        p99 <= FLOOD_SLOWDOWN * baseline_p99,
+        "p99 during the flood {p99:?} is over {FLOOD_SLOWDOWN} x the p99 before it ({baseline_p99:?})"
     );
     // At most 32 connections, each holding at most one 64 KiB frame, plus
     // the thread stacks they touched: far below this bound.

@@ -1,14 +1,18 @@
 //! Everything a peer can send before the service sees a request: bytes in
 //! any split, through the frame decoder, the message decoder and the session
-//! rules. Nothing here may panic, and the decoder never holds more than one
-//! frame.
+//! rules. Nothing here may panic, the decoder never holds more than one
+//! frame, and whatever the bytes the session rules hold (session.rs):
+//! nothing reaches the service before a `Hello` was welcomed, `Hello` itself
+//! never does, and while the extension is quiesced only `Status`, `Stats`,
+//! `Logs`, `Quiesce` and `Resume` do (no `Start`, `Stop` or `SetConfig`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vpn_ipc::{
     framing::{FrameDecoder, MAX_FRAME_LEN},
+    message::{Request, Response},
     negotiation::SUPPORTED,
-    session::{ExtensionInfo, ServerSession},
+    session::{Dispatch, ExtensionInfo, ServerSession},
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -17,16 +21,59 @@ fuzz_target!(|data: &[u8]| {
         version: "1.0.0".into(),
         build: "1.0.0".into(),
     };
-    // The first byte picks how the rest is split into reads.
-    let Some((&split, bytes)) = data.split_first() else { return };
+    // The first byte picks how the rest is split into reads, and whether the
+    // extension starts quiesced.
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(split).max(1);
     let mut decoder = FrameDecoder::default();
     let mut session = ServerSession::default();
+    // The extension-wide flag, kept as the transport keeps it: served
+    // `Quiesce` sets it, served `Resume` clears it.
+    let mut quiesced = split % 2 == 0;
+    // Whether this connection was welcomed, from what was sent back.
+    let mut welcomed = false;
     for piece in bytes.chunks(chunk) {
-        let Ok(frames) = decoder.feed(piece) else { return };
+        let Ok(frames) = decoder.feed(piece) else {
+            return;
+        };
         assert!(decoder.buffered() <= 4 + MAX_FRAME_LEN);
         for frame in frames {
-            let _ = session.on_frame(&frame, &info, split % 2 == 0);
+            match session.on_frame(&frame, &info, quiesced) {
+                Dispatch::Reply(reply) => {
+                    if let Response::Welcome { protocol, .. } = reply.response {
+                        assert!(
+                            (SUPPORTED.min..=SUPPORTED.max).contains(&protocol),
+                            "welcomed with protocol {protocol}, outside {SUPPORTED:?}"
+                        );
+                        welcomed = true;
+                    }
+                }
+                // Closed after this reply: nothing more is read.
+                Dispatch::ReplyAndClose(reply) => {
+                    assert!(
+                        matches!(reply.response, Response::Error { .. }),
+                        "closed after a non-error reply {reply:?}"
+                    );
+                    return;
+                }
+                Dispatch::Serve { request, .. } => {
+                    assert!(welcomed, "{request:?} served before Hello was welcomed");
+                    match request {
+                        Request::Hello { .. } => panic!("Hello reached the service"),
+                        Request::Quiesce => quiesced = true,
+                        Request::Resume => quiesced = false,
+                        Request::Status | Request::Stats | Request::Logs { .. } => {}
+                        other => assert!(!quiesced, "{other:?} served while quiesced"),
+                    }
+                }
+            }
+            assert_eq!(
+                session.protocol().is_some(),
+                welcomed,
+                "the session's protocol is settled exactly when Welcome was sent"
+            );
         }
     }
     let _ = decoder.finish();
