@@ -13,6 +13,8 @@ use apple_codesign::{cryptography::DigestType, CodeSignatureFlags, MachFile};
 use apple_xar::reader::XarReader;
 use serde_json::{json, Value};
 
+use crate::codesig;
+
 pub struct Verdict {
     /// Issues in the developer log's format; any makes the submission Invalid.
     pub issues: Vec<Value>,
@@ -150,6 +152,7 @@ fn judge_zip(name: &str, data: &[u8]) -> Verdict {
     let mut issues = Vec::new();
     check_tree(&app, unpacked.path(), name, &mut issues);
     let record = main_executable(&app)
+        .filter(|_| issues.is_empty())
         .and_then(|path| std::fs::read(path).ok())
         .and_then(|data| record_name(&data));
     if record.is_none() && issues.is_empty() {
@@ -246,63 +249,22 @@ fn main_executable(app: &Path) -> Option<std::path::PathBuf> {
 /// published structures rather than by the signing library: `2/<hash
 /// type>/<cdhash>`, where the cdhash is the hash of the CodeDirectory
 /// blob, truncated to 20 bytes (TN3126 "Inside Code Signing: Hashes"), of
-/// the first slice's SHA-256 CodeDirectory when it has one (slots and
-/// magics from XNU's cs_blobs.h). The `2/` prefix and the layout are what
+/// the first slice's SHA-256 CodeDirectory (read by [`crate::codesig`],
+/// from XNU's cs_blobs.h). The `2/` prefix and the layout are what
 /// `stapler` looks up (CloudKit record names in rcodesign's notarization
-/// documentation).
+/// documentation). Only called on an executable judged signed.
 fn record_name(data: &[u8]) -> Option<String> {
-    use goblin::mach::{Mach, MachO, SingleArch};
     use sha2::{Digest, Sha256};
-    let slice = match Mach::parse(data).ok()? {
-        Mach::Binary(macho) => (macho, 0usize),
-        Mach::Fat(fat) => {
-            let arch = fat.iter_arches().next()?.ok()?;
-            let start = arch.offset as usize;
-            match fat.get(0).ok()? {
-                SingleArch::MachO(macho) => (macho, start),
-                SingleArch::Archive(_) => return None,
-            }
-        }
-    };
-    let (macho, start): (MachO, usize) = slice;
-    let signature = macho
-        .load_commands
-        .iter()
-        .find_map(|command| match command.command {
-            goblin::mach::load_command::CommandVariant::CodeSignature(cs) => {
-                Some((cs.dataoff as usize, cs.datasize as usize))
-            }
-            _ => None,
-        })?;
-    let blob = data.get(start + signature.0..start + signature.0 + signature.1)?;
-    let be32 = |at: usize| Some(u32::from_be_bytes(blob.get(at..at + 4)?.try_into().ok()?));
-    const SUPERBLOB: u32 = 0xfade_0cc0;
-    const CODE_DIRECTORY: u32 = 0xfade_0c02;
-    const SHA256: u8 = 2;
-    if be32(0)? != SUPERBLOB {
-        return None;
-    }
-    let mut directories = Vec::new();
-    for index in 0..be32(8)? as usize {
-        let (slot, offset) = (be32(12 + index * 8)?, be32(16 + index * 8)? as usize);
-        // CSSLOT_CODEDIRECTORY (0) and the alternates (0x1000 to 0x1004).
-        if slot == 0 || (0x1000..0x1005).contains(&slot) {
-            if be32(offset)? != CODE_DIRECTORY {
-                return None;
-            }
-            let length = be32(offset + 4)? as usize;
-            let directory = blob.get(offset..offset + length)?;
-            // hashType is the byte at offset 37 of CS_CodeDirectory.
-            directories.push((*directory.get(37)?, directory));
-        }
-    }
-    let (kind, directory) = directories
-        .iter()
-        .find(|(kind, _)| *kind == SHA256)
-        .or(directories.first())?;
-    if *kind != SHA256 {
-        return None;
-    }
+    let slices = codesig::signed_slices(data);
+    let directory = slices.first()?.blobs.iter().find_map(|(_, blob)| {
+        (blob.starts_with(&codesig::CODE_DIRECTORY_MAGIC.to_be_bytes())
+            && blob.get(37) == Some(&codesig::HASH_SHA256))
+        .then_some(*blob)
+    })?;
     let cdhash = &Sha256::digest(directory)[..20];
-    Some(format!("2/{kind}/{}", hex::encode(cdhash)))
+    Some(format!(
+        "2/{}/{}",
+        codesig::HASH_SHA256,
+        hex::encode(cdhash)
+    ))
 }
