@@ -10,8 +10,8 @@
 //! - [`s3_upload`]: the upload to the submission's S3 object (SigV4);
 //! - [`developer_log`]: the issues of a rejected submission;
 //! - [`bundle_zip`]: an app bundle as the zip Apple accepts;
-//! - [`staple`]: ticket lookup with retries and writing the ticket;
-//! - [`notarize`]: the whole submit, wait, staple sequence.
+//! - [`staple`](mod@staple): ticket lookup with retries and writing the ticket;
+//! - [`notarize`](mod@notarize): the whole submit, wait, staple sequence.
 
 pub mod api_key;
 pub mod bundle_zip;

@@ -6,7 +6,7 @@
 //! environment, never a flag, never logged), a freshly generated self-signed
 //! identity for tests and the demo, and ad-hoc for the app in `--dev` only.
 //!
-//! [`identity`] holds where keys come from; this module uses them.
+//! `identity.rs` holds where keys come from; this module uses them.
 
 mod identity;
 

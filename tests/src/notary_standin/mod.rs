@@ -3,7 +3,7 @@
 //! `records/lookup`: the notary API (JWT checked against the test key's
 //! public half), a real S3 server for the upload (moto), and the ticket
 //! lookup. Submissions stay In Progress for a while, then the upload is
-//! fetched back from S3 and judged ([`judge`]): Accepted with a ticket under
+//! fetched back from S3 and judged (`judge.rs`): Accepted with a ticket under
 //! the record name derived from the upload, or Invalid with issues.
 
 mod auth;
