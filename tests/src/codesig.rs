@@ -17,6 +17,11 @@ pub const ENTITLEMENTS_MAGIC: u32 = 0xfade_7171;
 pub const ENTITLEMENTS_SLOT: u32 = 5;
 /// `CS_HASHTYPE_SHA256`.
 pub const HASH_SHA256: u8 = 2;
+/// `CSSLOT_SIGNATURESLOT`: the CMS signature's BlobWrapper (magic
+/// `0xfade0b01`); an ad-hoc signature has none, or an empty one.
+pub const SIGNATURE_SLOT: u32 = 0x10000;
+/// `CS_ADHOC` in a CodeDirectory's flags.
+pub const FLAG_ADHOC: u32 = 0x2;
 
 fn be32(data: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(data[at..at + 4].try_into().unwrap())
@@ -42,6 +47,8 @@ pub struct SignedSlice<'a> {
 #[derive(Debug)]
 pub struct CodeDirectory<'a> {
     pub version: u32,
+    /// `CS_ADHOC` (0x2), `CS_RUNTIME` (0x10000), ...
+    pub flags: u32,
     pub hash_size: usize,
     pub hash_type: u8,
     pub page_size: usize,
@@ -135,6 +142,7 @@ impl<'a> SignedSlice<'a> {
 
 fn parse_code_directory(cd: &[u8]) -> CodeDirectory<'_> {
     let version = be32(cd, 8);
+    let flags = be32(cd, 12);
     let hash_offset = be32(cd, 16) as usize;
     let ident_offset = be32(cd, 20) as usize;
     let special_slots = be32(cd, 24) as usize;
@@ -160,6 +168,7 @@ fn parse_code_directory(cd: &[u8]) -> CodeDirectory<'_> {
     let slot = |i: usize| &cd[i..i + hash_size];
     CodeDirectory {
         version,
+        flags,
         hash_size,
         hash_type,
         page_size,

@@ -8,7 +8,7 @@ use std::{
 };
 
 use system_tests::{
-    build_ok, build_pkg, installer_tool, make_p12, run_ok, unpack_cpio_gz, unpack_xar,
+    build_ok, build_pkg, codesig, installer_tool, make_p12, run_ok, unpack_cpio_gz, unpack_xar,
     workspace_root, zig, CertKind, P12_PASSWORD, TEAM_ID,
 };
 
@@ -143,6 +143,34 @@ fn thin_prebuilt_pairs_are_joined() {
     );
     assert_eq!(report["stand_ins"], false);
     assert!(report["executables"].as_str().unwrap().contains("prebuilt"));
+    // Read from the pkg itself: each executable is universal, both slices.
+    for executable in packaged_executables(&report, dir.path()) {
+        let data = std::fs::read(&executable).unwrap();
+        let goblin::mach::Mach::Fat(fat) = goblin::mach::Mach::parse(&data).unwrap() else {
+            panic!("{} is not universal", executable.display());
+        };
+        let mut cpus: Vec<u32> = fat.iter_arches().map(|a| a.unwrap().cputype).collect();
+        cpus.sort();
+        // CPU_TYPE_X86_64 and CPU_TYPE_ARM64 (mach/machine.h).
+        assert_eq!(cpus, [0x0100_0007, 0x0100_000c], "{}", executable.display());
+    }
+}
+
+/// The app's and the extension's executables, unpacked from the pkg
+/// `report` names (xar by bsdtar, the payload by GNU cpio) under `dir`.
+fn packaged_executables(report: &serde_json::Value, dir: &Path) -> [PathBuf; 2] {
+    let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
+    let unpacked = dir.join("unpacked");
+    unpack_xar(&pkg, &unpacked);
+    let payload = dir.join("payload");
+    unpack_cpio_gz(&unpacked.join("DemoVPN.pkg/Payload"), &payload);
+    let contents = payload.join("Applications/DemoVPN.app/Contents");
+    [
+        contents.join("MacOS/vpn-app"),
+        contents.join(
+            "Library/SystemExtensions/com.example.demovpn.tunnel.systemextension/Contents/MacOS/vpn-extension",
+        ),
+    ]
 }
 
 #[test]
@@ -322,6 +350,31 @@ fn dev_mode_signs_the_app_ad_hoc_and_the_pkg_for_real() {
     );
     assert_eq!(report["identities"][0]["origin"]["kind"], "ad-hoc");
     assert_eq!(report["identities"][1]["origin"]["kind"], "self-signed");
+    // Read from the signatures themselves: every slice's CodeDirectory is
+    // flagged ad-hoc, and no CMS signature (or an empty wrapper) is there.
+    let unpack = tempfile::tempdir().unwrap();
+    for executable in packaged_executables(&report, unpack.path()) {
+        let data = std::fs::read(&executable).unwrap();
+        for slice in codesig::signed_slices(&data) {
+            for directory in slice.code_directories() {
+                assert_ne!(
+                    directory.flags & codesig::FLAG_ADHOC,
+                    0,
+                    "{} is not ad-hoc",
+                    executable.display()
+                );
+            }
+            let cms = slice
+                .blobs
+                .iter()
+                .find(|(slot, _)| *slot == codesig::SIGNATURE_SLOT);
+            assert!(
+                cms.is_none_or(|(_, blob)| blob.len() <= 8),
+                "{} carries a CMS signature",
+                executable.display()
+            );
+        }
+    }
     assert_eq!(report["identities"][1]["purpose"], "installer");
     let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
     assert!(pkg.exists());
