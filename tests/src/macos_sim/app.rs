@@ -90,8 +90,19 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
         self.call("resume", |mac, _| mac.resume())
     }
 
-    fn connect(&mut self, profile: Option<&str>, _limit: Duration) -> Result<(), String> {
-        self.call("connect", |mac, app| mac.connect(app, profile))
+    /// `startVPNTunnel`, then a bounded wait for the session to be up.
+    fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
+        self.call("connect", |mac, app| mac.connect(app, profile))?;
+        let step = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        while !self.mac.with(|mac| mac.session_connected()) {
+            if waited >= limit {
+                return Err(format!("the tunnel did not connect within {limit:?}"));
+            }
+            self.mac.sleep(step);
+            waited += step;
+        }
+        Ok(())
     }
 
     fn tunnel_status(&mut self) -> Result<TunnelStatus, String> {

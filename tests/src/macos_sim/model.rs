@@ -78,7 +78,17 @@ pub struct Service {
     /// When On Demand brings the session back after a stop.
     #[serde(default)]
     pub reconnect_at_ms: Option<u64>,
+    /// When a `Connecting` session is up ([`CONNECT_MS`]).
+    #[serde(default)]
+    pub connected_at_ms: Option<u64>,
 }
+
+/// From `startVPNTunnel` to the provider starting, with the session
+/// Connecting meanwhile: the macOS WireGuard app logged "connection status
+/// changed to 'connecting'" at 09:54:55.602 and its provider "Starting
+/// tunnel from the app" at 09:54:56.286 (angristan/wireguard-install
+/// issue 20, 2019), 684 ms.
+pub const CONNECT_MS: u64 = 684;
 
 /// How the simulation writes an `NEOnDemandRuleConnect` in
 /// [`Service::on_demand_rules`].
@@ -317,13 +327,20 @@ impl Mac {
     /// whether or not `upgrade prepare` quiesced it: quiescing closes the
     /// control channel to new work, not the system's `startTunnel`.
     pub fn settle(&mut self) {
-        let now = now_ms();
+        let now = self.now();
         let extension_runs = self.extension.is_some();
         let mut engine = None;
         for service in &mut self.services {
             if service.disconnected_at_ms.is_some_and(|at| at <= now) {
                 service.status = "Disconnected".into();
                 service.disconnected_at_ms = None;
+            }
+            if service.connected_at_ms.is_some_and(|at| at <= now) {
+                service.connected_at_ms = None;
+                service.status = "Connected".into();
+                if service.provider_id == self.provider_id {
+                    engine = Some(service.profile.clone());
+                }
             }
             if service.reconnect_at_ms.is_some_and(|at| at <= now) {
                 service.reconnect_at_ms = None;
@@ -345,8 +362,14 @@ impl Mac {
     fn note_tunnel(&mut self) {
         let connected = self.tunnel_connected();
         if self.tunnel_log.last().map(|(_, up)| *up) != Some(connected) {
-            self.tunnel_log.push((now_ms(), connected));
+            let now = self.now();
+            self.tunnel_log.push((now, connected));
         }
+    }
+
+    /// The model's clock: the wall clock, plus what in-memory runs slept.
+    pub fn now(&self) -> u64 {
+        now_ms() + self.simulated_ms
     }
 
     pub fn ours<'a>(&'a self, provider_id: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
@@ -359,12 +382,14 @@ impl Mac {
     /// provider's `stopTunnel`, so the engine stops at once; the status says
     /// Disconnected a moment later.
     pub fn stop_service(&mut self, id: &str) {
+        let now = self.now();
         for service in self.services.iter_mut().filter(|s| s.id == id) {
             if service.status != "Disconnected" {
                 service.status = "Disconnecting".into();
-                service.disconnected_at_ms = Some(now_ms() + 300);
+                service.disconnected_at_ms = Some(now + 300);
+                service.connected_at_ms = None;
                 if service.on_demand_connects() {
-                    service.reconnect_at_ms = Some(now_ms() + ON_DEMAND_RECONNECT_MS);
+                    service.reconnect_at_ms = Some(now + ON_DEMAND_RECONNECT_MS);
                 }
                 if service.provider_id == self.provider_id {
                     self.engine = None;
@@ -591,12 +616,13 @@ impl Mac {
     }
 
     /// `startVPNTunnel` on our configuration (the one for `profile` when
-    /// given): the system starts a session, whose provider starts our
-    /// engine, quiesced or not (the provider's `startTunnel` starts the
+    /// given): the system starts a session, Connecting for [`CONNECT_MS`],
+    /// whose provider then starts our engine, quiesced or not (the provider's `startTunnel` starts the
     /// engine directly; the quiesce closes only the control channel,
     /// vpn-extension/src/platform/macos/provider.rs). A session that is up already is left as it is, engine or
     /// not (`startVPNTunnel` starts nothing then).
     pub fn connect(&mut self, app: &AppIdentity, profile: Option<&str>) -> Result<(), String> {
+        let now = self.now();
         if self.extension.is_none() || self.xpc_invalidated {
             return Err("the extension is not reachable".into());
         }
@@ -610,12 +636,11 @@ impl Mac {
             // The provider's startTunnel finds no keys for it.
             return Err(format!("the app has no profile {:?}", service.profile));
         }
-        if service.status != "Connected" {
-            service.status = "Connected".into();
+        if service.status != "Connected" && service.connected_at_ms.is_none() {
+            service.status = "Connecting".into();
             service.disconnected_at_ms = None;
-            self.engine = Some(service.profile.clone());
+            service.connected_at_ms = Some(now + CONNECT_MS);
         }
-        self.note_tunnel();
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub trait MacAccess {
 /// In memory, time is simulated.
 impl MacAccess for Mac {
     fn with<R>(&mut self, f: impl FnOnce(&mut Mac) -> R) -> R {
+        self.settle();
         f(self)
     }
 
