@@ -460,7 +460,7 @@ async fn timers(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         ticks += 1;
-        if ticks % 4 == 0 {
+        if ticks.is_multiple_of(4) {
             shared.rate_limiter.reset_count();
         }
         let mut any_session = false;
