@@ -145,6 +145,11 @@ version_newer() {
     return 1
 }
 
+# The upgrade id a state file ($1) names, or nothing.
+upgrade_id_in() {
+    sed -n 's/^ *"upgrade_id": *"\([^"]*\)".*$/\1/p' "$1" 2>/dev/null | head -n 1
+}
+
 # A JSON string of $1.
 json_string() {
     printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r\t')"

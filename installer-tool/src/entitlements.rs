@@ -335,24 +335,27 @@ mod tests {
         );
     }
 
+    /// The extension's entitlements: the app's without the install
+    /// entitlement, with `groups` (plist `<string>`s) as its app groups.
+    fn extension_with_groups(groups: &str) -> Entitlements {
+        load(
+            &APP.replace(
+                "<key>com.apple.developer.system-extension.install</key><true/>",
+                "",
+            )
+            .replace("<string>$(TeamIdentifierPrefix)group.vpn</string>", groups),
+            Role::Extension,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn groups_must_overlap() {
         // Distinct files for the app and the extension, each loaded for its
         // own role; only the extension's groups vary.
         let app = load(APP, Role::App).unwrap();
-        let ext = |groups: &str| {
-            load(
-                &APP.replace(
-                    "<key>com.apple.developer.system-extension.install</key><true/>",
-                    "",
-                )
-                .replace("<string>$(TeamIdentifierPrefix)group.vpn</string>", groups),
-                Role::Extension,
-            )
-            .unwrap()
-        };
         // No group in common: refused, naming both lists and the fix.
-        let other = ext("<string>$(TeamIdentifierPrefix)group.other</string>");
+        let other = extension_with_groups("<string>$(TeamIdentifierPrefix)group.other</string>");
         assert_eq!(other.app_groups(), ["ABCDE12345.group.other"]);
         let msg = check_shared_groups(&app, &other).unwrap_err().to_string();
         assert!(
@@ -363,12 +366,12 @@ mod tests {
             "{msg}"
         );
         // The app has a group and the extension none: refused too.
-        let none = ext("");
+        let none = extension_with_groups("");
         assert!(none.app_groups().is_empty());
         assert!(check_shared_groups(&app, &none).is_err());
         assert!(check_shared_groups(&none, &app).is_err());
         // One group shared among others: accepted, in either order of listing.
-        let overlapping = ext(
+        let overlapping = extension_with_groups(
             "<string>$(TeamIdentifierPrefix)group.own</string><string>$(TeamIdentifierPrefix)group.vpn</string>",
         );
         assert_ne!(overlapping.app_groups(), app.app_groups());
@@ -384,24 +387,15 @@ mod tests {
 
     #[test]
     fn the_service_group_is_one_the_extension_has_and_the_app_shares() {
-        let ext = |groups: &str| {
-            load(
-                &APP.replace(
-                    "<key>com.apple.developer.system-extension.install</key><true/>",
-                    "",
-                )
-                .replace("<string>$(TeamIdentifierPrefix)group.vpn</string>", groups),
-                Role::Extension,
-            )
-            .unwrap()
-        };
         let app = load(APP, Role::App).unwrap();
-        let both = ext("<string>$(TeamIdentifierPrefix)group.own</string><string>$(TeamIdentifierPrefix)group.vpn</string>");
+        let both = extension_with_groups("<string>$(TeamIdentifierPrefix)group.own</string><string>$(TeamIdentifierPrefix)group.vpn</string>");
         assert_eq!(
             mach_service_group(&app, &both).unwrap(),
             "ABCDE12345.group.vpn"
         );
-        let msg = mach_service_group(&app, &ext("")).unwrap_err().to_string();
+        let msg = mach_service_group(&app, &extension_with_groups(""))
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.contains(APP_GROUPS) && msg.contains("NEMachServiceName") && msg.contains("help:"),
             "{msg}"

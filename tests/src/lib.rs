@@ -24,6 +24,27 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A copy of the workspace's release config and entitlements under
+/// `dir/project`, its workspace at `version`, for a test to change; the
+/// copy's `release.toml`.
+pub fn release_config_copy(dir: &Path, version: &str) -> PathBuf {
+    let root = dir.join("project");
+    std::fs::create_dir_all(root.join("signing")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        format!("[workspace]\n[workspace.package]\nversion = \"{version}\"\n"),
+    )
+    .unwrap();
+    for file in [
+        "release.toml",
+        "signing/app.entitlements",
+        "signing/extension.entitlements",
+    ] {
+        std::fs::copy(workspace_root().join(file), root.join(file)).unwrap();
+    }
+    root.join("release.toml")
+}
+
 /// The workspace's binaries, built once per test process by the cargo
 /// running the tests. The build selects what `cargo test --workspace`
 /// selects, so features unify the same way and nothing is compiled twice;

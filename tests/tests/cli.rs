@@ -8,8 +8,8 @@ use std::{
 };
 
 use system_tests::{
-    build_ok, build_pkg, codesig, installer_tool, make_p12, run_ok, unpack_cpio_gz, unpack_xar,
-    workspace_root, zig, CertKind, P12_PASSWORD, TEAM_ID,
+    build_ok, build_pkg, codesig, installer_tool, make_p12, release_config_copy, run_ok,
+    unpack_cpio_gz, unpack_xar, workspace_root, zig, CertKind, P12_PASSWORD, TEAM_ID,
 };
 
 /// Runs a build that must fail; returns stderr after checking the exit code,
@@ -57,21 +57,7 @@ fn with_p12s<'a>(command: &'a mut Command, app: &Path, installer: &Path) -> &'a 
 /// A copy of the workspace's release config, entitlements and version that
 /// a test may break.
 fn config_copy(dir: &Path) -> PathBuf {
-    let root = dir.join("project");
-    std::fs::create_dir_all(root.join("signing")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[workspace]\n[workspace.package]\nversion = \"2.0.0\"\n",
-    )
-    .unwrap();
-    for file in [
-        "release.toml",
-        "signing/app.entitlements",
-        "signing/extension.entitlements",
-    ] {
-        std::fs::copy(workspace_root().join(file), root.join(file)).unwrap();
-    }
-    root.join("release.toml")
+    release_config_copy(dir, "2.0.0")
 }
 
 fn zig_stand_in(dir: &Path, name: &str, target: &str) -> PathBuf {

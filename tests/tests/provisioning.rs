@@ -12,31 +12,18 @@ use std::{
 
 use plist::{Dictionary, Value};
 use system_tests::{
-    build_ok, build_pkg, make_p12, run_ok, unpack_cpio_gz, unpack_xar, workspace_root, CertKind,
-    P12_PASSWORD, TEAM_ID,
+    build_ok, build_pkg, make_p12, release_config_copy, run_ok, unpack_cpio_gz, unpack_xar,
+    CertKind, P12_PASSWORD, TEAM_ID,
 };
 
 const APP: &str = "com.example.demovpn";
 const EXTENSION: &str = "com.example.demovpn.tunnel";
 const NETWORK_EXTENSION: &str = "com.apple.developer.networking.networkextension";
 
-/// A copy of the workspace's release config and entitlements.
+/// A copy of the workspace's release config and entitlements, both
+/// `provisioning-profile` keys uncommented.
 fn project(dir: &Path) -> PathBuf {
-    let root = dir.join("project");
-    std::fs::create_dir_all(root.join("signing")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[workspace]\n[workspace.package]\nversion = \"3.0.0\"\n",
-    )
-    .unwrap();
-    for file in [
-        "release.toml",
-        "signing/app.entitlements",
-        "signing/extension.entitlements",
-    ] {
-        std::fs::copy(workspace_root().join(file), root.join(file)).unwrap();
-    }
-    let config = root.join("release.toml");
+    let config = release_config_copy(dir, "3.0.0");
     let text = std::fs::read_to_string(&config).unwrap();
     let with_profiles = text
         .replace(

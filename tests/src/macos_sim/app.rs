@@ -43,6 +43,24 @@ pub struct SimPlatform<A: MacAccess> {
 }
 
 impl<A: MacAccess> SimPlatform<A> {
+    /// Whether `done` holds within `limit`, looking every `step`.
+    fn wait_until(
+        &mut self,
+        limit: Duration,
+        step: Duration,
+        mut done: impl FnMut(&mut Mac) -> bool,
+    ) -> bool {
+        let mut waited = Duration::ZERO;
+        while !self.mac.with(&mut done) {
+            if waited >= limit {
+                return false;
+            }
+            self.mac.sleep(step);
+            waited += step;
+        }
+        true
+    }
+
     fn call<R>(&mut self, name: &str, f: impl FnOnce(&mut Mac, &AppIdentity) -> R) -> R {
         let app = &self.app;
         self.mac.with(|mac| {
@@ -93,16 +111,13 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
     /// `startVPNTunnel`, then a bounded wait for the session to be up.
     fn connect(&mut self, profile: Option<&str>, limit: Duration) -> Result<(), String> {
         self.call("connect", |mac, app| mac.connect(app, profile))?;
-        let step = Duration::from_millis(50);
-        let mut waited = Duration::ZERO;
-        while !self.mac.with(|mac| mac.session_connected()) {
-            if waited >= limit {
-                return Err(format!("the tunnel did not connect within {limit:?}"));
-            }
-            self.mac.sleep(step);
-            waited += step;
+        if self.wait_until(limit, Duration::from_millis(50), |mac| {
+            mac.session_connected()
+        }) {
+            Ok(())
+        } else {
+            Err(format!("the tunnel did not connect within {limit:?}"))
         }
-        Ok(())
     }
 
     fn tunnel_status(&mut self) -> Result<TunnelStatus, String> {
@@ -148,18 +163,11 @@ impl<A: MacAccess> VpnSession for SimPlatform<A> {
                 mac.stop_service(&id);
             }
         });
-        let step = Duration::from_millis(100);
-        let mut waited = Duration::ZERO;
-        loop {
-            let states = self.mac.with(ours);
-            if states.iter().all(|(_, status)| status == "Disconnected") {
-                return Ok(());
-            }
-            if waited >= limit {
-                return Err(format!("still {states:?} after {limit:?}"));
-            }
-            self.mac.sleep(step);
-            waited += step;
+        let down = |mac: &mut Mac| ours(mac).iter().all(|(_, status)| status == "Disconnected");
+        if self.wait_until(limit, Duration::from_millis(100), down) {
+            Ok(())
+        } else {
+            Err(format!("still {:?} after {limit:?}", self.mac.with(ours)))
         }
     }
 }
