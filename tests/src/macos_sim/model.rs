@@ -429,10 +429,7 @@ impl Mac {
                     service.status = "Disconnected".into();
                     service.disconnected_at_ms = None;
                 }
-                self.engine = None;
-                self.note_tunnel();
-                self.quiesced = false;
-                self.protocol_skew = false;
+                self.extension_process_ended();
             }
             self.extension = Some(Extension {
                 version: app.version.clone(),
@@ -476,12 +473,9 @@ impl Mac {
             service.disconnected_at_ms = None;
             service.reconnect_at_ms = None;
         }
-        self.engine = None;
-        self.quiesced = false;
         self.xpc_invalidated = false;
-        self.protocol_skew = false;
         self.running_apps.clear();
-        self.note_tunnel();
+        self.extension_process_ended();
     }
 
     /// What the user does about the request that waits for them.
@@ -539,13 +533,19 @@ impl Mac {
 
     fn deactivate_now(&mut self, app: &AppIdentity) -> RequestOutcome {
         self.extension = None;
-        self.engine = None;
         self.services.retain(|s| s.provider_id != app.provider_id);
-        self.note_tunnel();
         self.xpc_invalidated = false;
+        self.extension_process_ended();
+        RequestOutcome::Done
+    }
+
+    /// The extension's process is gone (replaced, deactivated, or the Mac
+    /// restarted): its engine, its quiesce and what it spoke with it.
+    fn extension_process_ended(&mut self) {
+        self.engine = None;
         self.quiesced = false;
         self.protocol_skew = false;
-        RequestOutcome::Done
+        self.note_tunnel();
     }
 
     /// `Hello` over the versioned service name.

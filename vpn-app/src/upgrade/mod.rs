@@ -306,9 +306,7 @@ impl<P: UpgradePlatform> Run<'_, P> {
             self.limits.connect
         ))
     }
-}
 
-impl<P: UpgradePlatform> Run<'_, P> {
     /// Saves our VPN configuration as `recorded` says when the system lost
     /// it (a repair's deactivation deletes it) or when `prepare` turned its
     /// On Demand off. Without one the tunnel cannot come back: an error
@@ -338,9 +336,7 @@ impl<P: UpgradePlatform> Run<'_, P> {
         }
         Ok(())
     }
-}
 
-impl<P: UpgradePlatform> Run<'_, P> {
     /// macOS replaces the extension at the next restart. Until then the
     /// installed one runs, quiesced by `prepare`, behind the Mach service
     /// name of its own version, which this app does not use. The system
