@@ -9,19 +9,18 @@ use std::{
     time::Instant,
 };
 
+use flatpkg::{
+    payload::{ArchiveSettings, ArchiveSummary, ArchiveWriter},
+    tree::TreeEntry,
+};
+
 use crate::{
     bundle::{self, BundleError},
     config::Release,
     executables::{self, ExecutableSource, ExecutablesError},
     file_digest::sha256_file,
     notary::{self, api_key::TokenSource, NotarizeOptions, NotaryError},
-    pkg::{
-        self,
-        payload::{ArchiveSettings, ArchiveSummary, ArchiveWriter},
-        signing_split,
-        tree::TreeEntry,
-        ArchiveInputs, PkgError,
-    },
+    pkg::{self, signing_split, ArchiveInputs, PkgError},
     progress::Progress,
     provisioning::{self, ProvisioningError},
     report::{BuildReport, PayloadReport, StepTimings},
@@ -80,6 +79,10 @@ pub struct NotarizeRequest {
 /// progress (the app's notarization under the payload bar) shows up there
 /// without taking the bar over.
 struct StatusOnly<'a>(&'a dyn Progress);
+
+impl crate::progress::ArchiveProgress for StatusOnly<'_> {
+    fn archived(&self, _: u64) {}
+}
 
 impl Progress for StatusOnly<'_> {
     fn begin(&self, _: &'static str, _: Option<u64>) {}

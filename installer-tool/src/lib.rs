@@ -13,16 +13,12 @@
 //!   provisioning profiles, checked against them before anything is built.
 //! - [`signing`]: identities and inside-out signing with `apple-codesign`;
 //!   the pkg's RSA + CMS signature with `apple-xar`.
-//! - [`pkg`]: the flat package, written here: [`pkg::payload`] (cpio odc,
-//!   pigz-style parallel gzip), [`pkg::bom`], [`pkg::xar`];
+//! - [`pkg`]: the release's flat package (scripts and Distribution from
+//!   [`templates`], written by the `flatpkg` crate);
 //!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
 //! - [`notary`]: notarization (Notary API v2, S3 upload) and stapling, with
 //!   endpoints that can point at a local stand-in.
-//!
-//! # Not yet
-//! SHA-256 xar checksums are not offered (SHA-1 is what `productbuild`
-//! writes and every reader accepts).
 //!
 //! The library never prints: progress goes through [`progress::Progress`]
 //! and results come back as values.

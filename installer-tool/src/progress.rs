@@ -1,8 +1,11 @@
 //! Progress of the long steps, reported to whoever drives the pipeline; the
 //! library never draws anything itself (the CLI renders bars with indicatif).
 
-/// Receives progress of byte-heavy steps (payload compression, hashing).
-pub trait Progress: Sync {
+pub use flatpkg::ArchiveProgress;
+
+/// Receives progress of byte-heavy steps (payload compression, hashing);
+/// the payload's bytes arrive as [`ArchiveProgress`].
+pub trait Progress: ArchiveProgress {
     /// A step starts; `total` bytes are expected when known.
     fn begin(&self, step: &'static str, total: Option<u64>);
     /// `bytes` more bytes were processed in the current step.
@@ -15,6 +18,10 @@ pub trait Progress: Sync {
 
 /// Progress that goes nowhere: tests, `--json`, CI.
 pub struct NoProgress;
+
+impl ArchiveProgress for NoProgress {
+    fn archived(&self, _: u64) {}
+}
 
 impl Progress for NoProgress {
     fn begin(&self, _: &'static str, _: Option<u64>) {}

@@ -20,7 +20,7 @@ use installer_tool::{
         staple::LookupPatience,
         Endpoints, NotarizeOptions, NotarizeReport, NotaryError, StapleReport,
     },
-    progress::{NoProgress, Progress},
+    progress::{ArchiveProgress, NoProgress, Progress},
     report::BuildReport,
 };
 use serde::Serialize;
@@ -138,6 +138,12 @@ fn shows_progress(is_terminal: bool, is_ci: bool, json: bool) -> bool {
 
 struct BarProgress {
     bar: Mutex<Option<ProgressBar>>,
+}
+
+impl ArchiveProgress for BarProgress {
+    fn archived(&self, bytes: u64) {
+        self.advance(bytes);
+    }
 }
 
 impl Progress for BarProgress {

@@ -1,27 +1,25 @@
-//! The flat package, written by us: a product archive (xar) holding the
-//! `Distribution` and one component package (`Bom`, `PackageInfo`,
-//! `Payload`, `Scripts`).
-//!
-//! Each format has its own module: [`bom`], [`payload`] (cpio + gzip),
-//! [`xar`]; this module puts them together.
+//! The release's flat package: its payload settings, its scripts and
+//! Distribution rendered from the templates, and the product archive
+//! `flatpkg` writes around them.
 
-pub mod bom;
-pub mod cksum;
-pub mod payload;
 pub mod signing_split;
-pub mod tree;
-pub mod xar;
 
 use std::path::{Path, PathBuf};
 
 use vpn_release::paths::DataPaths;
 
+use flatpkg::{
+    bom,
+    payload::{self, ArchiveSettings, ArchiveSummary, PayloadError},
+    product::{self, Component},
+    tree::{self, TreeEntry},
+    xar,
+};
+
 use crate::{
     config::Release,
     templates::{self, TemplateError, TemplateId},
 };
-use payload::{ArchiveSettings, ArchiveSummary, PayloadError};
-use tree::TreeEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkgError {
@@ -117,13 +115,6 @@ fn render(id: TemplateId, vars: &[(&'static str, String)]) -> Result<String, Tem
     templates::render(id, &borrowed)
 }
 
-fn creation_time(epoch: i64) -> String {
-    chrono::DateTime::from_timestamp(epoch, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S")
-        .to_string()
-}
-
 /// The tree staged under `stage` (which holds `Applications/Name.app`), as
 /// the payload installs it.
 pub fn staged_tree(stage: &Path) -> Result<Vec<TreeEntry>, PkgError> {
@@ -188,7 +179,7 @@ pub fn product_archive(
             ..payload_settings(inputs)
         },
         &work.join("Scripts"),
-        &crate::progress::NoProgress,
+        &flatpkg::NoProgress,
     )?;
 
     let install_kbytes = payload.content_size.div_ceil(1024).to_string();
@@ -209,24 +200,19 @@ pub fn product_archive(
     // seal holds) and never relocated to a copy found elsewhere.
     let package_info = render(TemplateId::PackageInfo, &vars)?;
 
-    let mut xar = xar::XarWriter::new(creation_time(inputs.epoch));
-    xar.add_compressed("Distribution", distribution.as_bytes())?;
-    xar.add_compressed(&format!("{component}/Bom"), &bom)?;
-    xar.add_compressed(&format!("{component}/PackageInfo"), package_info.as_bytes())?;
-    xar.add_stored(
-        &format!("{component}/Payload"),
-        payload.path.clone(),
-        payload.compressed_size,
-        payload.sha1,
-    )?;
-    xar.add_stored(
-        &format!("{component}/Scripts"),
-        scripts.path.clone(),
-        scripts.compressed_size,
-        scripts.sha1,
+    let archive = product::product_archive(
+        &distribution,
+        &[Component {
+            file_name: &component,
+            bom: &bom,
+            package_info: &package_info,
+            payload: &payload,
+            scripts: Some(&scripts),
+        }],
+        inputs.epoch,
     )?;
     Ok(ProductSummary {
-        archive: xar.finish()?,
+        archive,
         component,
         payload,
         bom_size: bom.len() as u64,

@@ -15,7 +15,7 @@ use std::{
     path::Path,
 };
 
-use crate::pkg::tree::{EntryKind, FileSource, TreeEntry};
+use flatpkg::tree::{EntryKind, FileSource, TreeEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
@@ -98,7 +98,7 @@ pub fn remaining_after_signing(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pkg::tree::scan;
+    use flatpkg::tree::scan;
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -22,12 +22,10 @@ use gzp::{
 use sha1::{Digest, Sha1};
 
 use crate::{
-    pkg::{
-        bom::{BomKind, BomRecord},
-        cksum::PosixCksum,
-        tree::{EntryKind, FileSource, TreeEntry},
-    },
-    progress::Progress,
+    bom::{BomKind, BomRecord},
+    cksum::PosixCksum,
+    tree::{EntryKind, FileSource, TreeEntry},
+    ArchiveProgress,
 };
 
 const S_IFDIR: u32 = 0o040000;
@@ -119,14 +117,14 @@ impl<W: Write> Write for DigestingWriter<W> {
 struct ChecksummingReader<'a, R> {
     inner: R,
     cksum: PosixCksum,
-    progress: &'a dyn Progress,
+    progress: &'a dyn ArchiveProgress,
 }
 
 impl<R: Read> Read for ChecksummingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.cksum.update(&buf[..n]);
-        self.progress.advance(n as u64);
+        self.progress.archived(n as u64);
         Ok(n)
     }
 }
@@ -187,7 +185,7 @@ impl ArchiveWriter {
     pub fn append(
         &mut self,
         entries: &[TreeEntry],
-        progress: &dyn Progress,
+        progress: &dyn ArchiveProgress,
     ) -> Result<(), PayloadError> {
         for entry in entries {
             let record = append_entry(&mut self.cpio, entry, &self.settings, progress)?;
@@ -229,7 +227,7 @@ pub fn write_archive(
     entries: &[TreeEntry],
     settings: &ArchiveSettings,
     out: &Path,
-    progress: &dyn Progress,
+    progress: &dyn ArchiveProgress,
 ) -> Result<ArchiveSummary, PayloadError> {
     let mut writer = ArchiveWriter::create(out, settings)?;
     writer.append(entries, progress)?;
@@ -240,7 +238,7 @@ fn append_entry<W: Write>(
     cpio: &mut OdcBuilder<W>,
     entry: &TreeEntry,
     settings: &ArchiveSettings,
-    progress: &dyn Progress,
+    progress: &dyn ArchiveProgress,
 ) -> Result<BomRecord, PayloadError> {
     let cpio_error = |e: cpio_archive::Error| PayloadError::Cpio(e.to_string());
     let size = u32::try_from(entry.size).map_err(|_| PayloadError::TooLarge {
@@ -311,7 +309,7 @@ fn append_entry<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::NoProgress;
+    use crate::NoProgress;
     use cpio_archive::{odc::OdcReader, CpioReader};
     use flate2::read::MultiGzDecoder;
 

@@ -1,20 +1,44 @@
 //! Our BOM writer against the classic `mkbom` pipeline: for the tree inside
-//! `tests/fixtures/classic-mkbom-xar.pkg` (built by bomutils' mkbom, not by
+//! `flatpkg/tests/fixtures/classic-mkbom-xar.pkg` (built by bomutils' mkbom, not by
 //! us), our BOM must list identically through apple-bom's reader, and its
 //! other variables (BomInfo, VIndex, HLIndex, Size64) must hold what mkbom's
 //! hold, block by block (block numbers aside, which depend on layout).
 
-use std::path::PathBuf;
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use apple_bom::ParsedBom;
-use installer_tool::{
-    pkg::{bom, payload, tree},
-    progress::NoProgress,
-};
-use system_tests::{unpack_cpio_gz, unpack_xar, workspace_root};
+use flatpkg::{bom, payload, tree, NoProgress};
 
 fn fixture() -> PathBuf {
-    workspace_root().join("tests/fixtures/classic-mkbom-xar.pkg")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/classic-mkbom-xar.pkg")
+}
+
+/// Runs a shell line and insists it succeeds.
+fn sh(line: &str, args: &[&Path]) {
+    let status = Command::new("sh")
+        .args(["-c", line, "sh"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "`{line}` failed: {status}");
+}
+
+/// Unpacks the product archive with bsdtar and its payload with GNU cpio,
+/// readers we did not write.
+fn unpack_xar(pkg: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    sh("bsdtar -xf \"$1\" -C \"$2\"", &[pkg, into]);
+}
+
+fn unpack_cpio_gz(archive: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    sh(
+        "cd \"$2\" && gzip -dc \"$1\" | cpio -idm --quiet",
+        &[archive, into],
+    );
 }
 
 /// (path, mode, uid, gid, size, checksum, link target) as `lsbom` prints them.

@@ -3,7 +3,7 @@
 //! Written here because `apple-bom` 0.3's builder panics on ordinary trees and
 //! writes a layout its own reader rejects; its reader is what our tests judge
 //! this writer with. The layout follows what the classic `mkbom` writes (and
-//! macOS Installer reads), see `tests/fixtures/classic-mkbom-xar.pkg`:
+//! macOS Installer reads), see `flatpkg/tests/fixtures/classic-mkbom-xar.pkg`:
 //!
 //! ```text
 //! header (512 bytes: "BOMStore", version 1, block count, index and vars locations)
@@ -368,7 +368,7 @@ mod tests {
             kind: BomKind::File,
             permissions: 0o644,
             size: content.len() as u32,
-            checksum: crate::pkg::cksum::PosixCksum::of(content),
+            checksum: crate::cksum::PosixCksum::of(content),
             ..dir(path)
         }
     }
@@ -389,7 +389,7 @@ mod tests {
                 },
                 permissions: 0o755,
                 size: 5,
-                checksum: crate::pkg::cksum::PosixCksum::of(b"a.txt"),
+                checksum: crate::cksum::PosixCksum::of(b"a.txt"),
                 ..dir("Applications/link")
             },
         ];
@@ -408,7 +408,7 @@ mod tests {
         let a = &paths[2];
         assert_eq!(a.symbolic_mode(), "-rw-r--r--");
         assert_eq!((a.user_id(), a.group_id(), a.size()), (0, 80, 5));
-        assert_eq!(a.crc32(), Some(crate::pkg::cksum::PosixCksum::of(b"alpha")));
+        assert_eq!(a.crc32(), Some(crate::cksum::PosixCksum::of(b"alpha")));
         assert_eq!(paths[3].link_name(), Some("a.txt"));
         let parsed = ParsedBom::parse(&bom).unwrap();
         assert_eq!(parsed.bom_info().unwrap().number_of_paths, 5);

@@ -1,0 +1,32 @@
+//! Writers for macOS flat packages, the formats `pkgbuild` and
+//! `productbuild` write, on any OS. Nothing here knows what is packaged.
+//!
+//! - [`tree`]: the file tree a package installs, read from a directory;
+//! - [`payload`]: `Payload` and `Scripts` (cpio odc, pigz-style parallel
+//!   gzip), each file read once for the archive and its BOM checksum;
+//! - [`bom`]: the bill of materials, in `mkbom`'s layout;
+//! - [`xar`]: the unsigned xar container (its signature is `apple-xar`'s);
+//! - [`product`]: a product archive (`Distribution` and components).
+//!
+//! Each writer is judged by readers we did not write: `apple-bom`,
+//! `apple-xar`, GNU cpio, bsdtar and a classic `mkbom` pkg.
+
+pub mod bom;
+pub mod cksum;
+pub mod payload;
+pub mod product;
+pub mod tree;
+pub mod xar;
+
+/// Told of file bytes as they go into an archive, so a caller can draw a
+/// bar; this crate never draws anything.
+pub trait ArchiveProgress: Sync {
+    fn archived(&self, bytes: u64);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl ArchiveProgress for NoProgress {
+    fn archived(&self, _: u64) {}
+}

@@ -1,0 +1,68 @@
+//! A product archive: the `Distribution` and its component packages in one
+//! xar, laid out as `productbuild` writes it:
+//!
+//! ```text
+//! Distribution
+//! <Name>.pkg/Bom
+//! <Name>.pkg/PackageInfo
+//! <Name>.pkg/Payload
+//! <Name>.pkg/Scripts
+//! ```
+
+use crate::{
+    payload::ArchiveSummary,
+    xar::{XarArchive, XarError, XarWriter},
+};
+
+/// One component package; its metadata is written as given.
+pub struct Component<'a> {
+    /// The component's file name in the archive (`Name.pkg`), which the
+    /// Distribution's `pkg-ref` names.
+    pub file_name: &'a str,
+    pub bom: &'a [u8],
+    pub package_info: &'a str,
+    pub payload: &'a ArchiveSummary,
+    pub scripts: Option<&'a ArchiveSummary>,
+}
+
+/// Lays out the unsigned product archive; [`XarArchive::write_to`] writes
+/// it and `apple-xar` signs it. `epoch` is the archive's creation time, in
+/// seconds (`SOURCE_DATE_EPOCH` keeps it reproducible).
+pub fn product_archive(
+    distribution: &str,
+    components: &[Component],
+    epoch: i64,
+) -> Result<XarArchive, XarError> {
+    let mut xar = XarWriter::new(creation_time(epoch));
+    xar.add_compressed("Distribution", distribution.as_bytes())?;
+    for component in components {
+        let name = component.file_name;
+        xar.add_compressed(&format!("{name}/Bom"), component.bom)?;
+        xar.add_compressed(
+            &format!("{name}/PackageInfo"),
+            component.package_info.as_bytes(),
+        )?;
+        let archives = [
+            ("Payload", Some(component.payload)),
+            ("Scripts", component.scripts),
+        ];
+        for (entry, archive) in archives {
+            if let Some(archive) = archive {
+                xar.add_stored(
+                    &format!("{name}/{entry}"),
+                    archive.path.clone(),
+                    archive.compressed_size,
+                    archive.sha1,
+                )?;
+            }
+        }
+    }
+    xar.finish()
+}
+
+fn creation_time(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
