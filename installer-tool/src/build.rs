@@ -13,15 +13,14 @@ use flatpkg::{
     payload::{ArchiveSettings, ArchiveSummary, ArchiveWriter},
     tree::TreeEntry,
 };
+use notary::{api_key::TokenSource, file_digest::sha256_file, NotarizeOptions, NotaryError};
 
 use crate::{
     bundle::{self, BundleError},
     config::Release,
     executables::{self, ExecutableSource, ExecutablesError},
-    file_digest::sha256_file,
-    notary::{self, api_key::TokenSource, NotarizeOptions, NotaryError},
     pkg::{self, signing_split, ArchiveInputs, PkgError},
-    progress::Progress,
+    progress::{NotaryProgress, Progress},
     provisioning::{self, ProvisioningError},
     report::{BuildReport, PayloadReport, StepTimings},
     signing::{self, BundleSigning, Purpose, SignOptions, SigningError, SigningIdentity},
@@ -80,11 +79,7 @@ pub struct NotarizeRequest {
 /// without taking the bar over.
 struct StatusOnly<'a>(&'a dyn Progress);
 
-impl crate::progress::ArchiveProgress for StatusOnly<'_> {
-    fn archived(&self, _: u64) {}
-}
-
-impl Progress for StatusOnly<'_> {
+impl NotaryProgress for StatusOnly<'_> {
     fn begin(&self, _: &'static str, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
     fn end(&self) {}

@@ -17,8 +17,7 @@
 //!   [`templates`], written by the `flatpkg` crate);
 //!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
-//! - [`notary`]: notarization (Notary API v2, S3 upload) and stapling, with
-//!   endpoints that can point at a local stand-in.
+//!   Notarization and stapling are the `notary` crate's.
 //!
 //! The library never prints: progress goes through [`progress::Progress`]
 //! and results come back as values.
@@ -29,10 +28,8 @@ pub mod config;
 pub mod cross_build;
 pub mod entitlements;
 pub mod executables;
-pub mod file_digest;
 pub mod info_plist;
 pub mod macho;
-pub mod notary;
 pub mod pkg;
 pub mod progress;
 pub mod provisioning;

@@ -1,20 +1,17 @@
 //! Progress of the long steps, reported to whoever drives the pipeline; the
 //! library never draws anything itself (the CLI renders bars with indicatif).
+//!
+//! The two crates that do the byte-heavy work each take their own progress
+//! trait; a [`Progress`] is anything that implements both.
 
 pub use flatpkg::ArchiveProgress;
+pub use notary::NotaryProgress;
 
-/// Receives progress of byte-heavy steps (payload compression, hashing);
-/// the payload's bytes arrive as [`ArchiveProgress`].
-pub trait Progress: ArchiveProgress {
-    /// A step starts; `total` bytes are expected when known.
-    fn begin(&self, step: &'static str, total: Option<u64>);
-    /// `bytes` more bytes were processed in the current step.
-    fn advance(&self, bytes: u64);
-    /// The current step ended.
-    fn end(&self);
-    /// What the current step is waiting on, in words (a long wait shows it).
-    fn status(&self, _message: &str) {}
-}
+/// What the build pipeline reports to: steps with a byte count (the
+/// payload, the upload) and waits described in words.
+pub trait Progress: ArchiveProgress + NotaryProgress {}
+
+impl<T: ArchiveProgress + NotaryProgress> Progress for T {}
 
 /// Progress that goes nowhere: tests, `--json`, CI.
 pub struct NoProgress;
@@ -23,7 +20,7 @@ impl ArchiveProgress for NoProgress {
     fn archived(&self, _: u64) {}
 }
 
-impl Progress for NoProgress {
+impl NotaryProgress for NoProgress {
     fn begin(&self, _: &'static str, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
     fn end(&self) {}

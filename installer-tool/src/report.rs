@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::{notary::NotarizeReport, signing::IdentitySummary};
+use notary::NotarizeReport;
+
+use crate::signing::IdentitySummary;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildReport {

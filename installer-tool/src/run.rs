@@ -14,14 +14,13 @@ use installer_tool::{
     build::{self, BuildRequest, IdentityChoice, NotarizeRequest, Timestamp},
     config::Release,
     executables::ExecutableSource,
-    notary::{
-        self,
-        api_key::{ApiKeySource, TokenSource, DEFAULT_TOKEN_LIFETIME},
-        staple::LookupPatience,
-        Endpoints, NotarizeOptions, NotarizeReport, NotaryError, StapleReport,
-    },
-    progress::{ArchiveProgress, NoProgress, Progress},
+    progress::{ArchiveProgress, NoProgress, NotaryProgress, Progress},
     report::BuildReport,
+};
+use notary::{
+    api_key::{ApiKeySource, TokenSource, DEFAULT_TOKEN_LIFETIME},
+    staple::LookupPatience,
+    Endpoints, NotarizeOptions, NotarizeReport, NotaryError, StapleReport,
 };
 use serde::Serialize;
 
@@ -146,7 +145,7 @@ impl ArchiveProgress for BarProgress {
     }
 }
 
-impl Progress for BarProgress {
+impl NotaryProgress for BarProgress {
     fn begin(&self, step: &'static str, total: Option<u64>) {
         let bar = match total {
             Some(total) => ProgressBar::new(total).with_style(

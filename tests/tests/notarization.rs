@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use installer_tool::notary::staple::{stapled_ticket, Stapleable};
+use notary::staple::{stapled_ticket, Stapleable};
 use sha2::{Digest, Sha256};
 use system_tests::{
     binary, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool, make_p12,

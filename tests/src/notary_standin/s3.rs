@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use installer_tool::notary::s3_upload::{authorization, SigningInput};
+use notary::s3_upload::{authorization, SigningInput};
 use reqwest::blocking::Client;
 use sha2::{Digest, Sha256};
 

@@ -9,7 +9,7 @@ use std::{
 use app_store_connect::notary_api::SubmissionResponseStatus;
 use serde::Serialize;
 
-use super::{
+use crate::{
     api_key::TokenSource,
     bundle_zip, developer_log,
     developer_log::Issue,
@@ -18,7 +18,7 @@ use super::{
     staple::{self, LookupPatience, Stapleable},
     Endpoints, NotaryError,
 };
-use crate::{file_digest::sha256_file, progress::Progress};
+use crate::{file_digest::sha256_file, NotaryProgress};
 
 #[derive(Clone, Debug)]
 pub struct NotarizeOptions {
@@ -81,7 +81,7 @@ fn submit(
     service: &NotaryService<'_>,
     endpoints: &Endpoints,
     target: &Stapleable,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<String, NotaryError> {
     let zipped;
     let upload_path = match target {
@@ -129,7 +129,7 @@ fn wait(
     id: &str,
     timeout: Duration,
     path: &Path,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<SubmissionResponseStatus, NotaryError> {
     let started = Instant::now();
     let mut delay = Duration::from_secs(2);
@@ -164,7 +164,7 @@ pub fn notarize(
     path: &Path,
     tokens: &TokenSource,
     options: &NotarizeOptions,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<NotarizeReport, NotaryError> {
     let target = Stapleable::from_path(path)?;
     let client = http_client();
@@ -219,7 +219,7 @@ fn staple_target(
     client: &reqwest::blocking::Client,
     target: &Stapleable,
     options: &NotarizeOptions,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<String, NotaryError> {
     progress.begin("staple", None);
     let found = staple::lookup_ticket(
@@ -247,7 +247,7 @@ pub struct StapleReport {
 pub fn staple(
     path: &Path,
     options: &NotarizeOptions,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<StapleReport, NotaryError> {
     let target = Stapleable::from_path(path)?;
     let record = staple_target(&http_client(), &target, options, progress)?;

@@ -1,7 +1,7 @@
 //! Notarization and stapling against Apple's Notary API v2, from any OS.
 //!
 //! `apple-codesign`'s `Notarizer` and `Stapler` hard-code Apple's URLs and
-//! pull in the AWS SDK, so this module owns a small blocking HTTP client and
+//! pull in the AWS SDK, so this crate owns a small blocking HTTP client and
 //! reuses the rest: `app-store-connect`'s request/response types and ES256
 //! token encoder, `apple-codesign`'s ticket lookup types and stapling helpers.
 //!
@@ -16,6 +16,7 @@
 pub mod api_key;
 pub mod bundle_zip;
 pub mod developer_log;
+pub mod file_digest;
 pub mod notarize;
 pub mod s3_upload;
 pub mod service;
@@ -24,6 +25,19 @@ pub mod staple;
 use std::{path::PathBuf, time::Duration};
 
 pub use notarize::{notarize, staple, NotarizeOptions, NotarizeReport, StapleReport};
+
+/// Receives the progress of an upload and of the waits (submission status,
+/// ticket lookup); the caller draws it, this crate never prints.
+pub trait NotaryProgress: Sync {
+    /// A step starts; `total` bytes are expected when known.
+    fn begin(&self, step: &'static str, total: Option<u64>);
+    /// `bytes` more bytes were processed in the current step.
+    fn advance(&self, bytes: u64);
+    /// The current step ended.
+    fn end(&self);
+    /// What the current step is waiting on, in words.
+    fn status(&self, _message: &str) {}
+}
 
 /// Apple's Notary API v2 (the `/submissions` paths hang off it).
 pub const APPLE_NOTARY_URL: &str = "https://appstoreconnect.apple.com/notary/v2";

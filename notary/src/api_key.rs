@@ -13,7 +13,7 @@ use app_store_connect::ConnectTokenEncoder;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use zeroize::Zeroizing;
 
-use super::NotaryError;
+use crate::NotaryError;
 
 /// Apple refuses tokens that live longer than 20 minutes.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
@@ -94,10 +94,11 @@ impl TokenSource {
         &self.key_id
     }
 
-    fn mint(&self) -> anyhow::Result<Zeroizing<String>> {
-        Ok(Zeroizing::new(
-            self.encoder.new_token(self.lifetime.as_secs().max(1))?,
-        ))
+    fn mint(&self) -> Result<Zeroizing<String>, NotaryError> {
+        self.encoder
+            .new_token(self.lifetime.as_secs().max(1))
+            .map(Zeroizing::new)
+            .map_err(|_| NotaryError::Token)
     }
 
     /// A token with at least half its lifetime left.
@@ -108,7 +109,7 @@ impl TokenSource {
                 return Ok(token.clone());
             }
         }
-        let token = self.mint().map_err(|_| NotaryError::Token)?;
+        let token = self.mint()?;
         *current = Some((token.clone(), Instant::now()));
         Ok(token)
     }

@@ -23,8 +23,8 @@ use apple_codesign::{
 use apple_xar::reader::XarReader;
 use reqwest::blocking::Client;
 
-use super::{human_duration, service::error_detail, NotaryError};
-use crate::progress::Progress;
+use crate::NotaryProgress;
+use crate::{human_duration, service::error_detail, NotaryError};
 
 /// `t8lr`: the magic of both trailer records.
 const TRAILER_MAGIC: &[u8; 4] = b"t8lr";
@@ -188,7 +188,7 @@ pub fn lookup_ticket(
     url: &url::Url,
     target: &Stapleable,
     patience: LookupPatience,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<(String, Vec<u8>), NotaryError> {
     let record = target.record_name()?;
     let started = Instant::now();

@@ -11,7 +11,7 @@ use std::{
 
 use zip::{write::SimpleFileOptions, CompressionMethod, ZipWriter};
 
-use super::NotaryError;
+use crate::NotaryError;
 
 /// Writes `bundle` (e.g. `Name.app`) to the zip at `out`, entries under `Name.app/`.
 pub fn zip_bundle(bundle: &Path, out: &Path) -> Result<(), NotaryError> {

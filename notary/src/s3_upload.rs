@@ -19,8 +19,8 @@ use hmac::{Hmac, Mac};
 use reqwest::blocking::{Body, Client};
 use sha2::{Digest, Sha256};
 
-use super::{service::error_detail, Endpoints, NotaryError};
-use crate::progress::Progress;
+use crate::NotaryProgress;
+use crate::{service::error_detail, Endpoints, NotaryError};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -114,7 +114,7 @@ pub fn upload(
     target: &NewSubmissionResponseDataAttributes,
     path: &Path,
     sha256: &str,
-    progress: &dyn Progress,
+    progress: &dyn NotaryProgress,
 ) -> Result<(), NotaryError> {
     let read_error = |source| NotaryError::Read {
         path: path.to_path_buf(),

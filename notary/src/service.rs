@@ -11,7 +11,7 @@ use app_store_connect::notary_api::{
 use reqwest::{blocking::Client, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::{api_key::TokenSource, NotaryError};
+use crate::{api_key::TokenSource, NotaryError};
 
 /// Builds the HTTP client every notary request goes through.
 pub fn http_client() -> Client {
