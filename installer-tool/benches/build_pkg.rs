@@ -20,8 +20,9 @@ use base64::Engine;
 use installer_tool::{
     build::{self, BuildRequest, IdentityChoice, Timestamp},
     config::Release,
-    executables::{zig_command, ExecutableSource},
+    executables::ExecutableSource,
     progress::NoProgress,
+    toolchain::zig_command,
 };
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};
 

@@ -22,12 +22,22 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
-    #[error("provisioning profile {path} cannot be read\nhelp: download it from the developer portal, or remove `provisioning-profile` from release.toml")]
+    #[error("provisioning profile {path} cannot be read")]
     Profile {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+}
+
+impl BundleError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Self::Profile { .. } => Some("download it from the developer portal, or remove `provisioning-profile` from release.toml".into()),
+            Self::Write { .. } => None,
+        }
+    }
 }
 
 /// Where the assembled app is and where its extension sits inside it.

@@ -22,7 +22,7 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: `{field}` {problem}\nhelp: {help}")]
+    #[error("{path}: `{field}` {problem}")]
     Invalid {
         path: PathBuf,
         field: &'static str,
@@ -31,6 +31,17 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Entitlements(#[from] EntitlementsError),
+}
+
+impl ConfigError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Self::Invalid { help, .. } => Some(help.clone()),
+            Self::Entitlements(error) => error.help(),
+            Self::Read { .. } | Self::Parse { .. } => None,
+        }
+    }
 }
 
 /// `release.toml`, as written by the vendor. Unknown keys are errors, so a
@@ -446,7 +457,8 @@ output-dir = "dist"
             load(&GOOD.replace("com.example.demovpn.tunnel", "com.other.tunnel")).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("extension.bundle-id"), "{msg}");
-        assert!(msg.contains("help: "), "{msg}");
+        let help = err.help().unwrap_or_default();
+        assert!(help.contains("com.example.demovpn."), "{help}");
     }
 
     #[test]

@@ -28,15 +28,28 @@ pub enum EntitlementsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("entitlements {path} is not a valid property list: {message}\nhelp: fix the XML; `plutil -lint` on a Mac or `xmllint --noout` shows where")]
+    #[error("entitlements {path} is not a valid property list: {message}")]
     Malformed { path: PathBuf, message: String },
-    #[error("entitlements {path}: `{key}` {problem}\nhelp: {help}")]
+    #[error("entitlements {path}: `{key}` {problem}")]
     Invalid {
         path: PathBuf,
         key: String,
         problem: String,
         help: String,
     },
+}
+
+impl EntitlementsError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Self::Read { .. } => None,
+            Self::Malformed { .. } => {
+                Some("fix the XML; `plutil -lint` on a Mac or `xmllint --noout` shows where".into())
+            }
+            Self::Invalid { help, .. } => Some(help.clone()),
+        }
+    }
 }
 
 /// Which bundle an entitlements file is for; each has its own rules.
@@ -281,17 +294,25 @@ mod tests {
         assert!(e.to_xml().contains("ABCDE12345.group.vpn"));
     }
 
+    /// The fix an error offers, which its message leaves to the caller.
+    fn fix_of(err: &EntitlementsError) -> String {
+        let help = err
+            .help()
+            .unwrap_or_else(|| panic!("no fix offered for: {err}"));
+        assert!(!help.is_empty() && !err.to_string().contains("help:"));
+        help
+    }
+
     #[test]
     fn app_store_value_is_refused_with_the_fix() {
         let text = APP.replace(
             "packet-tunnel-provider-systemextension",
             "packet-tunnel-provider",
         );
-        let msg = load(&text, Role::App).unwrap_err().to_string();
-        assert!(
-            msg.contains("App Store value") && msg.contains("help:"),
-            "{msg}"
-        );
+        let err = load(&text, Role::App).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("App Store value"), "{msg}");
+        assert!(fix_of(&err).contains("packet-tunnel-provider-systemextension"));
     }
 
     #[test]
@@ -357,14 +378,15 @@ mod tests {
         // No group in common: refused, naming both lists and the fix.
         let other = extension_with_groups("<string>$(TeamIdentifierPrefix)group.other</string>");
         assert_eq!(other.app_groups(), ["ABCDE12345.group.other"]);
-        let msg = check_shared_groups(&app, &other).unwrap_err().to_string();
+        let err = check_shared_groups(&app, &other).unwrap_err();
+        let msg = err.to_string();
         assert!(
             msg.contains("shares no group with the app")
                 && msg.contains("ABCDE12345.group.vpn")
-                && msg.contains("ABCDE12345.group.other")
-                && msg.contains("help:"),
+                && msg.contains("ABCDE12345.group.other"),
             "{msg}"
         );
+        fix_of(&err);
         // The app has a group and the extension none: refused too.
         let none = extension_with_groups("");
         assert!(none.app_groups().is_empty());
@@ -393,12 +415,12 @@ mod tests {
             mach_service_group(&app, &both).unwrap(),
             "ABCDE12345.group.vpn"
         );
-        let msg = mach_service_group(&app, &extension_with_groups(""))
-            .unwrap_err()
-            .to_string();
+        let err = mach_service_group(&app, &extension_with_groups("")).unwrap_err();
+        let msg = err.to_string();
         assert!(
-            msg.contains(APP_GROUPS) && msg.contains("NEMachServiceName") && msg.contains("help:"),
+            msg.contains(APP_GROUPS) && msg.contains("NEMachServiceName"),
             "{msg}"
         );
+        fix_of(&err);
     }
 }

@@ -19,6 +19,7 @@ use crate::{
     config::{BundleSpec, Release},
     cross_build,
     macho::{self, MachOError, REQUIRED_ARCHITECTURES},
+    toolchain::{run, zig_command, ToolError},
 };
 
 const STAND_IN_SOURCE: &str = include_str!("../stand-ins/stand-in.c");
@@ -58,14 +59,21 @@ impl ExecutableSource {
 pub enum ExecutablesError {
     #[error(transparent)]
     MachO(#[from] MachOError),
-    #[error("`{command}` failed: {detail}\nhelp: {help}")]
-    Tool {
-        command: String,
-        detail: String,
-        help: String,
-    },
-    #[error("cannot prepare the stand-in build directory")]
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("cannot write the files the executables are built with")]
     Io(#[from] std::io::Error),
+}
+
+impl ExecutablesError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Self::MachO(error) => error.help(),
+            Self::Tool(error) => Some(error.help.clone()),
+            Self::Io(_) => None,
+        }
+    }
 }
 
 /// The two universal executables, ready to place in the bundle.
@@ -133,30 +141,6 @@ fn prebuilt(dir: &Path, name: &str) -> Result<Vec<u8>, ExecutablesError> {
     Ok(data)
 }
 
-pub(crate) fn run(command: &mut Command, help: &str) -> Result<(), ExecutablesError> {
-    let shown = format!("{command:?}").replace('"', "");
-    let output = command.output().map_err(|e| ExecutablesError::Tool {
-        command: shown.clone(),
-        detail: e.to_string(),
-        help: help.to_string(),
-    })?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
-        Err(ExecutablesError::Tool {
-            command: shown,
-            detail: format!(
-                "{}\n{}",
-                output.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ),
-            help: help.to_string(),
-        })
-    }
-}
-
 fn cargo_build(release: &Release, name: &str) -> Result<Vec<u8>, ExecutablesError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -188,32 +172,6 @@ fn cargo_build(release: &Release, name: &str) -> Result<Vec<u8>, ExecutablesErro
         )?);
     }
     Ok(macho::join_universal(name, &slices)?)
-}
-
-/// The zig front end as words: `$ZIG` (a command line), `zig` on PATH, or
-/// the `ziglang` package from PyPI through `python3 -m ziglang`.
-pub fn zig_invocation() -> Vec<String> {
-    if let Ok(custom) = std::env::var("ZIG") {
-        let words: Vec<String> = custom.split_whitespace().map(str::to_string).collect();
-        if !words.is_empty() {
-            return words;
-        }
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()))
-        .unwrap_or(false);
-    if on_path {
-        vec!["zig".into()]
-    } else {
-        vec!["python3".into(), "-m".into(), "ziglang".into()]
-    }
-}
-
-pub fn zig_command() -> Command {
-    let words = zig_invocation();
-    let mut command = Command::new(&words[0]);
-    command.args(&words[1..]);
-    command
 }
 
 fn stand_in(release: &Release, name: &str, work: &Path) -> Result<Vec<u8>, ExecutablesError> {

@@ -6,7 +6,8 @@
 //!   the workspace `Cargo.toml`), made of `vpn-release`'s identities.
 //! - [`executables`]: where the two Mach-O executables come from (cargo on a
 //!   Mac, [`cross_build`] elsewhere, `--prebuilt`, or zig-compiled
-//!   stand-ins); [`macho`]: their checks.
+//!   stand-ins); [`macho`]: their checks; [`toolchain`]: zig and the
+//!   Rust toolchain they are built with.
 //! - [`bundle`] + [`info_plist`] + [`entitlements`]: `Name.app` with the
 //!   extension at `Contents/Library/SystemExtensions/`, the versioned
 //!   `NEMachServiceName`, checked entitlements; [`provisioning`]: the
@@ -36,3 +37,4 @@ pub mod provisioning;
 pub mod report;
 pub mod signing;
 pub mod templates;
+pub mod toolchain;

@@ -54,7 +54,7 @@ impl Architecture {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MachOError {
-    #[error("executable {path} does not exist\nhelp: {help}")]
+    #[error("executable {path} does not exist")]
     Missing { path: PathBuf, help: String },
     #[error("cannot read executable {path}")]
     Read {
@@ -62,9 +62,9 @@ pub enum MachOError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a Mach-O executable ({reason})\nhelp: pass macOS builds (`file` should say Mach-O), not Linux ELF files or scripts")]
+    #[error("{path} is not a Mach-O executable ({reason})")]
     NotMachO { path: PathBuf, reason: String },
-    #[error("{path} lacks the {missing} slice (it has: {present})\nhelp: build both aarch64-apple-darwin and x86_64-apple-darwin and join them (`lipo -create`), or pass both thin files")]
+    #[error("{path} lacks the {missing} slice (it has: {present})")]
     MissingArchitecture {
         path: PathBuf,
         missing: &'static str,
@@ -72,6 +72,18 @@ pub enum MachOError {
     },
     #[error("cannot join {label} into a universal binary: {message}")]
     Join { label: String, message: String },
+}
+
+impl MachOError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            Self::Missing { help, .. } => help.clone(),
+            Self::NotMachO { .. } => "pass macOS builds (`file` should say Mach-O), not Linux ELF files or scripts".into(),
+            Self::MissingArchitecture { .. } => "build both aarch64-apple-darwin and x86_64-apple-darwin and join them (`lipo -create`), or pass both thin files".into(),
+            Self::Read { .. } | Self::Join { .. } => return None,
+        })
+    }
 }
 
 /// Architectures of a thin or universal Mach-O image.

@@ -1,9 +1,70 @@
-//! `installer-tool` binary: argument parsing, logging, progress rendering and
-//! exit codes. Everything else is the library.
+//! `installer-tool` binary: [`args`] parses the flags, [`requests`] turns
+//! them into the library's requests, [`render`] shows progress and the
+//! outcome; this file runs each command through the three. Everything else
+//! is the library.
 
-mod cli;
-mod run;
+mod args;
+mod render;
+mod requests;
 
-fn main() -> std::process::ExitCode {
-    run::main(<cli::Cli as clap::Parser>::parse())
+use std::process::ExitCode;
+
+use anyhow::Context;
+use args::{Cli, Command};
+use installer_tool::{build, cross_build};
+
+fn main() -> ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::BuildPkg(args) => {
+            let outcome = requests::build_pkg(&args).and_then(|request| {
+                render::with_progress(args.json, |progress| build::build(&request, progress))
+                    .context("failed to build the pkg")
+            });
+            render::finish(outcome, args.json, render::print_report)
+        }
+        Command::Notarize(args) => {
+            let outcome = requests::notarize(&args).and_then(|request| {
+                render::with_progress(args.json, |progress| {
+                    notary::notarize(&args.path, &request.tokens, &request.options, progress)
+                })
+                .with_context(|| format!("failed to notarize {}", args.path.display()))
+            });
+            render::finish(outcome, args.json, render::print_notarization)
+        }
+        Command::Staple(args) => {
+            let options = requests::staple(&args);
+            let outcome = render::with_progress(args.json, |progress| {
+                notary::staple(&args.path, &options, progress)
+            })
+            .with_context(|| format!("failed to staple {}", args.path.display()));
+            render::finish(outcome, args.json, render::print_staple)
+        }
+        Command::CheckMacos(args) => {
+            let outcome = requests::release(&args.config).and_then(|release| {
+                cross_build::check(&release, &args.target_dir)
+                    .context("the macOS code does not type-check")
+            });
+            render::finish(outcome, false, |_: &()| {
+                println!("the macOS code type-checks for both Apple targets")
+            })
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    // apple-codesign reports routine progress as warnings; keep it quiet
+    // unless asked.
+    let default = match verbose {
+        0 => "warn,apple_codesign=error,apple_xar=error",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INSTALLER_TOOL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -45,22 +45,22 @@ pub const APP_ID: &str = "application-identifier";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisioningError {
-    #[error("release.toml sets no `{field}`, but the Developer ID Application identity ({subject}) is issued by Apple\nhelp: `{bundle_id}` claims restricted entitlements, which macOS grants a Developer ID app only through a profile (AMFI kills it at launch otherwise): download the Developer ID profile for `{bundle_id}` from the developer portal and set `{field} = \"signing/<name>.provisionprofile\"`")]
+    #[error("release.toml sets no `{field}`, but the Developer ID Application identity ({subject}) is issued by Apple")]
     Missing {
         field: &'static str,
         bundle_id: BundleId,
         subject: String,
     },
-    #[error("cannot read provisioning profile {path} (`{field}` in release.toml)\nhelp: download it from the developer portal, or fix the path")]
+    #[error("cannot read provisioning profile {path} (`{field}` in release.toml)")]
     Read {
         path: PathBuf,
         field: &'static str,
         #[source]
         source: std::io::Error,
     },
-    #[error("provisioning profile {path} is not a signed profile: {problem}\nhelp: download the .provisionprofile again from the developer portal (`security cms -D -i FILE` on a Mac shows what it holds)")]
+    #[error("provisioning profile {path} is not a signed profile: {problem}")]
     Malformed { path: PathBuf, problem: DecodeError },
-    #[error("provisioning profile {path}: `{key}` {problem}\nhelp: {help}{}", more(*.others))]
+    #[error("provisioning profile {path}: `{key}` {problem}{}", more(*.others))]
     Invalid {
         path: PathBuf,
         key: String,
@@ -69,6 +69,18 @@ pub enum ProvisioningError {
         /// Further problems found in the same profile.
         others: usize,
     },
+}
+
+impl ProvisioningError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            Self::Missing { field, bundle_id, .. } => format!("`{bundle_id}` claims restricted entitlements, which macOS grants a Developer ID app only through a profile (AMFI kills it at launch otherwise): download the Developer ID profile for `{bundle_id}` from the developer portal and set `{field} = \"signing/<name>.provisionprofile\"`"),
+            Self::Read { .. } => "download it from the developer portal, or fix the path".into(),
+            Self::Malformed { .. } => "download the .provisionprofile again from the developer portal (`security cms -D -i FILE` on a Mac shows what it holds)".into(),
+            Self::Invalid { help, .. } => help.clone(),
+        })
+    }
 }
 
 fn more(others: usize) -> String {
@@ -836,16 +848,15 @@ mod tests {
             certificate: Some(&certificate),
             now: now(),
         };
-        let message = check_file(&path, "extension.provisioning-profile", &expected)
-            .unwrap_err()
-            .to_string();
+        let err = check_file(&path, "extension.provisioning-profile", &expected).unwrap_err();
+        let message = err.to_string();
         assert!(
             message.contains("Tunnel.provisionprofile")
                 && message.contains(PROVISIONS_ALL_DEVICES)
-                && message.contains("\nhelp: ")
                 && message.contains("1 more problem"),
             "{message}"
         );
+        assert!(err.help().is_some_and(|help| !help.is_empty()), "{err:?}");
 
         std::fs::write(&path, b"profile bytes").unwrap();
         let message = check_file(&path, "extension.provisioning-profile", &expected)
@@ -904,15 +915,15 @@ mod tests {
         let self_signed =
             SigningIdentity::self_signed(Purpose::Application, &team(), "Test").unwrap();
         assert!(check_release(&without, Some(&self_signed.certificate), now()).is_ok());
-        let message = check_release(&without, Some(&*KnownCertificate::DeveloperIdG2), now())
-            .unwrap_err()
-            .to_string();
+        let err =
+            check_release(&without, Some(&*KnownCertificate::DeveloperIdG2), now()).unwrap_err();
+        let message = err.to_string();
         assert!(
-            message.contains("app.provisioning-profile")
-                && message.contains("issued by Apple")
-                && message.contains("help: "),
+            message.contains("app.provisioning-profile") && message.contains("issued by Apple"),
             "{message}"
         );
+        let help = err.help().unwrap_or_default();
+        assert!(help.contains("app.provisioning-profile = "), "{help}");
     }
 
     #[test]

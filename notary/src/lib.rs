@@ -80,13 +80,13 @@ pub fn human_duration(duration: Duration) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotaryError {
-    #[error("cannot use the App Store Connect API key {path}: {reason}\nhelp: pass the .p8 downloaded from App Store Connect with --api-issuer and --api-key-id, or the JSON key file of `rcodesign encode-app-store-connect-api-key`")]
+    #[error("cannot use the App Store Connect API key {path}: {reason}")]
     ApiKey { path: PathBuf, reason: String },
-    #[error("the .p8 key {path} does not say which key it is\nhelp: pass --api-issuer and --api-key-id (App Store Connect > Users and Access > Integrations), or use a JSON key file that carries both")]
+    #[error("the .p8 key {path} does not say which key it is")]
     MissingKeyIds { path: PathBuf },
     #[error("signing an App Store Connect token failed")]
     Token,
-    #[error("the notary service refused the API key {key_id} (HTTP {status}: {detail})\nhelp: check that --api-key-id and --api-issuer belong to this key, that the key is active, and that this machine's clock is right")]
+    #[error("the notary service refused the API key {key_id} (HTTP {status}: {detail})")]
     Unauthorized {
         key_id: String,
         status: u16,
@@ -112,7 +112,7 @@ pub enum NotaryError {
         url: String,
         reason: String,
     },
-    #[error("uploading {path} to the submission's S3 object failed (HTTP {status}: {detail})\nhelp: the upload credentials last about an hour; run notarize again to get a new submission")]
+    #[error("uploading {path} to the submission's S3 object failed (HTTP {status}: {detail})")]
     Upload {
         path: PathBuf,
         status: u16,
@@ -130,22 +130,22 @@ pub enum NotaryError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is neither a flat package (.pkg) nor an app bundle (.app)\nhelp: notarize and staple take a signed .pkg or .app")]
+    #[error("{path} is neither a flat package (.pkg) nor an app bundle (.app)")]
     UnsupportedPath { path: PathBuf },
-    #[error("the notary service says submission {id} is {status}: {} issue(s)\nhelp: fix the issues listed, rebuild and submit again", issues.len())]
+    #[error("the notary service says submission {id} is {status}: {} issue(s)", issues.len())]
     NotAccepted {
         id: String,
         status: String,
         issues: Vec<developer_log::Issue>,
     },
-    #[error("submission {id} is still {status} after {}\nhelp: resume waiting with `installer-tool notarize --submission-id {id} {}`", human_duration(*waited), path.display())]
+    #[error("submission {id} is still {status} after {}", human_duration(*waited))]
     Timeout {
         id: String,
         status: String,
         waited: Duration,
         path: PathBuf,
     },
-    #[error("no notarization ticket for {record} after {}\nhelp: tickets appear some minutes after acceptance; run `installer-tool staple {}` again later", human_duration(*waited), path.display())]
+    #[error("no notarization ticket for {record} after {}", human_duration(*waited))]
     TicketNotFound {
         record: String,
         waited: Duration,
@@ -157,6 +157,25 @@ pub enum NotaryError {
         code: String,
         reason: String,
     },
-    #[error("cannot find the ticket record name of {path}: {reason}\nhelp: only signed packages and signed app bundles can be stapled")]
+    #[error("cannot find the ticket record name of {path}: {reason}")]
     RecordName { path: PathBuf, reason: String },
+}
+
+impl NotaryError {
+    /// What to do, in one line, in this crate's terms; a command-line tool
+    /// says the same with its own flags.
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            Self::ApiKey { .. } => "use the .p8 downloaded from App Store Connect with its issuer and key ids, or the JSON key file of `rcodesign encode-app-store-connect-api-key`".into(),
+            Self::MissingKeyIds { .. } => "give the key's issuer id and key id (App Store Connect > Users and Access > Integrations), or use a JSON key file that carries both".into(),
+            Self::Unauthorized { .. } => "check that the key id and issuer id belong to this key, that the key is active, and that this machine's clock is right".into(),
+            Self::Upload { .. } => "the upload credentials last about an hour; submit again to get a new submission".into(),
+            Self::UnsupportedPath { .. } => "notarize and staple a signed .pkg or .app".into(),
+            Self::NotAccepted { .. } => "fix the issues listed, rebuild and submit again".into(),
+            Self::Timeout { id, .. } => format!("wait on submission {id} again instead of submitting anew"),
+            Self::TicketNotFound { .. } => "tickets appear some minutes after acceptance; staple again later".into(),
+            Self::RecordName { .. } => "only signed packages and signed app bundles can be stapled".into(),
+            _ => return None,
+        })
+    }
 }

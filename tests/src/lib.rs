@@ -184,7 +184,7 @@ pub fn sh(what: &str, script: &str) -> Output {
 }
 
 /// zig as installer-tool finds it: `zig` on PATH, else PyPI's `ziglang`.
-pub use installer_tool::executables::zig_command as zig;
+pub use installer_tool::toolchain::zig_command as zig;
 
 pub const TEAM_ID: &str = "ABCDE12345";
 pub const P12_PASSWORD: &str = "correct horse battery staple";

@@ -169,7 +169,6 @@ impl SigningIdentity {
                 found: found.map_or_else(|| "non-Developer-ID".to_string(), |p| p.to_string()),
                 expected: purpose.profile(),
                 flag: purpose.flag(),
-                help: "the app is signed with `Developer ID Application`, the pkg with `Developer ID Installer`: pass each to its own flag",
             });
         }
         let cert_team = certificate.apple_team_id().unwrap_or_default();

@@ -40,21 +40,18 @@ pub enum SigningError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "wrong password for p12 {path}\nhelp: set ${env} to the password it was exported with"
-    )]
+    #[error("wrong password for p12 {path}")]
     BadPassword { path: PathBuf, env: &'static str },
-    #[error("{path} is not a readable p12/PFX file: {message}\nhelp: export the identity (certificate and private key) from Keychain Access as .p12")]
+    #[error("{path} is not a readable p12/PFX file: {message}")]
     BadP12 { path: PathBuf, message: String },
-    #[error("{path} holds a {found} certificate, but {flag} needs a {expected} certificate\nhelp: {help}")]
+    #[error("{path} holds a {found} certificate, but {flag} needs a {expected} certificate")]
     WrongCertificate {
         path: PathBuf,
         found: String,
         expected: CertificateProfile,
         flag: &'static str,
-        help: &'static str,
     },
-    #[error("{path} is for team {found}, but release.toml says product.team-id = {expected}\nhelp: use the identity of team {expected}, or fix product.team-id")]
+    #[error("{path} is for team {found}, but release.toml says product.team-id = {expected}")]
     TeamMismatch {
         path: PathBuf,
         found: String,
@@ -62,7 +59,7 @@ pub enum SigningError {
     },
     #[error("cannot generate the self-signed {purpose:?} identity: {message}")]
     Generate { purpose: Purpose, message: String },
-    #[error("{path} holds a non-RSA key\nhelp: Developer ID identities are RSA; export the one from your Apple account")]
+    #[error("{path} holds a non-RSA key")]
     NotRsa { path: PathBuf },
     #[error("cannot sign the app bundle {path}")]
     Bundle {
@@ -78,7 +75,7 @@ pub enum SigningError {
     },
     #[error("cannot sign the package {path}: {message}")]
     PackageRsa { path: PathBuf, message: String },
-    #[error("invalid time-stamp URL `{url}`: {message}\nhelp: pass a full http(s) URL to --timestamp-url")]
+    #[error("invalid time-stamp URL `{url}`: {message}")]
     TimestampUrl { url: String, message: String },
     #[error("i/o error while signing {path}")]
     Io {
@@ -86,6 +83,25 @@ pub enum SigningError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl SigningError {
+    /// What to change, in one line.
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            Self::BadPassword { env, .. } => {
+                format!("set ${env} to the password it was exported with")
+            }
+            Self::BadP12 { .. } => "export the identity (certificate and private key) from Keychain Access as .p12".into(),
+            Self::WrongCertificate { .. } => "the app is signed with `Developer ID Application`, the pkg with `Developer ID Installer`: pass each to its own flag".into(),
+            Self::TeamMismatch { expected, .. } => {
+                format!("use the identity of team {expected}, or fix product.team-id")
+            }
+            Self::NotRsa { .. } => "Developer ID identities are RSA; export the one from your Apple account".into(),
+            Self::TimestampUrl { .. } => "pass a full http(s) URL to --timestamp-url".into(),
+            _ => return None,
+        })
+    }
 }
 
 fn timestamp_error(url: &str, error: impl std::fmt::Display) -> SigningError {

@@ -27,6 +27,20 @@ pub enum Command {
     Notarize(NotarizeArgs),
     /// Staple the ticket of an already accepted .pkg or .app.
     Staple(StapleArgs),
+    /// Type-check the VPN's macOS code for both Apple targets, from Linux
+    /// (the toolchain and zig a cross build uses; nothing is linked).
+    CheckMacos(CheckMacosArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckMacosArgs {
+    /// The release config (its workspace and minimum macOS).
+    #[arg(long, env = "INSTALLER_TOOL_CONFIG", default_value = "release.toml")]
+    pub config: PathBuf,
+    /// Where the check builds (kept apart from host builds: std is rebuilt
+    /// for each Apple target).
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: PathBuf,
 }
 
 /// Where the three services are (Apple's by default).

@@ -1,0 +1,212 @@
+//! The outside tools the build drives, and how they are found: zig (the
+//! Mach-O linker, C compiler and archiver for the Apple targets), the Rust
+//! toolchain that can build std for them, and the wrappers that let cargo,
+//! rustc and cc-rs use zig as Apple's clang.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// A tool that could not run, or failed.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` failed: {detail}")]
+pub struct ToolError {
+    pub command: String,
+    pub detail: String,
+    /// What to do about it, in one line.
+    pub help: String,
+}
+
+/// Runs `command`; a failure keeps the last lines of its stderr.
+pub fn run(command: &mut Command, help: &str) -> Result<(), ToolError> {
+    let shown = format!("{command:?}").replace('"', "");
+    let output = command.output().map_err(|e| ToolError {
+        command: shown.clone(),
+        detail: e.to_string(),
+        help: help.to_string(),
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+    Err(ToolError {
+        command: shown,
+        detail: format!(
+            "{}\n{}",
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ),
+        help: help.to_string(),
+    })
+}
+
+/// The zig front end as words: `$ZIG` (a command line), `zig` on PATH, or
+/// the `ziglang` package from PyPI through `python3 -m ziglang`.
+pub fn zig_invocation() -> Vec<String> {
+    if let Ok(custom) = std::env::var("ZIG") {
+        let words: Vec<String> = custom.split_whitespace().map(str::to_string).collect();
+        if !words.is_empty() {
+            return words;
+        }
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("zig").is_file()))
+        .unwrap_or(false);
+    if on_path {
+        vec!["zig".into()]
+    } else {
+        vec!["python3".into(), "-m".into(), "ziglang".into()]
+    }
+}
+
+pub fn zig_command() -> Command {
+    let words = zig_invocation();
+    let mut command = Command::new(&words[0]);
+    command.args(&words[1..]);
+    command
+}
+
+/// A Rust toolchain whose std source lets `-Zbuild-std` build std for the
+/// Apple targets.
+pub struct CrossToolchain {
+    pub rustc: PathBuf,
+    pub cargo: PathBuf,
+}
+
+impl CrossToolchain {
+    /// Debian's toolchain (`rustc-web`, `cargo-web`, `rust-web-src`) unless
+    /// `INSTALLER_TOOL_CROSS_RUSTC` / `INSTALLER_TOOL_CROSS_CARGO` say otherwise.
+    pub fn find() -> Result<Self, ToolError> {
+        let pick = |env: &str, default: &str| {
+            std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        let rustc = pick("INSTALLER_TOOL_CROSS_RUSTC", "/usr/bin/rustc");
+        let cargo = pick("INSTALLER_TOOL_CROSS_CARGO", "/usr/bin/cargo");
+        let sysroot = Command::new(&rustc)
+            .args(["--print", "sysroot"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+        let has_source = sysroot
+            .as_ref()
+            .is_some_and(|s| s.join("lib/rustlib/src/rust/library/std").is_dir());
+        if !has_source || !cargo.is_file() {
+            return Err(ToolError {
+                command: format!("{} --print sysroot", rustc.display()),
+                detail: format!(
+                    "no Rust toolchain with its std source at {} (cargo at {})",
+                    rustc.display(),
+                    cargo.display()
+                ),
+                help: "run .ci/setup-debian (apt-get install rustc-web cargo-web rust-web-src), set INSTALLER_TOOL_CROSS_RUSTC/INSTALLER_TOOL_CROSS_CARGO to a toolchain with rust-src, or pass --stand-ins".into(),
+            });
+        }
+        Ok(Self { rustc, cargo })
+    }
+
+    /// `cargo <subcommand>` for an Apple `target` (a Rust triple), building
+    /// std from source, with zig as the C compiler and archiver and, when
+    /// `stubs` is given, as the linker against those framework stubs.
+    /// Nothing of a surrounding `cargo run` leaks in.
+    pub fn cargo_for_apple(
+        &self,
+        subcommand: &str,
+        target: &str,
+        minimum_macos: &str,
+        wrappers: &Path,
+        stubs: Option<&Path>,
+    ) -> std::io::Result<Command> {
+        let zig_arch = target.split('-').next().expect("a triple");
+        let wrapper = AppleWrappers::write(wrappers, zig_arch, minimum_macos, stubs)?;
+        let underscored = target.replace('-', "_");
+        let mut command = Command::new(&self.cargo);
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("CARGO_") && key != "CARGO_HOME" {
+                command.env_remove(key);
+            }
+        }
+        command
+            .args([
+                subcommand,
+                "-Zbuild-std=std,panic_abort",
+                "--target",
+                target,
+            ])
+            .env("RUSTC", &self.rustc)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("MACOSX_DEPLOYMENT_TARGET", minimum_macos)
+            .env(format!("CC_{underscored}"), &wrapper.cc)
+            .env(format!("AR_{underscored}"), &wrapper.ar);
+        if let Some(linker) = &wrapper.linker {
+            command.env(
+                format!("CARGO_TARGET_{}_LINKER", underscored.to_uppercase()),
+                linker,
+            );
+        }
+        Ok(command)
+    }
+}
+
+/// The scripts that stand in for Apple's clang and ar for one target.
+struct AppleWrappers {
+    linker: Option<PathBuf>,
+    cc: PathBuf,
+    ar: PathBuf,
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+impl AppleWrappers {
+    /// rustc and cc-rs speak to zig as to Apple's clang; the wrappers drop
+    /// the flags zig spells differently (`-arch`, `--target=`,
+    /// `-mmacosx-version-min`) and state the target as zig wants it.
+    fn write(
+        dir: &Path,
+        zig_arch: &str,
+        minimum_macos: &str,
+        stubs: Option<&Path>,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let zig: Vec<String> = zig_invocation().iter().map(|w| shell_quote(w)).collect();
+        let zig = zig.join(" ");
+        let target = format!("{zig_arch}-macos.{minimum_macos}");
+        let filter = r#"skip=
+for arg in "$@"; do
+    shift
+    if [ -n "$skip" ]; then skip=; continue; fi
+    case "$arg" in
+        -arch) skip=1 ;;
+        --target=*|-mmacosx-version-min=*|-nodefaultlibs) ;;
+        *) set -- "$@" "$arg" ;;
+    esac
+done"#;
+        let write = |name: &str, body: String| -> std::io::Result<PathBuf> {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.join(format!("{name}-{zig_arch}"));
+            std::fs::write(&path, body)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            Ok(path)
+        };
+        let linker = stubs
+            .map(|stubs| {
+                let stubs = shell_quote(&stubs.to_string_lossy());
+                write(
+                    "ld",
+                    format!("#!/bin/sh\n# rustc's linker for {target}: zig, with our framework stubs.\n{filter}\nexec {zig} cc -target {target} -L {stubs} -F {stubs} \"$@\"\n"),
+                )
+            })
+            .transpose()?;
+        let cc = write(
+            "cc",
+            format!("#!/bin/sh\n# The C compiler build scripts use for {target}.\n{filter}\nexec {zig} cc -target {target} \"$@\"\n"),
+        )?;
+        let ar = write("ar", format!("#!/bin/sh\nexec {zig} ar \"$@\"\n"))?;
+        Ok(Self { linker, cc, ar })
+    }
+}
