@@ -1,5 +1,6 @@
-//! Provisioning profiles: decoded, and checked against what the bundles
-//! are signed with, before anything is built.
+//! Provisioning profiles (decoded by the `provisioning-profile` crate),
+//! checked against what the bundles are signed with, before anything is
+//! built.
 //!
 //! The two executables claim restricted entitlements (the packet-tunnel
 //! network extension, system-extension install). On macOS only a
@@ -19,8 +20,11 @@ use std::path::{Path, PathBuf};
 
 use apple_codesign::AppleCertificate;
 use chrono::{DateTime, Utc};
-use cryptographic_message_syntax::SignedData;
-use plist::{Dictionary, Value};
+use plist::Value;
+pub use provisioning_profile::{
+    DecodeError, ProvisioningProfile, DEVELOPER_CERTIFICATES, ENTITLEMENTS, EXPIRATION_DATE,
+    PROVISIONS_ALL_DEVICES, TEAM_IDENTIFIER,
+};
 use sha2::{Digest, Sha256};
 use x509_certificate::CapturedX509Certificate;
 
@@ -31,12 +35,6 @@ use crate::{
     entitlements::Entitlements,
 };
 
-/// The profile keys checked, as TN3125 names them.
-pub const ENTITLEMENTS: &str = "Entitlements";
-pub const TEAM_IDENTIFIER: &str = "TeamIdentifier";
-pub const DEVELOPER_CERTIFICATES: &str = "DeveloperCertificates";
-pub const EXPIRATION_DATE: &str = "ExpirationDate";
-pub const PROVISIONS_ALL_DEVICES: &str = "ProvisionsAllDevices";
 /// "On macOS the standard App ID entitlement is
 /// `com.apple.application-identifier`" (TN3125, "The what"); other
 /// platforms (and Mac Catalyst, besides) use `application-identifier`.
@@ -88,105 +86,6 @@ fn more(others: usize) -> String {
         0 => String::new(),
         1 => "\n(and 1 more problem in this profile)".into(),
         n => format!("\n(and {n} more problems in this profile)"),
-    }
-}
-
-/// Why bytes are not a provisioning profile.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("not a CMS SignedData structure ({0})")]
-    NotCms(String),
-    #[error("the CMS structure has no signer")]
-    NoSigner,
-    #[error("its CMS signature does not verify ({0})")]
-    BadSignature(String),
-    #[error("the CMS structure carries no content (a detached signature)")]
-    NoContent,
-    #[error("its content is not a property list ({0})")]
-    NotPlist(String),
-    #[error("its property list is not a <dict>")]
-    NotDict,
-}
-
-/// The parts of a profile build-pkg checks. A key that is absent or of the
-/// wrong type is `None` here and refused by [`check`], naming the key.
-#[derive(Clone, Debug)]
-pub struct ProvisioningProfile {
-    pub name: Option<String>,
-    pub entitlements: Option<Dictionary>,
-    pub team_identifiers: Option<Vec<String>>,
-    /// DER certificates, as `<data>` elements.
-    pub developer_certificates: Option<Vec<Vec<u8>>>,
-    pub expiration_date: Option<DateTime<Utc>>,
-    pub provisions_all_devices: Option<bool>,
-}
-
-impl ProvisioningProfile {
-    /// Decodes a `.provisionprofile`: "a property list wrapped within a
-    /// Cryptographic Message Syntax (CMS) signature" (TN3125, "Unpack a
-    /// profile"). Every signer's signature is verified against the
-    /// certificates the structure carries; whether they chain to Apple is
-    /// not checked (macOS does that; test profiles are self-signed).
-    pub fn from_der(data: &[u8]) -> Result<Self, DecodeError> {
-        let signed = SignedData::parse_ber(data).map_err(|e| DecodeError::NotCms(e.to_string()))?;
-        let mut signers = signed.signers().peekable();
-        if signers.peek().is_none() {
-            return Err(DecodeError::NoSigner);
-        }
-        for signer in signers {
-            signer
-                .verify_signature_with_signed_data(&signed)
-                .map_err(|e| DecodeError::BadSignature(e.to_string()))?;
-            // The signature covers the signed attributes; their digest is
-            // what ties it to the content.
-            if signer.signed_attributes().is_some() {
-                signer
-                    .verify_message_digest_with_signed_data(&signed)
-                    .map_err(|e| DecodeError::BadSignature(e.to_string()))?;
-            }
-        }
-        let content = signed.signed_content().ok_or(DecodeError::NoContent)?;
-        let dict = Value::from_reader(std::io::Cursor::new(content))
-            .map_err(|e| DecodeError::NotPlist(e.to_string()))?
-            .into_dictionary()
-            .ok_or(DecodeError::NotDict)?;
-        Ok(Self::from_plist(&dict))
-    }
-
-    fn from_plist(dict: &Dictionary) -> Self {
-        let strings = |key: &str| {
-            dict.get(key).and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(Value::as_string)
-                    .map(str::to_string)
-                    .collect()
-            })
-        };
-        Self {
-            name: dict
-                .get("Name")
-                .and_then(Value::as_string)
-                .map(str::to_string),
-            entitlements: dict
-                .get(ENTITLEMENTS)
-                .and_then(Value::as_dictionary)
-                .cloned(),
-            team_identifiers: strings(TEAM_IDENTIFIER),
-            developer_certificates: dict
-                .get(DEVELOPER_CERTIFICATES)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_data)
-                        .map(<[u8]>::to_vec)
-                        .collect()
-                }),
-            expiration_date: dict
-                .get(EXPIRATION_DATE)
-                .and_then(Value::as_date)
-                .map(|d| DateTime::<Utc>::from(std::time::SystemTime::from(d))),
-            provisions_all_devices: dict.get(PROVISIONS_ALL_DEVICES).and_then(Value::as_boolean),
-        }
     }
 }
 
@@ -520,7 +419,6 @@ mod tests {
 
     use apple_codesign::KnownCertificate;
     use chrono::Duration;
-    use cryptographic_message_syntax::{SignedDataBuilder, SignerBuilder};
     use x509_certificate::{KeyAlgorithm, X509CertificateBuilder};
 
     use super::*;
@@ -530,6 +428,7 @@ mod tests {
         },
         signing::{Purpose, SigningIdentity},
     };
+    use plist::Dictionary;
 
     const TEAM: &str = "ABCDE12345";
     const APP: &str = "com.example.demovpn";
@@ -611,19 +510,10 @@ mod tests {
     /// The plist wrapped as the portal does: CMS SignedData with the XML
     /// inside, signed by a throwaway key.
     fn sign(plist: &Dictionary) -> Vec<u8> {
-        let mut xml = Vec::new();
-        Value::Dictionary(plist.clone())
-            .to_writer_xml(&mut xml)
-            .unwrap();
         let (certificate, key) = X509CertificateBuilder::default()
             .create_with_random_keypair(KeyAlgorithm::Ed25519)
             .unwrap();
-        SignedDataBuilder::default()
-            .content_inline(xml)
-            .signer(SignerBuilder::new(&key, certificate.clone()))
-            .certificate(certificate)
-            .build_der()
-            .unwrap()
+        provisioning_profile::sign(plist, &key, &certificate).unwrap()
     }
 
     fn entitlements_of(plist: &mut Dictionary) -> &mut Dictionary {
@@ -808,26 +698,6 @@ mod tests {
         let plist = good_plist(APP, &certificate);
         assert!(!entitlements_of(&mut plist.clone()).contains_key(crate::entitlements::APP_GROUPS));
         assert_eq!(problems(Role::App, &plist, &certificate), []);
-    }
-
-    #[test]
-    fn bytes_that_are_not_a_signed_profile_are_refused() {
-        assert!(matches!(
-            ProvisioningProfile::from_der(b"profile bytes"),
-            Err(DecodeError::NotCms(_))
-        ));
-        // A changed byte in the content breaks the signature.
-        let certificate = developer_certificate();
-        let mut signed = sign(&good_plist(APP, &certificate));
-        let at = signed
-            .windows(7)
-            .position(|w| w == b"DemoVPN")
-            .expect("the name is in the content");
-        signed[at + 6] = b'X';
-        assert!(matches!(
-            ProvisioningProfile::from_der(&signed),
-            Err(DecodeError::BadSignature(_))
-        ));
     }
 
     #[test]
