@@ -61,7 +61,7 @@ pub fn build(
             .env("CARGO_PROFILE_RELEASE_STRIP", "false");
         run(
             &mut command,
-            "see README \"Built on Linux\"; --stand-ins packages stand-in executables instead",
+            "see docs/build-pkg.md, \"Built on Linux\"; --stand-ins packages stand-in executables instead",
         )?;
         for name in names {
             let path = target_dir.join(target).join("release").join(name);

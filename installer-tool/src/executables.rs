@@ -47,7 +47,7 @@ impl ExecutableSource {
         match self {
             Self::Prebuilt(dir) => format!("prebuilt from {}", dir.display()),
             Self::Cargo => "built by cargo for aarch64- and x86_64-apple-darwin".into(),
-            Self::CrossCompiled => "built on Linux for aarch64- and x86_64-apple-darwin, linked by zig against interface stubs (check them on a Mac: README \"Built on Linux\")".into(),
+            Self::CrossCompiled => "built on Linux for aarch64- and x86_64-apple-darwin, linked by zig against interface stubs (check them on a Mac: docs/build-pkg.md, \"Built on Linux\")".into(),
             Self::StandIns => {
                 "STAND-INS: small C programs compiled by zig, not the real VPN (build on a Mac or pass --prebuilt for the real one)".into()
             }
