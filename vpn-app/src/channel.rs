@@ -16,9 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub fn open(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
     #[cfg(target_os = "macos")]
     if let Some(service) = bundle_service_name()? {
-        use vpn_ipc::code_requirement::{team_of_service, team_requirement};
-        let requirement = team_requirement(team_of_service(&service)?)?;
-        let client = vpn_ipc::xpc::Client::connect(&service, &requirement)
+        let service: vpn_release::ServiceName = service.parse()?;
+        let requirement = vpn_ipc::code_requirement::peer_requirement(&service);
+        let client = vpn_ipc::xpc::Client::connect(service.as_str(), &requirement)
             .with_context(|| format!("cannot reach the extension's XPC service {service}"))?;
         return Ok(Box::new(client));
     }

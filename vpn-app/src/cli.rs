@@ -12,7 +12,7 @@ pub struct Cli {
         long,
         global = true,
         env = "VPN_CONTROL_SOCKET",
-        default_value = "/run/vpn-extension/control.sock"
+        default_value = vpn_release::paths::LINUX_CONTROL_SOCKET
     )]
     pub socket: PathBuf,
     /// Print JSON on stdout instead of text.

@@ -48,7 +48,7 @@ enum Command {
         #[arg(
             long,
             env = "VPN_CONTROL_SOCKET",
-            default_value = "/run/vpn-extension/control.sock"
+            default_value = vpn_release::paths::LINUX_CONTROL_SOCKET
         )]
         socket: PathBuf,
         /// Where profiles are kept (0700; files 0600).

@@ -15,6 +15,8 @@ pub enum IdError {
         "`{0}` is not a release version: use MAJOR.MINOR.PATCH with numbers only (e.g. `1.4.2`)"
     )]
     Version(String),
+    #[error("`{0}` is not a versioned service name: `<TEAM>.group.<app id>.<extension>.<MAJOR.MINOR.PATCH>`")]
+    ServiceName(String),
 }
 
 macro_rules! string_newtype {
@@ -129,8 +131,36 @@ impl std::str::FromStr for Version {
 /// - Versioned: a new name per release makes a stale lookup of the previous
 ///   extension's service impossible, which is what kills the
 ///   invalidated-XPC-after-upgrade bug.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+///
+/// Parsed back (the extension and the app read it from an Info.plist), it
+/// yields the team that owns it: our groups are team-prefixed, which the
+/// installer's entitlement checks insist on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServiceName(String);
+string_newtype!(ServiceName);
+
+impl std::str::FromStr for ServiceName {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let bad = || IdError::ServiceName(s.to_string());
+        let (team, rest) = s.split_once('.').ok_or_else(bad)?;
+        team.parse::<TeamId>().map_err(|_| bad())?;
+        let mut parts = rest.rsplitn(4, '.');
+        let (patch, minor, major) = (parts.next(), parts.next(), parts.next());
+        let group_and_extension = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?;
+        let version = format!(
+            "{}.{}.{}",
+            major.unwrap_or_default(),
+            minor.unwrap_or_default(),
+            patch.unwrap_or_default()
+        );
+        if group_and_extension.contains('.') && version.parse::<Version>().is_ok() {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(bad())
+        }
+    }
+}
 
 impl ServiceName {
     /// `extension` must be strictly under `app` (the config checks it).
@@ -143,14 +173,10 @@ impl ServiceName {
         Self(format!("{group}.{below}.{version}"))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ServiceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+    /// The team whose app group the name lives under.
+    pub fn team(&self) -> TeamId {
+        let (team, _) = self.0.split_once('.').expect("a parsed name has a team");
+        TeamId(team.to_string())
     }
 }
 
@@ -195,5 +221,24 @@ mod tests {
             name.as_str(),
             "ABCDE12345.group.com.example.vpn.tunnel.1.4.2"
         );
+        let parsed: ServiceName = name.as_str().parse().unwrap();
+        assert_eq!(parsed, name);
+        assert_eq!(parsed.team().as_str(), "ABCDE12345");
+    }
+
+    #[test]
+    fn only_team_prefixed_versioned_names_parse() {
+        for bad in [
+            "com.example.tunnel",
+            "abcde12345.group.x.tunnel.1.0.0",
+            "ABCDE12345",
+            "ABCDE1234.group.x.tunnel.1.0.0",
+            "ABCDE12345.tunnel.1.0.0",
+            "ABCDE12345.group.x.tunnel.1.0",
+            "ABCDE12345.group.x.tunnel.1.0.x",
+            "ABCDE12345..1.0.0",
+        ] {
+            assert!(bad.parse::<ServiceName>().is_err(), "{bad}");
+        }
     }
 }

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 
 use crate::BundleId;
 
+/// The Linux service's control socket, where the app finds the extension
+/// (on macOS the channel is XPC on the versioned service name).
+pub const LINUX_CONTROL_SOCKET: &str = "/run/vpn-extension/control.sock";
+
 pub struct DataPaths<'a> {
     app_id: &'a str,
 }

@@ -7,7 +7,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use vpn_ipc::{
-    code_requirement::{team_of_service, team_requirement, RequirementError},
+    code_requirement::peer_requirement,
     session::{ExtensionInfo, Service},
     xpc::{Listener, XpcError},
 };
@@ -25,7 +25,7 @@ pub enum ListenerError {
     #[error("cannot locate the extension's executable")]
     Executable(#[source] std::io::Error),
     #[error(transparent)]
-    Requirement(#[from] RequirementError),
+    ServiceName(#[from] vpn_release::IdError),
     #[error(transparent)]
     Xpc(#[from] XpcError),
 }
@@ -83,8 +83,8 @@ pub fn start_control_listener(
     info: ExtensionInfo,
     service: Arc<dyn Service>,
 ) -> Result<Listener, ListenerError> {
-    let name = mach_service_name()?;
-    let requirement = team_requirement(team_of_service(&name)?)?;
-    tracing::info!(service = name, "listening for the app over XPC");
-    Ok(Listener::start(&name, &requirement, info, service)?)
+    let name: vpn_release::ServiceName = mach_service_name()?.parse()?;
+    let requirement = peer_requirement(&name);
+    tracing::info!(service = name.as_str(), "listening for the app over XPC");
+    Ok(Listener::start(name.as_str(), &requirement, info, service)?)
 }
