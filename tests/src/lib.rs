@@ -5,6 +5,7 @@
 
 pub mod apple_stubs;
 pub mod codesig;
+pub mod json_shape;
 pub mod macos_sim;
 pub mod netns;
 pub mod notary_standin;

@@ -10,6 +10,7 @@ use std::{sync::OnceLock, time::Duration};
 
 use system_tests::{
     demo_pkg,
+    json_shape::json_shape,
     macos_sim::{
         harness::{Install, PkgUnderTest, SimMac},
         model::{
@@ -709,6 +710,14 @@ fn on_demand_is_off_while_the_extension_is_replaced_and_on_again_after() {
     assert_healthy("On Demand", &sim, &install, true);
     let report = report(&sim);
     assert_eq!(report["repaired"], false, "{report:#}");
+    // What CI and support read: the finish report and the state file (the
+    // preinstall's fields, with `upgrade prepare --json` embedded).
+    insta::assert_snapshot!("upgrade-finish-report-json", json_shape(&report));
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sim.state_file().with_file_name("last-upgrade.json")).unwrap(),
+    )
+    .unwrap();
+    insta::assert_snapshot!("upgrade-state-json", json_shape(&state));
     assert_configuration_kept(&sim);
     let mac = sim.mac();
     let ours = mac.ours(PROVIDER).next().unwrap();

@@ -14,7 +14,9 @@ use std::{
 use notary::staple::{stapled_ticket, Stapleable};
 use sha2::{Digest, Sha256};
 use system_tests::{
-    binary, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool, make_p12,
+    binary, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool,
+    json_shape::json_shape,
+    make_p12,
     notary_standin::{Behaviour, NotaryStandIn, UploadTarget},
     run_ok, unpack_cpio_gz, unpack_xar,
     xar_layout::cms_signature,
@@ -91,6 +93,7 @@ fn build_pkg_notarizes_the_app_then_the_pkg_and_staples_both() {
             .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_snapshot!("build-pkg-notarize-json", json_shape(&report));
     let notarization = report["notarization"].as_array().unwrap();
     let kinds: Vec<_> = notarization
         .iter()
@@ -192,7 +195,9 @@ fn build_pkg_notarizes_the_app_then_the_pkg_and_staples_both() {
     // Stapling again is harmless: the same single trailer.
     let mut again = Command::new(installer_tool());
     standin.configure(&mut again);
-    run_ok("staple again", again.arg("staple").arg(&pkg).arg("--json"));
+    let output = run_ok("staple again", again.arg("staple").arg(&pkg).arg("--json"));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_snapshot!("staple-json", json_shape(&report));
     assert_eq!(std::fs::read(&pkg).unwrap(), bytes);
 }
 
@@ -220,6 +225,7 @@ fn a_timed_out_wait_resumes_with_the_submission_id() {
         &mut notarize(&standin, &pkg, &["--submission-id", &id, "--json"]),
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_snapshot!("notarize-json", json_shape(&report));
     assert_eq!(report["submission_id"], id.as_str());
     assert_eq!(report["status"], "Accepted");
     assert_eq!(report["stapled"], true);
@@ -245,6 +251,7 @@ fn an_invalid_submission_prints_its_issues_and_leaves_no_pkg() {
         "{stderr}"
     );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_snapshot!("notarize-json-refused", json_shape(&json));
     assert_eq!(json["status"], "Invalid");
     let issues = json["issues"].as_array().unwrap();
     let arches: std::collections::BTreeSet<_> = issues
