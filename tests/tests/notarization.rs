@@ -8,16 +8,17 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::OnceLock,
     time::Duration,
 };
 
 use notary::staple::{stapled_ticket, Stapleable};
 use sha2::{Digest, Sha256};
 use system_tests::{
-    binary, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool,
+    binary, build_ok, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool,
     json_shape::json_shape,
     make_p12,
-    notary_standin::{Behaviour, NotaryStandIn, UploadTarget},
+    notary_standin::{Behaviour, NotaryStandIn, TimeStampAuthority, UploadTarget},
     run_ok, unpack_cpio_gz, unpack_xar,
     xar_layout::cms_signature,
     CertKind, P12_PASSWORD, TEAM_ID,
@@ -40,10 +41,36 @@ fn rcodesign_info(path: &Path) -> String {
     )
 }
 
-/// A private copy of the demo pkg (stapling writes to it).
+/// The demo pkg as a release job builds it to notarize: p12 identities and
+/// a secure timestamp on every signature, which Apple requires (from a
+/// time-stamp authority stand-in; Apple's serves only Apple's identities).
+fn timestamped_pkg() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, pkg) = BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let app_p12 = make_p12(dir.path(), CertKind::Application, TEAM_ID);
+        let installer_p12 = make_p12(dir.path(), CertKind::Installer, TEAM_ID);
+        let tsa = TimeStampAuthority::start();
+        let report = build_ok(
+            "build-pkg with secure timestamps",
+            build_pkg(&dir.path().join("out"))
+                .args(["--stand-ins", "--timestamp-url", tsa.url(), "--app-p12"])
+                .arg(&app_p12)
+                .arg("--installer-p12")
+                .arg(&installer_p12)
+                .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
+                .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
+        );
+        let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
+        (dir, pkg)
+    });
+    pkg
+}
+
+/// A private copy of the timestamped demo pkg (stapling writes to it).
 fn demo_pkg_copy(dir: &Path) -> PathBuf {
     let pkg = dir.join("DemoVPN.pkg");
-    std::fs::copy(&demo_pkg().pkg, &pkg).unwrap();
+    std::fs::copy(timestamped_pkg(), &pkg).unwrap();
     pkg
 }
 
@@ -266,6 +293,28 @@ fn an_invalid_submission_prints_its_issues_and_leaves_no_pkg() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "nothing left behind: {left:?}");
+}
+
+#[test]
+fn code_signed_without_a_secure_timestamp_is_refused() {
+    // The shared demo pkg is signed with p12 identities but no timestamp
+    // (none is asked for an identity not issued by Apple).
+    let standin = NotaryStandIn::start(Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("DemoVPN.pkg");
+    std::fs::copy(&demo_pkg().pkg, &pkg).unwrap();
+    let stderr = fails(&standin, &mut notarize(&standin, &pkg, &[]));
+    assert!(stderr.contains("is Invalid"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Contents/MacOS/vpn-app: The signature does not include a secure timestamp. [arm64]"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("valid Developer ID certificate"),
+        "{stderr}"
+    );
 }
 
 #[test]

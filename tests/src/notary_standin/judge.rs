@@ -1,7 +1,9 @@
 //! What the stand-in checks in an upload, after Apple's published
 //! notarization requirements that can be checked without Apple's
-//! certificate chain: every Mach-O signed with a certificate (not ad-hoc)
-//! and with the hardened runtime; a package signed. It also derives the
+//! certificate chain: every Mach-O signed with a certificate (not ad-hoc),
+//! with a secure timestamp and with the hardened runtime; a package signed
+//! ("Resolving common notarization issues",
+//! <https://developer.apple.com/documentation/security/resolving-common-notarization-issues>). It also derives the
 //! ticket record name the way Apple's service does, from the upload itself
 //! and from the published structures, not with the library the product
 //! signs with, so a stapler that computes it differently finds no ticket.
@@ -11,7 +13,10 @@ use std::{io::Cursor, path::Path};
 
 use apple_codesign::{cryptography::DigestType, CodeSignatureFlags, MachFile};
 use apple_xar::reader::XarReader;
+use bcder::{decode::Constructed, Mode};
+use cryptographic_message_syntax::{asn1::rfc3161::TstInfo, SignedData};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::codesig;
 
@@ -201,17 +206,23 @@ fn check_tree(dir: &Path, root: &Path, name: &str, issues: &mut Vec<Value>) {
                 issues.push(issue(&shown, "The binary is not signed.", Some(arch)));
                 continue;
             };
-            let certificate_signed = signature
+            let cms = signature
                 .signature_data()
                 .ok()
                 .flatten()
-                .is_some_and(|cms| !cms.is_empty());
-            if !certificate_signed {
-                issues.push(issue(
+                .filter(|cms| !cms.is_empty());
+            match cms {
+                None => issues.push(issue(
                     &shown,
                     "The binary is not signed with a valid Developer ID certificate.",
                     Some(arch),
-                ));
+                )),
+                Some(cms) if !has_secure_timestamp(cms) => issues.push(issue(
+                    &shown,
+                    "The signature does not include a secure timestamp.",
+                    Some(arch),
+                )),
+                Some(_) => {}
             }
             let runtime = signature
                 .code_directory()
@@ -227,6 +238,32 @@ fn check_tree(dir: &Path, root: &Path, name: &str, issues: &mut Vec<Value>) {
             }
         }
     }
+}
+
+/// Whether every signer of the CMS signature carries a time-stamp token
+/// (RFC 3161, as the unsigned attribute of RFC 5652 / RFC 3161 appendix A)
+/// whose signature verifies and whose TSTInfo stamps this signer's
+/// signature: the imprint is the SHA-256 of the signature value.
+fn has_secure_timestamp(cms: &[u8]) -> bool {
+    let Ok(signed) = SignedData::parse_ber(cms) else {
+        return false;
+    };
+    let mut signers = signed.signers().peekable();
+    signers.peek().is_some()
+        && signers.all(|signer| {
+            let Ok(Some(token)) = signer.time_stamp_token_signed_data() else {
+                return false;
+            };
+            let Some(Ok(tst_info)) = token
+                .signed_content()
+                .map(|content| Constructed::decode(content, Mode::Der, TstInfo::take_from))
+            else {
+                return false;
+            };
+            matches!(signer.verify_time_stamp_token(), Ok(Some(())))
+                && tst_info.message_imprint.hashed_message.to_bytes().as_ref()
+                    == Sha256::digest(signer.signature()).as_slice()
+        })
 }
 
 /// Mach-O CPU types (mach/machine.h).

@@ -9,6 +9,9 @@
 mod auth;
 mod judge;
 mod s3;
+mod tsa;
+
+pub use tsa::TimeStampAuthority;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -150,6 +153,8 @@ struct State {
 
 pub struct NotaryStandIn {
     pub key: TestApiKey,
+    /// Where builds for this notary get their secure timestamps.
+    pub tsa: TimeStampAuthority,
     base: String,
     s3: Arc<S3Server>,
     state: Arc<Mutex<State>>,
@@ -184,6 +189,7 @@ impl NotaryStandIn {
         };
         Self {
             key,
+            tsa: TimeStampAuthority::start(),
             base,
             s3,
             state,
@@ -200,9 +206,11 @@ impl NotaryStandIn {
         format!("{}{TICKET_LOOKUP_PATH}", self.base)
     }
 
-    /// Points an `installer-tool` command at the stand-in, with the JSON key.
+    /// Points an `installer-tool` command at the stand-in, with the JSON key,
+    /// and its signatures at the stand-in's time-stamp authority.
     pub fn configure<'c>(&self, command: &'c mut Command) -> &'c mut Command {
         command
+            .env("INSTALLER_TOOL_TIMESTAMP_URL", self.tsa.url())
             .env("INSTALLER_TOOL_NOTARY_URL", self.notary_url())
             .env("INSTALLER_TOOL_S3_ENDPOINT", &self.s3.endpoint)
             .env("INSTALLER_TOOL_TICKET_LOOKUP_URL", self.ticket_lookup_url())
