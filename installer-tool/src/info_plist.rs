@@ -1,13 +1,10 @@
-//! The two Info.plists, from the templates plus what the release decides.
-//!
-//! Both `CFBundleVersion` and `CFBundleShortVersionString` carry the release
-//! version (macOS keeps the old extension unless both change), and both
-//! bundles name the same versioned XPC service.
+//! The two Info.plists: the templates' fixed keys, with what the release
+//! decides written over them as `vpn-release`'s typed plists, the same
+//! types the app and the extension read back.
 
 use plist::{Dictionary, Value};
 use vpn_release::info_plist::{
-    APP_EXTENSION_ID, APP_SERVICE_NAME, EXTENSION_APP_ID, MACH_SERVICE_NAME, NETWORK_EXTENSION,
-    PACKET_TUNNEL_PROVIDER, PROVIDER_CLASSES,
+    AppInfoPlist, BundleKeys, ExtensionInfoPlist, NetworkExtensionKeys, PACKET_TUNNEL_PROVIDER,
 };
 
 use crate::{config::Release, templates::TemplateId};
@@ -19,69 +16,67 @@ fn template(id: TemplateId) -> Dictionary {
         .expect("embedded Info.plist templates are dictionaries (checked by templates tests)")
 }
 
-fn common(dict: &mut Dictionary, release: &Release, id: &str, name: &str, executable: &str) {
-    let version = release.version.as_str();
-    dict.insert("CFBundleIdentifier".into(), id.into());
-    dict.insert("CFBundleName".into(), name.into());
-    dict.insert("CFBundleExecutable".into(), executable.into());
-    dict.insert("CFBundleShortVersionString".into(), version.into());
-    dict.insert("CFBundleVersion".into(), version.into());
-    dict.insert(
-        "LSMinimumSystemVersion".into(),
-        release.minimum_macos.as_str().into(),
-    );
+/// The template with `keys` written over it.
+fn over_template(id: TemplateId, keys: &impl serde::Serialize) -> Dictionary {
+    let mut dict = template(id);
+    let keys = plist::to_value(keys)
+        .ok()
+        .and_then(Value::into_dictionary)
+        .expect("the typed Info.plists serialise to dictionaries");
+    dict.extend(keys);
+    dict
+}
+
+fn bundle_keys(
+    release: &Release,
+    id: &vpn_release::BundleId,
+    name: &str,
+    executable: &str,
+) -> BundleKeys {
+    BundleKeys {
+        bundle_id: id.clone(),
+        name: name.to_string(),
+        executable: executable.to_string(),
+        short_version: release.version.clone(),
+        version: release.version.clone(),
+        minimum_macos: release.minimum_macos.clone(),
+    }
 }
 
 pub fn app_info_plist(release: &Release) -> Dictionary {
-    let mut dict = template(TemplateId::AppInfoPlist);
-    common(
-        &mut dict,
-        release,
-        release.app.bundle_id.as_str(),
-        &release.name,
-        &release.app.executable,
-    );
-    dict.insert("CFBundleDisplayName".into(), release.name.as_str().into());
-    dict.insert(
-        APP_SERVICE_NAME.into(),
-        release.service_name.as_str().into(),
-    );
-    dict.insert(
-        APP_EXTENSION_ID.into(),
-        release.extension.bundle_id.as_str().into(),
-    );
-    dict
+    let keys = AppInfoPlist {
+        bundle: bundle_keys(
+            release,
+            &release.app.bundle_id,
+            &release.name,
+            &release.app.executable,
+        ),
+        display_name: release.name.clone(),
+        service_name: release.service_name.clone(),
+        extension_id: release.extension.bundle_id.clone(),
+    };
+    over_template(TemplateId::AppInfoPlist, &keys)
 }
 
 pub fn extension_info_plist(release: &Release) -> Dictionary {
-    let mut dict = template(TemplateId::ExtensionInfoPlist);
-    common(
-        &mut dict,
-        release,
-        release.extension.bundle_id.as_str(),
-        &release.extension.executable,
-        &release.extension.executable,
-    );
-    dict.insert(
-        EXTENSION_APP_ID.into(),
-        release.app.bundle_id.as_str().into(),
-    );
-    let mut providers = Dictionary::new();
-    providers.insert(
-        PACKET_TUNNEL_PROVIDER.into(),
-        release.provider_class.as_str().into(),
-    );
-    let mut network_extension = Dictionary::new();
-    network_extension.insert(
-        MACH_SERVICE_NAME.into(),
-        release.service_name.as_str().into(),
-    );
-    network_extension.insert(PROVIDER_CLASSES.into(), Value::Dictionary(providers));
-    dict.insert(
-        NETWORK_EXTENSION.into(),
-        Value::Dictionary(network_extension),
-    );
-    dict
+    let keys = ExtensionInfoPlist {
+        bundle: bundle_keys(
+            release,
+            &release.extension.bundle_id,
+            &release.extension.executable,
+            &release.extension.executable,
+        ),
+        app_id: release.app.bundle_id.clone(),
+        network_extension: NetworkExtensionKeys {
+            mach_service_name: release.service_name.clone(),
+            provider_classes: [(
+                PACKET_TUNNEL_PROVIDER.to_string(),
+                release.provider_class.clone(),
+            )]
+            .into(),
+        },
+    };
+    over_template(TemplateId::ExtensionInfoPlist, &keys)
 }
 
 pub fn to_xml(dict: &Dictionary) -> Vec<u8> {

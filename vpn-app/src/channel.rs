@@ -16,7 +16,6 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub fn open(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
     #[cfg(target_os = "macos")]
     if let Some(service) = bundle_service_name()? {
-        let service: vpn_release::ServiceName = service.parse()?;
         let requirement = vpn_ipc::code_requirement::peer_requirement(&service);
         let client = vpn_ipc::xpc::Client::connect(service.as_str(), &requirement)
             .with_context(|| format!("cannot reach the extension's XPC service {service}"))?;
@@ -70,8 +69,7 @@ pub fn expect(response: Response, wanted: fn(&Response) -> bool) -> anyhow::Resu
 /// this program runs from `Name.app/Contents/MacOS/`. installer-tool writes
 /// that key (the same value as the extension's `NEMachServiceName`).
 #[cfg(target_os = "macos")]
-fn bundle_service_name() -> anyhow::Result<Option<String>> {
-    use vpn_release::info_plist::APP_SERVICE_NAME;
+fn bundle_service_name() -> anyhow::Result<Option<vpn_release::ServiceName>> {
     let executable = std::env::current_exe().context("cannot locate this program")?;
     let Some(contents) = executable.parent().and_then(Path::parent) else {
         return Ok(None);
@@ -80,12 +78,6 @@ fn bundle_service_name() -> anyhow::Result<Option<String>> {
     if !info.exists() {
         return Ok(None);
     }
-    let value = plist::Value::from_file(&info)
-        .with_context(|| format!("cannot read {}", info.display()))?;
-    value
-        .as_dictionary()
-        .and_then(|d| d.get(APP_SERVICE_NAME))
-        .and_then(plist::Value::as_string)
-        .map(|name| Some(name.to_string()))
-        .with_context(|| format!("{} has no {APP_SERVICE_NAME}", info.display()))
+    let app = vpn_release::info_plist::AppInfoPlist::read(&info)?;
+    Ok(Some(app.service_name))
 }

@@ -23,7 +23,7 @@ use vpn_ipc::{
     session::{Dispatch, ExtensionInfo, ServerSession},
     transport::{ControlClient, TransportError},
 };
-use vpn_release::info_plist::{APP_EXTENSION_ID, APP_SERVICE_NAME};
+use vpn_release::info_plist::AppInfoPlist;
 
 use crate::signed_entitlements;
 
@@ -258,7 +258,8 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
         .parent()
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("{} is not in an app bundle", executable.display()));
-    let info = plist_dict(&contents.join("Info.plist"));
+    // Read as the app reads it, through the contract's types.
+    let info = AppInfoPlist::read(&contents.join("Info.plist")).unwrap();
     let extension = embedded_extension(contents).join("Contents");
     let executable = extension
         .join("MacOS")
@@ -278,12 +279,11 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
         })
         .unwrap_or_default();
     AppIdentity {
-        bundle_id: info["CFBundleIdentifier"].clone(),
-        version: info["CFBundleVersion"].clone(),
-        // Our keys, read as the app reads them; Apple's are spelled out.
-        service_name: info[APP_SERVICE_NAME].clone(),
-        provider_id: info[APP_EXTENSION_ID].clone(),
-        product_name: info["CFBundleName"].clone(),
+        bundle_id: info.bundle.bundle_id.to_string(),
+        version: info.bundle.version.to_string(),
+        service_name: info.service_name.to_string(),
+        provider_id: info.extension_id.to_string(),
+        product_name: info.bundle.name,
         extension_groups,
     }
 }

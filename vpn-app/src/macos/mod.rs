@@ -6,8 +6,6 @@
 pub mod system_extension;
 pub mod vpn_configuration;
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Context};
 
 /// What the app knows of its own bundle.
@@ -21,23 +19,11 @@ pub struct AppBundle {
     pub extension_id: String,
 }
 
-fn bundle_string(plist: &PathBuf, key: &str) -> anyhow::Result<String> {
-    let value = plist::Value::from_file(plist)
-        .with_context(|| format!("cannot read {}", plist.display()))?;
-    value
-        .as_dictionary()
-        .and_then(|d| d.get(key))
-        .and_then(plist::Value::as_string)
-        .map(str::to_string)
-        .with_context(|| format!("{} has no {key}", plist.display()))
-}
-
 /// Reads `Name.app/Contents/Info.plist`, this program being
 /// `Name.app/Contents/MacOS/<exe>`: the extension is the one its
 /// `VPNExtensionBundleIdentifier` names, which must be embedded under
 /// `Contents/Library/SystemExtensions`.
 pub fn app_bundle() -> anyhow::Result<AppBundle> {
-    use vpn_release::info_plist::APP_EXTENSION_ID;
     let exe = std::env::current_exe().context("cannot locate this program")?;
     let contents = exe
         .parent()
@@ -45,7 +31,8 @@ pub fn app_bundle() -> anyhow::Result<AppBundle> {
         .context("this program is not inside an app bundle")?
         .to_path_buf();
     let info = contents.join("Info.plist");
-    let extension_id = bundle_string(&info, APP_EXTENSION_ID)?;
+    let plist = vpn_release::info_plist::AppInfoPlist::read(&info)?;
+    let extension_id = plist.extension_id.to_string();
     let extension = contents
         .join("Library/SystemExtensions")
         .join(format!("{extension_id}.systemextension"));
@@ -57,8 +44,8 @@ pub fn app_bundle() -> anyhow::Result<AppBundle> {
         );
     }
     Ok(AppBundle {
-        id: bundle_string(&info, "CFBundleIdentifier")?,
-        name: bundle_string(&info, "CFBundleName")?,
+        id: plist.bundle.bundle_id.to_string(),
+        name: plist.bundle.name,
         extension_id,
     })
 }

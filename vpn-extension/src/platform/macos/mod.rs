@@ -14,7 +14,7 @@ use std::{
     sync::{atomic::AtomicBool, Arc, Mutex, OnceLock},
 };
 
-pub use listener::{mach_service_name, start_control_listener, ListenerError};
+pub use listener::{start_control_listener, ListenerError};
 use objc2::ClassType;
 use objc2_network_extension::NEProvider;
 pub use provider::{PacketTunnelProvider, ProviderDevices, ProviderError, ProviderTun};
@@ -61,8 +61,8 @@ extern "C" {
 /// Where profiles live: root-owned, in the app's folder of the boot
 /// volume, beside the upgrade state.
 fn profile_dir() -> Result<PathBuf, ListenerError> {
-    let app_id = listener::app_id()?;
-    Ok(PathBuf::from("/").join(vpn_release::paths::DataPaths::of_installed(&app_id).profile_dir()))
+    let app_id = listener::own_info_plist()?.app_id;
+    Ok(PathBuf::from("/").join(vpn_release::paths::DataPaths::new(&app_id).profile_dir()))
 }
 
 pub fn run_extension() -> ExitCode {
