@@ -29,17 +29,27 @@ pub fn run(command: &mut Command, help: &str) -> Result<(), ToolError> {
     if output.status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
     Err(ToolError {
         command: shown,
         detail: format!(
             "{}\n{}",
             output.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            what_went_wrong(&String::from_utf8_lossy(&output.stderr))
         ),
         help: help.to_string(),
     })
+}
+
+/// The part of a tool's stderr worth showing: from its first error (a
+/// compiler's first error is the one to fix, and cargo's summary lines
+/// come after it), else its last lines.
+fn what_went_wrong(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let shown = match lines.iter().position(|l| l.starts_with("error")) {
+        Some(first) => &lines[first..lines.len().min(first + 30)],
+        None => &lines[lines.len().saturating_sub(8)..],
+    };
+    shown.join("\n")
 }
 
 /// The zig front end as words: `$ZIG` (a command line), `zig` on PATH, or
@@ -208,5 +218,22 @@ done"#;
         )?;
         let ar = write("ar", format!("#!/bin/sh\nexec {zig} ar \"$@\"\n"))?;
         Ok(Self { linker, cc, ar })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what_went_wrong;
+
+    #[test]
+    fn a_failure_shows_its_first_error_not_only_the_summary() {
+        let stderr = "   Compiling a\nerror[E0432]: unresolved import `x`\n --> a.rs:1:5\n\nwarning: build failed\nerror: could not compile `a`";
+        let shown = what_went_wrong(stderr);
+        assert!(
+            shown.starts_with("error[E0432]: unresolved import `x`\n --> a.rs:1:5"),
+            "{shown}"
+        );
+        let quiet: String = (1..=20).map(|n| format!("line {n}\n")).collect();
+        assert_eq!(what_went_wrong(&quiet).lines().count(), 8);
     }
 }
