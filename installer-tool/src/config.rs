@@ -155,10 +155,9 @@ impl Release {
 
     /// Where the extension bundle sits inside the app.
     pub fn extension_relative_path(&self) -> String {
-        format!(
-            "Contents/Library/SystemExtensions/{}.systemextension",
-            self.extension.bundle_name
-        )
+        vpn_release::paths::embedded_extension(&self.extension.bundle_id)
+            .display()
+            .to_string()
     }
 
     /// Loads `release.toml` and the workspace version from the `Cargo.toml`

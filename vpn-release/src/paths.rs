@@ -15,6 +15,15 @@ use crate::BundleId;
 /// (on macOS the channel is XPC on the versioned service name).
 pub const LINUX_CONTROL_SOCKET: &str = "/run/vpn-extension/control.sock";
 
+/// Where a system extension sits inside its app, relative to the app
+/// bundle: macOS activates only one under `Contents/Library/SystemExtensions`,
+/// named `<bundle id>.systemextension` (Apple, "Installing System
+/// Extensions and Drivers").
+pub fn embedded_extension(extension_id: &BundleId) -> PathBuf {
+    PathBuf::from("Contents/Library/SystemExtensions")
+        .join(format!("{extension_id}.systemextension"))
+}
+
 pub struct DataPaths<'a> {
     app_id: &'a str,
 }

@@ -33,9 +33,8 @@ pub fn app_bundle() -> anyhow::Result<AppBundle> {
     let info = contents.join("Info.plist");
     let plist = vpn_release::info_plist::AppInfoPlist::read(&info)?;
     let extension_id = plist.extension_id.to_string();
-    let extension = contents
-        .join("Library/SystemExtensions")
-        .join(format!("{extension_id}.systemextension"));
+    let app = contents.parent().context("the app bundle has no parent")?;
+    let extension = app.join(vpn_release::paths::embedded_extension(&plist.extension_id));
     if !extension.is_dir() {
         bail!(
             "{} names the extension {extension_id}, but {} is missing: reinstall the app",
