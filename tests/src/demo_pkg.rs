@@ -1,0 +1,104 @@
+//! `installer-tool build-pkg` on the workspace's release config, and the
+//! demo pkg it builds, signed with throw-away identities and unpacked.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use crate::{
+    installer_tool, make_p12, run_ok, unpack_cpio_gz, unpack_xar, workspace_root, CertKind,
+    P12_PASSWORD, TEAM_ID,
+};
+
+/// A `Command` for `installer-tool build-pkg` on the workspace's release
+/// config, writing into `out`.
+pub fn build_pkg(out: &Path) -> Command {
+    let mut command = Command::new(installer_tool());
+    command
+        .current_dir(workspace_root())
+        .args(["build-pkg", "--json", "--output-dir"])
+        .arg(out)
+        .env("CI", "true")
+        .env_remove("INSTALLER_TOOL_APP_P12")
+        .env_remove("INSTALLER_TOOL_INSTALLER_P12")
+        .env_remove("INSTALLER_TOOL_OUTPUT_DIR")
+        .env_remove("INSTALLER_TOOL_PREBUILT")
+        .env_remove("SOURCE_DATE_EPOCH");
+    command
+}
+
+/// Runs a build and returns its JSON report.
+pub fn build_ok(what: &str, command: &mut Command) -> serde_json::Value {
+    let output = run_ok(what, command);
+    serde_json::from_slice(&output.stdout).expect("build-pkg --json prints JSON")
+}
+
+/// The demo pkg built once per test process with openssl-made p12
+/// identities, with its report and an extraction of everything in it.
+pub struct BuiltPkg {
+    pub dir: tempfile::TempDir,
+    pub report: serde_json::Value,
+    pub pkg: PathBuf,
+    /// `bsdtar -x` of the pkg.
+    pub extracted: PathBuf,
+    /// The payload unpacked by GNU cpio.
+    pub payload: PathBuf,
+    pub app_cert: PathBuf,
+    pub installer_cert: PathBuf,
+}
+
+impl BuiltPkg {
+    pub fn component(&self) -> PathBuf {
+        self.extracted.join(
+            self.report["payload"]["component"]
+                .as_str()
+                .expect("component in report"),
+        )
+    }
+
+    pub fn app(&self) -> PathBuf {
+        self.payload.join("Applications/DemoVPN.app")
+    }
+
+    pub fn extension(&self) -> PathBuf {
+        self.app()
+            .join("Contents/Library/SystemExtensions/com.example.demovpn.tunnel.systemextension")
+    }
+}
+
+pub fn demo_pkg() -> &'static BuiltPkg {
+    static BUILT: OnceLock<BuiltPkg> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let app_p12 = make_p12(dir.path(), CertKind::Application, TEAM_ID);
+        let installer_p12 = make_p12(dir.path(), CertKind::Installer, TEAM_ID);
+        let out = dir.path().join("out");
+        let report = build_ok(
+            "build-pkg of the demo VPN",
+            build_pkg(&out)
+                .args(["--stand-ins", "--app-p12"])
+                .arg(&app_p12)
+                .arg("--installer-p12")
+                .arg(&installer_p12)
+                .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
+                .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
+        );
+        let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
+        let extracted = dir.path().join("extracted");
+        unpack_xar(&pkg, &extracted);
+        let payload = dir.path().join("payload");
+        let component = extracted.join(report["payload"]["component"].as_str().unwrap());
+        unpack_cpio_gz(&component.join("Payload"), &payload);
+        BuiltPkg {
+            app_cert: dir.path().join(format!("application-{TEAM_ID}.crt")),
+            installer_cert: dir.path().join(format!("installer-{TEAM_ID}.crt")),
+            dir,
+            report,
+            pkg,
+            extracted,
+            payload,
+        }
+    })
+}
