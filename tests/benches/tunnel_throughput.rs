@@ -16,7 +16,8 @@
 use std::{path::Path, time::Duration};
 
 use system_tests::netns::{
-    ping_until_reply, Lab, Netns, OurEngine, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY, B_UNDERLAY,
+    ping_until_reply, EndSpec, Lab, Netns, OurEngine, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY,
+    B_UNDERLAY,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,37 +82,21 @@ struct Host<'a> {
 }
 
 fn start(side: Side, ours: &Path, dir: &Path, me: &Host, them: &Host) -> Running {
-    let address = format!("{}/24", me.tunnel);
-    let endpoint = Some(format!("{}:51820", them.underlay));
-    let allowed_ips = format!("{}/32", them.tunnel);
+    let end = EndSpec {
+        ns: me.ns,
+        dir,
+        keys: &me.keys,
+        listen_port: 51820,
+        addresses: vec![format!("{}/24", me.tunnel)],
+        peer: PeerSpec {
+            public: &them.keys.public,
+            allowed_ips: vec![format!("{}/32", them.tunnel)],
+            endpoint: Some(format!("{}:51820", them.underlay)),
+        },
+    };
     match side {
-        Side::Go => Running::Go(WireguardGo::start(
-            me.ns,
-            dir,
-            &me.keys,
-            51820,
-            &[&address],
-            &PeerSpec {
-                public: &them.keys.public,
-                allowed_ips: &allowed_ips,
-                endpoint,
-                keepalive: None,
-            },
-        )),
-        Side::Ours => Running::Ours(OurEngine::start_binary(
-            ours,
-            me.ns,
-            dir,
-            &me.keys,
-            51820,
-            &address,
-            &PeerSpec {
-                public: &them.keys.public,
-                allowed_ips: &allowed_ips,
-                endpoint,
-                keepalive: None,
-            },
-        )),
+        Side::Go => Running::Go(WireguardGo::start(&end)),
+        Side::Ours => Running::Ours(OurEngine::start_binary(ours, &end)),
     }
 }
 

@@ -9,7 +9,10 @@ use std::{os::unix::fs::PermissionsExt, process::Output, time::Duration};
 
 use system_tests::{
     binary,
-    netns::{ping_until_reply, unique, wait_until, Lab, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY},
+    netns::{
+        ping_until_reply, unique, wait_until, EndSpec, Lab, PeerSpec, WgKeys, WireguardGo,
+        A_UNDERLAY,
+    },
 };
 
 /// Kills the extension that `vpn-app` started (it is nobody's child here).
@@ -44,19 +47,18 @@ impl AppHost {
         let dir = tempfile::tempdir().unwrap();
         let lab = Lab::new();
         let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
-        let go = WireguardGo::start(
-            &lab.a,
-            dir.path(),
-            &go_keys,
-            51820,
-            &["10.77.0.1/24"],
-            &PeerSpec {
+        let go = WireguardGo::start(&EndSpec {
+            ns: &lab.a,
+            dir: dir.path(),
+            keys: &go_keys,
+            listen_port: 51820,
+            addresses: vec!["10.77.0.1/24".into()],
+            peer: PeerSpec {
                 public: &our_keys.public,
-                allowed_ips: "10.77.0.2/32",
+                allowed_ips: vec!["10.77.0.2/32".into()],
                 endpoint: None,
-                keepalive: None,
             },
-        );
+        });
         let config = dir.path().join("home.conf");
         std::fs::write(
             &config,

@@ -7,83 +7,18 @@
 use std::{net::IpAddr, time::Duration};
 
 use system_tests::netns::{
-    ping_until_reply, tcp_transfer, tcp_transfer_with, udp_echo, wait_until, Lab, OurEngine,
-    PeerSpec, WgKeys, WireguardGo, A_UNDERLAY, A_UNDERLAY6, B_UNDERLAY, B_UNDERLAY6,
+    ping_until_reply, tcp_transfer, tcp_transfer_with, udp_echo, wait_until, Initiator, TunnelPair,
+    WgKeys, A_UNDERLAY, A_UNDERLAY6, B_UNDERLAY, GO_PORT, GO_TUNNEL, GO_TUNNEL6, OURS_PORT,
+    OURS_TUNNEL, OURS_TUNNEL6,
 };
-
-const GO_TUNNEL: &str = "10.77.0.1";
-const OURS_TUNNEL: &str = "10.77.0.2";
-const GO_TUNNEL6: &str = "fd10::1";
-const OURS_TUNNEL6: &str = "fd10::2";
-const GO_PORT: u16 = 51820;
-const OURS_PORT: u16 = 51821;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-struct Pair {
-    lab: Lab,
-    go: WireguardGo,
-    ours: OurEngine,
-    _dir: tempfile::TempDir,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Initiator {
-    Ours,
-    WireguardGo,
-}
-
-/// wireguard-go in `a`, our engine in `b`. Only the initiator is told where
-/// the other is; the responder learns it from the handshake.
-fn pair(initiator: Initiator, underlay_v6: bool) -> Pair {
-    let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::new();
-    let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
-    let (go_host, our_host) = if underlay_v6 {
-        (format!("[{A_UNDERLAY6}]"), format!("[{B_UNDERLAY6}]"))
-    } else {
-        (A_UNDERLAY.to_string(), B_UNDERLAY.to_string())
-    };
-    let go = WireguardGo::start(
-        &lab.a,
-        dir.path(),
-        &go_keys,
-        GO_PORT,
-        &[&format!("{GO_TUNNEL}/24"), &format!("{GO_TUNNEL6}/64")],
-        &PeerSpec {
-            public: &our_keys.public,
-            allowed_ips: &format!("{OURS_TUNNEL}/32,{OURS_TUNNEL6}/128"),
-            endpoint: (initiator == Initiator::WireguardGo)
-                .then(|| format!("{our_host}:{OURS_PORT}")),
-            keepalive: None,
-        },
-    );
-    let ours = OurEngine::start(
-        &lab.b,
-        dir.path(),
-        &our_keys,
-        OURS_PORT,
-        &format!("{OURS_TUNNEL}/24, {OURS_TUNNEL6}/64"),
-        &PeerSpec {
-            public: &go_keys.public,
-            allowed_ips: &format!("{GO_TUNNEL}/32, {GO_TUNNEL6}/128"),
-            endpoint: (initiator == Initiator::Ours).then(|| format!("{go_host}:{GO_PORT}")),
-            keepalive: None,
-        },
-    );
-    Pair {
-        lab,
-        go,
-        ours,
-        _dir: dir,
-    }
-}
-
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(20);
 
-fn assert_transfers(pair: &Pair, port: u16) {
+fn assert_transfers(pair: &TunnelPair, port: u16) {
     let (lab, mb) = (&pair.lab, 1 << 20);
     let (sent, got) = tcp_transfer(&lab.a, &lab.b, ip(GO_TUNNEL), port, 16 * mb);
     assert_eq!(sent, got, "TCP ours -> wireguard-go corrupted");
@@ -100,7 +35,7 @@ fn assert_transfers(pair: &Pair, port: u16) {
 
 #[test]
 fn ours_initiates_to_wireguard_go() {
-    let pair = pair(Initiator::Ours, false);
+    let pair = TunnelPair::builder().tunnel_ipv6().start();
     let lab = &pair.lab;
     ping_until_reply(&lab.b, GO_TUNNEL, HANDSHAKE_LIMIT);
     ping_until_reply(&lab.a, OURS_TUNNEL, HANDSHAKE_LIMIT);
@@ -121,7 +56,11 @@ fn ours_initiates_to_wireguard_go() {
 
 #[test]
 fn wireguard_go_initiates_to_ours_over_ipv6() {
-    let pair = pair(Initiator::WireguardGo, true);
+    let pair = TunnelPair::builder()
+        .initiator(Initiator::WireguardGo)
+        .tunnel_ipv6()
+        .underlay_ipv6()
+        .start();
     let lab = &pair.lab;
     ping_until_reply(&lab.a, OURS_TUNNEL, HANDSHAKE_LIMIT);
     ping_until_reply(&lab.b, GO_TUNNEL, HANDSHAKE_LIMIT);
@@ -138,37 +77,10 @@ fn wireguard_go_initiates_to_ours_over_ipv6() {
 
 #[test]
 fn a_wrong_peer_key_gets_no_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::new();
-    let (go_keys, our_keys, stranger) =
-        (WgKeys::generate(), WgKeys::generate(), WgKeys::generate());
-    let go = WireguardGo::start(
-        &lab.a,
-        dir.path(),
-        &go_keys,
-        GO_PORT,
-        &[&format!("{GO_TUNNEL}/24")],
-        &PeerSpec {
-            public: &our_keys.public,
-            allowed_ips: &format!("{OURS_TUNNEL}/32"),
-            endpoint: None,
-            keepalive: None,
-        },
-    );
-    let ours = OurEngine::start(
-        &lab.b,
-        dir.path(),
-        &our_keys,
-        OURS_PORT,
-        &format!("{OURS_TUNNEL}/24"),
-        &PeerSpec {
-            // Not wireguard-go's key: our handshakes are for someone else.
-            public: &stranger.public,
-            allowed_ips: &format!("{GO_TUNNEL}/32"),
-            endpoint: Some(format!("{A_UNDERLAY}:{GO_PORT}")),
-            keepalive: None,
-        },
-    );
+    // Not wireguard-go's key: our handshakes are for someone else.
+    let stranger = WgKeys::generate();
+    let pair = TunnelPair::builder().our_peer_key(stranger.public).start();
+    let lab = &pair.lab;
     let ping = lab
         .b
         .command("ping")
@@ -179,8 +91,8 @@ fn a_wrong_peer_key_gets_no_session() {
         !ping.status.success(),
         "a ping went through with the wrong key"
     );
-    assert_eq!(go.latest_handshake(&lab.a), 0);
-    let log = ours.log();
+    assert_eq!(pair.go.latest_handshake(&lab.a), 0);
+    let log = pair.ours.log();
     assert!(
         log.contains("tunnel starting") && !log.contains("to=connected"),
         "{log}"
@@ -189,7 +101,7 @@ fn a_wrong_peer_key_gets_no_session() {
 
 #[test]
 fn a_restarted_peer_mid_transfer_is_recovered() {
-    let pair = pair(Initiator::Ours, false);
+    let pair = TunnelPair::builder().tunnel_ipv6().start();
     let lab = &pair.lab;
     ping_until_reply(&lab.b, GO_TUNNEL, HANDSHAKE_LIMIT);
     // wireguard-go dies mid-transfer and comes back with the same key and
@@ -206,7 +118,7 @@ fn a_restarted_peer_mid_transfer_is_recovered() {
 
 #[test]
 fn endpoints_roam_both_ways() {
-    let pair = pair(Initiator::Ours, false);
+    let pair = TunnelPair::builder().tunnel_ipv6().start();
     let lab = &pair.lab;
     ping_until_reply(&lab.b, GO_TUNNEL, HANDSHAKE_LIMIT);
 
@@ -239,7 +151,7 @@ fn endpoints_roam_both_ways() {
 
 #[test]
 fn packet_loss_is_survived() {
-    let pair = pair(Initiator::Ours, false);
+    let pair = TunnelPair::builder().tunnel_ipv6().start();
     let lab = &pair.lab;
     // 5% of the datagrams arriving on each side are lost. (`tc netem` would
     // do the same, but this kernel has no sch_netem; nftables' random

@@ -7,54 +7,26 @@
 use std::{io::Write, time::Duration};
 
 use system_tests::netns::{
-    ping_until_reply, udp_stream, Lab, OurEngine, PeerSpec, WgKeys, WireguardGo, A_UNDERLAY,
-    B_UNDERLAY,
+    ping_until_reply, udp_stream, Initiator, TunnelPair, GO_TUNNEL, OURS_TUNNEL,
 };
 
 /// The shortest soak that spans a rekey (WireGuard rekeys every 120 s).
 const REKEY_CHECK_SECONDS: u64 = 130;
 
-/// One soak: wireguard-go in `a`, ours in `b`; `ours_initiates` says who
-/// knows the other's endpoint (and so who starts the handshakes).
-fn soak(seconds: u64, ours_initiates: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::new();
-    let (go_keys, our_keys) = (WgKeys::generate(), WgKeys::generate());
-    let go = WireguardGo::start(
-        &lab.a,
-        dir.path(),
-        &go_keys,
-        51820,
-        &["10.77.0.1/24"],
-        &PeerSpec {
-            public: &our_keys.public,
-            allowed_ips: "10.77.0.2/32",
-            endpoint: (!ours_initiates).then(|| format!("{B_UNDERLAY}:51821")),
-            keepalive: None,
-        },
-    );
-    let ours = OurEngine::start(
-        &lab.b,
-        dir.path(),
-        &our_keys,
-        51821,
-        "10.77.0.2/24",
-        &PeerSpec {
-            public: &go_keys.public,
-            allowed_ips: "10.77.0.1/32",
-            endpoint: ours_initiates.then(|| format!("{A_UNDERLAY}:51820")),
-            keepalive: None,
-        },
-    );
+/// One soak: wireguard-go in `a`, ours in `b`; `initiator` knows the
+/// other's endpoint (and so starts the handshakes).
+fn soak(seconds: u64, initiator: Initiator) {
+    let TunnelPair { lab, go, ours, .. } = &TunnelPair::builder().initiator(initiator).start();
+    let ours_initiates = initiator == Initiator::Ours;
     let (client, server) = if ours_initiates {
         (&lab.b, &lab.a)
     } else {
         (&lab.a, &lab.b)
     };
     let target = if ours_initiates {
-        "10.77.0.1"
+        GO_TUNNEL
     } else {
-        "10.77.0.2"
+        OURS_TUNNEL
     };
     ping_until_reply(client, target, Duration::from_secs(20));
     let first_handshake = go.latest_handshake(&lab.a);
@@ -114,8 +86,8 @@ fn five_minutes_across_rekeys_without_a_stall() {
         Err(_) => 300,
     };
     std::thread::scope(|scope| {
-        let ours = scope.spawn(|| soak(seconds, true));
-        let theirs = scope.spawn(|| soak(seconds, false));
+        let ours = scope.spawn(|| soak(seconds, Initiator::Ours));
+        let theirs = scope.spawn(|| soak(seconds, Initiator::WireguardGo));
         let (ours, theirs) = (ours.join(), theirs.join());
         if let Err(panic) = ours.and(theirs) {
             std::panic::resume_unwind(panic);

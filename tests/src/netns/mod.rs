@@ -9,11 +9,16 @@ use std::time::{Duration, Instant};
 mod lab;
 mod peers;
 mod traffic;
+mod tunnel_pair;
 
 pub use lab::{unique, Lab, Netns, A_UNDERLAY, A_UNDERLAY6, B_UNDERLAY, B_UNDERLAY6};
-pub use peers::{OurEngine, PeerSpec, WgKeys, WireguardGo};
+pub use peers::{EndSpec, OurEngine, PeerSpec, WgKeys, WireguardGo};
 pub use traffic::{
     ping_until_reply, tcp_transfer, tcp_transfer_with, udp_echo, udp_stream, StreamReport,
+};
+pub use tunnel_pair::{
+    Initiator, TunnelPair, TunnelPairBuilder, GO_PORT, GO_TUNNEL, GO_TUNNEL6, OURS_PORT,
+    OURS_TUNNEL, OURS_TUNNEL6,
 };
 
 /// Polls `done` until it holds or `limit` passes (then panics naming `what`).

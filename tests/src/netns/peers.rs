@@ -47,45 +47,50 @@ pub struct WireguardGo {
     peer_args: Vec<String>,
 }
 
+/// One end of a test tunnel, for either implementation.
+pub struct EndSpec<'a> {
+    pub ns: &'a Netns,
+    /// Where its key, configuration and log are written.
+    pub dir: &'a Path,
+    pub keys: &'a WgKeys,
+    pub listen_port: u16,
+    /// Tunnel addresses with their prefix lengths.
+    pub addresses: Vec<String>,
+    pub peer: PeerSpec<'a>,
+}
+
 /// The one peer of a test tunnel, for either implementation.
 pub struct PeerSpec<'a> {
     pub public: &'a str,
-    pub allowed_ips: &'a str,
+    pub allowed_ips: Vec<String>,
     pub endpoint: Option<String>,
-    pub keepalive: Option<u16>,
 }
 
 impl WireguardGo {
-    pub fn start(
-        ns: &Netns,
-        dir: &Path,
-        keys: &WgKeys,
-        listen_port: u16,
-        addresses: &[&str],
-        peer: &PeerSpec,
-    ) -> Self {
+    pub fn start(end: &EndSpec) -> Self {
         let interface = unique("wgo");
-        let key_file = dir.join(format!("{interface}.key"));
-        std::fs::write(&key_file, &keys.private).unwrap();
-        let mut peer_args: Vec<String> = ["peer", peer.public, "allowed-ips", peer.allowed_ips]
-            .map(String::from)
-            .into();
+        let key_file = end.dir.join(format!("{interface}.key"));
+        std::fs::write(&key_file, &end.keys.private).unwrap();
+        let peer = &end.peer;
+        let mut peer_args: Vec<String> = vec![
+            "peer".into(),
+            peer.public.into(),
+            "allowed-ips".into(),
+            peer.allowed_ips.join(","),
+        ];
         if let Some(endpoint) = &peer.endpoint {
             peer_args.extend(["endpoint".into(), endpoint.clone()]);
         }
-        if let Some(keepalive) = peer.keepalive {
-            peer_args.extend(["persistent-keepalive".into(), keepalive.to_string()]);
-        }
         let go = Self {
-            log: dir.join(format!("{interface}.log")),
+            log: end.dir.join(format!("{interface}.log")),
             interface,
             pid: 0.into(),
             key_file,
-            listen_port,
-            addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            listen_port: end.listen_port,
+            addresses: end.addresses.clone(),
             peer_args,
         };
-        go.restart(ns);
+        go.restart(end.ns);
         go
     }
 
@@ -161,58 +166,37 @@ pub struct OurEngine {
 }
 
 impl OurEngine {
-    pub fn start(
-        ns: &Netns,
-        dir: &Path,
-        keys: &WgKeys,
-        listen_port: u16,
-        addresses: &str,
-        peer: &PeerSpec,
-    ) -> Self {
-        Self::start_binary(
-            crate::binary("vpn-extension"),
-            ns,
-            dir,
-            keys,
-            listen_port,
-            addresses,
-            peer,
-        )
+    pub fn start(end: &EndSpec) -> Self {
+        Self::start_binary(crate::binary("vpn-extension"), end)
     }
 
     /// [`OurEngine::start`] with another build of `vpn-extension` (the
     /// benchmark runs the release build).
-    pub fn start_binary(
-        binary: &Path,
-        ns: &Netns,
-        dir: &Path,
-        keys: &WgKeys,
-        listen_port: u16,
-        addresses: &str,
-        peer: &PeerSpec,
-    ) -> Self {
+    pub fn start_binary(binary: &Path, end: &EndSpec) -> Self {
         let interface = unique("vk");
+        let peer = &end.peer;
         let mut config = format!(
-            "[Interface]\nPrivateKey = {}\nAddress = {addresses}\nListenPort = {listen_port}\n\
+            "[Interface]\nPrivateKey = {}\nAddress = {}\nListenPort = {}\n\
              [Peer]\nPublicKey = {}\nAllowedIPs = {}\n",
-            keys.private, peer.public, peer.allowed_ips
+            end.keys.private,
+            end.addresses.join(", "),
+            end.listen_port,
+            peer.public,
+            peer.allowed_ips.join(", ")
         );
         if let Some(endpoint) = &peer.endpoint {
             config += &format!("Endpoint = {endpoint}\n");
         }
-        if let Some(keepalive) = peer.keepalive {
-            config += &format!("PersistentKeepalive = {keepalive}\n");
-        }
-        let config_path = dir.join(format!("{interface}.conf"));
+        let config_path = end.dir.join(format!("{interface}.conf"));
         std::fs::write(&config_path, config).unwrap();
-        let log = dir.join(format!("{interface}.log"));
-        let mut command = ns.command(binary);
+        let log = end.dir.join(format!("{interface}.log"));
+        let mut command = end.ns.command(binary);
         command
             .arg("up")
             .arg(&config_path)
             .args(["--interface", &interface])
             .env("VPN_LOG", "info");
-        let pid = ns.spawn(command, &log);
+        let pid = end.ns.spawn(command, &log);
         wait_until(
             "vpn-extension to bring its interface up",
             Duration::from_secs(10),
