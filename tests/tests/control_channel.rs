@@ -9,11 +9,18 @@ use std::{os::unix::fs::PermissionsExt, process::Output, time::Duration};
 
 use system_tests::{
     binary,
+    json_shape::json_shape,
     netns::{
         ping_until_reply, unique, wait_until, EndSpec, Lab, PeerSpec, WgKeys, WireguardGo,
         A_UNDERLAY,
     },
 };
+
+/// Snapshots the shape of one of `vpn-app`'s `--json` documents: what a
+/// script may rely on.
+fn schema(name: &str, json: &serde_json::Value) {
+    insta::assert_snapshot!(format!("vpn-app-{name}"), json_shape(json));
+}
 
 /// Kills the extension that `vpn-app` started (it is nobody's child here).
 struct StartedExtension(std::path::PathBuf);
@@ -163,14 +170,15 @@ impl AppHost {
 fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
     let host = AppHost::new();
     let extension = host.serve();
-    assert_eq!(
-        host.app_ok(&["extension", "status"])["extension"],
-        "current"
-    );
+    let json = host.app_ok(&["extension", "status"]);
+    schema("extension-status", &json);
+    assert_eq!(json["extension"], "current");
 
     // A broken file is refused with its line, and nothing is stored.
     let broken = host.dir.path().join("broken.conf");
     std::fs::write(&broken, "[Interface]\nPrivateKey = not-a-key\n").unwrap();
+    let (_, json) = host.app(&["import", broken.to_str().unwrap()]);
+    schema("error", &json);
     let error = host.app_error(&["import", broken.to_str().unwrap()]);
     assert!(
         error.contains("line 2") && error.contains("PrivateKey"),
@@ -179,21 +187,22 @@ fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
     let profiles = host.dir.path().join("state/profiles");
     assert!(!profiles.join("broken.conf").exists());
 
-    assert_eq!(
-        host.app_ok(&["import", host.config.to_str().unwrap()])["profile"],
-        "home"
-    );
+    let json = host.app_ok(&["import", host.config.to_str().unwrap()]);
+    schema("import", &json);
+    assert_eq!(json["profile"], "home");
     let mode = std::fs::metadata(profiles.join("home.conf"))
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(host.app_ok(&["status"])["state"], "disconnected");
+    let json = host.app_ok(&["status"]);
+    schema("status-disconnected", &json);
+    assert_eq!(json["state"], "disconnected");
     assert!(host
         .app_error(&["connect", "missing"])
         .contains("NoSuchProfile"));
 
-    host.app_ok(&["connect", "home"]);
+    schema("connect", &host.app_ok(&["connect", "home"]));
     let status = host.wait_connected();
     assert_eq!(status["profile"], "home");
     assert!(
@@ -208,13 +217,14 @@ fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
     ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
     ping_until_reply(&host.lab.a, "10.77.0.2", Duration::from_secs(20));
     let status = host.app_ok(&["status"]);
+    schema("status-connected", &status);
     let stats = &status["stats"];
     assert!(stats["rx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
     assert!(stats["tx_bytes"].as_u64().unwrap() >= 84 * 2, "{status}");
     assert!(stats["rx_packets"].as_u64().unwrap() >= 2, "{status}");
 
     // Disconnect tears the interface down.
-    host.app_ok(&["disconnect"]);
+    schema("disconnect", &host.app_ok(&["disconnect"]));
     assert_eq!(host.app_ok(&["status"])["state"], "disconnected");
     let link = host
         .lab
@@ -286,6 +296,7 @@ fn the_app_starts_the_extension_itself_and_reports_on_it() {
     host.import_and_connect();
 
     let json = host.app_ok(&["doctor"]);
+    schema("doctor", &json);
     assert_eq!(json["healthy"], true);
     let tunnel = check(&json, "tunnel");
     assert_eq!(tunnel["verdict"], "ok");
@@ -298,6 +309,7 @@ fn the_app_starts_the_extension_itself_and_reports_on_it() {
     );
 
     let json = host.app_ok(&["logs", "--lines", "50"]);
+    schema("logs", &json);
     let lines: Vec<&str> = json["lines"]
         .as_array()
         .unwrap()
@@ -318,15 +330,15 @@ fn the_app_starts_the_extension_itself_and_reports_on_it() {
     // Deactivate takes the tunnel down and stops the process; activate
     // starts it again, and the profile is still there.
     let json = host.app_ok(&["extension", "deactivate"]);
+    schema("extension-deactivate", &json);
     assert!(
         json["stopped"].as_str().unwrap().starts_with("Terminated"),
         "{json}"
     );
     assert!(std::os::unix::net::UnixStream::connect(&host.socket).is_err());
-    assert_eq!(
-        host.app_ok(&["extension", "activate"])["started"],
-        "AsChild"
-    );
+    let json = host.app_ok(&["extension", "activate"]);
+    schema("extension-activate", &json);
+    assert_eq!(json["started"], "AsChild");
     host.app_ok(&["--no-start", "connect", "home"]);
     ping_until_reply(&host.lab.b, "10.77.0.1", Duration::from_secs(20));
     host.app_ok(&["extension", "deactivate"]);
@@ -339,6 +351,7 @@ fn upgrade_prepare_and_finish_bring_the_tunnel_back_through_a_restart() {
 
     // The old app: record, bring down, quiesce.
     let state = host.app_ok(&["upgrade", "prepare"]);
+    schema("upgrade-prepare", &state);
     assert_eq!(state["tunnel_was_up"], true, "{state}");
     assert_eq!(state["profile"], "home");
     assert_eq!(host.app_ok(&["status"])["state"], "disconnected");
@@ -354,6 +367,7 @@ fn upgrade_prepare_and_finish_bring_the_tunnel_back_through_a_restart() {
     // The new app: the quiesced extension is replaced, the connection
     // checked, the tunnel restored.
     let report = host.app_ok(&["upgrade", "finish", "--state", state_file.to_str().unwrap()]);
+    schema("upgrade-finish", &report);
     assert_eq!(report["outcome"], "healthy", "{report}");
     assert_eq!(report["tunnel_restored"], true, "{report}");
     assert_eq!(report["repaired"], false, "{report}");
