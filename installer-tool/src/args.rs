@@ -27,9 +27,27 @@ pub enum Command {
     Notarize(NotarizeArgs),
     /// Staple the ticket of an already accepted .pkg or .app.
     Staple(StapleArgs),
+    /// Check the release's inputs before building: every problem at once, each with its fix.
+    Doctor(DoctorArgs),
     /// Type-check the VPN's macOS code for both Apple targets, from Linux
     /// (the toolchain and zig a cross build uses; nothing is linked).
     CheckMacos(CheckMacosArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The release config.
+    #[arg(long, env = "INSTALLER_TOOL_CONFIG", default_value = "release.toml")]
+    pub config: PathBuf,
+    /// The App Store Connect API key notarization will use (checked for who can read it).
+    #[arg(long, env = "INSTALLER_TOOL_API_KEY", value_name = "FILE")]
+    pub api_key: Option<PathBuf>,
+    /// The pkg this release replaces: its versions must be lower.
+    #[arg(long, value_name = "PKG")]
+    pub previous: Option<PathBuf>,
+    /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

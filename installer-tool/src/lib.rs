@@ -3,7 +3,8 @@
 //!
 //! # Map
 //! - [`config`]: `release.toml` -> a checked [`config::Release`] (version from
-//!   the workspace `Cargo.toml`), made of `vpn-release`'s identities.
+//!   the workspace `Cargo.toml`), made of `vpn-release`'s identities;
+//!   [`doctor`]: every problem of a release's inputs, before a build.
 //! - [`executables`]: where the two Mach-O executables come from (cargo on a
 //!   Mac, [`cross_build`] elsewhere, `--prebuilt`, or zig-compiled
 //!   stand-ins); [`macho`]: their checks; [`toolchain`]: zig and the
@@ -27,6 +28,7 @@ pub mod build;
 pub mod bundle;
 pub mod config;
 pub mod cross_build;
+pub mod doctor;
 pub mod entitlements;
 pub mod executables;
 pub mod info_plist;

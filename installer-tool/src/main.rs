@@ -11,7 +11,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use args::{Cli, Command};
-use installer_tool::{build, cross_build};
+use installer_tool::{
+    build, cross_build,
+    doctor::{doctor, DoctorRequest},
+};
 
 fn main() -> ExitCode {
     let cli = <Cli as clap::Parser>::parse();
@@ -40,6 +43,15 @@ fn main() -> ExitCode {
             })
             .with_context(|| format!("failed to staple {}", args.path.display()));
             render::finish(outcome, args.json, render::print_staple)
+        }
+        Command::Doctor(args) => {
+            let report = doctor(&DoctorRequest {
+                config: args.config,
+                api_key: args.api_key,
+                previous: args.previous,
+                now: chrono::Utc::now(),
+            });
+            render::doctor(&report, args.json)
         }
         Command::CheckMacos(args) => {
             let outcome = requests::release(&args.config).and_then(|release| {

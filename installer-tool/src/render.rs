@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use installer_tool::{
     build,
     config::ConfigError,
+    doctor::{DoctorReport, Severity},
     executables::ExecutablesError,
     progress::{ArchiveProgress, NoProgress, NotaryProgress, Progress},
     report::BuildReport,
@@ -113,6 +114,54 @@ fn help(error: &anyhow::Error) -> Option<String> {
         }
         e.downcast_ref::<ExecutablesError>()?.help()
     })
+}
+
+/// The doctor's findings, and exit 1 when any is an error (warnings alone
+/// exit 0).
+pub fn doctor(report: &DoctorReport, json: bool) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("report serialises")
+        );
+    } else {
+        for finding in &report.findings {
+            let severity = match finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let field = if finding.field.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", finding.field)
+            };
+            println!(
+                "{severity}[{}]: {}{field}: {}",
+                finding.id,
+                finding.file.display(),
+                finding.problem
+            );
+            println!("  fix: {}", finding.fix);
+        }
+        let count = |severity| {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .count()
+        };
+        println!(
+            "{}: {} error(s), {} warning(s)",
+            report.config.display(),
+            count(Severity::Error),
+            count(Severity::Warning)
+        );
+    }
+    if report.has_errors() {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Bars only for a person watching: a terminal, outside CI, without --json.

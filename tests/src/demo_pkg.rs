@@ -68,23 +68,31 @@ impl BuiltPkg {
     }
 }
 
+/// Builds the demo VPN with stand-ins into `dir/out`, signed with
+/// openssl-made Developer ID p12s (made in `dir`) as a release job signs
+/// it, plus `extra` flags; its report.
+pub fn build_with_p12s(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let app_p12 = make_p12(dir, CertKind::Application, TEAM_ID);
+    let installer_p12 = make_p12(dir, CertKind::Installer, TEAM_ID);
+    build_ok(
+        "build-pkg with p12 identities",
+        build_pkg(&dir.join("out"))
+            .args(["--stand-ins"])
+            .args(extra)
+            .arg("--app-p12")
+            .arg(&app_p12)
+            .arg("--installer-p12")
+            .arg(&installer_p12)
+            .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
+            .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
+    )
+}
+
 pub fn demo_pkg() -> &'static BuiltPkg {
     static BUILT: OnceLock<BuiltPkg> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let app_p12 = make_p12(dir.path(), CertKind::Application, TEAM_ID);
-        let installer_p12 = make_p12(dir.path(), CertKind::Installer, TEAM_ID);
-        let out = dir.path().join("out");
-        let report = build_ok(
-            "build-pkg of the demo VPN",
-            build_pkg(&out)
-                .args(["--stand-ins", "--app-p12"])
-                .arg(&app_p12)
-                .arg("--installer-p12")
-                .arg(&installer_p12)
-                .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
-                .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
-        );
+        let report = build_with_p12s(dir.path(), &[]);
         let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
         let extracted = dir.path().join("extracted");
         unpack_xar(&pkg, &extracted);

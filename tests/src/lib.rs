@@ -11,11 +11,12 @@ pub mod json_shape;
 pub mod macos_sim;
 pub mod netns;
 pub mod notary_standin;
+pub mod profiles;
 mod readers;
 mod workspace;
 pub mod xar_layout;
 
-pub use demo_pkg::{build_ok, build_pkg, demo_pkg, BuiltPkg};
+pub use demo_pkg::{build_ok, build_pkg, build_with_p12s, demo_pkg, BuiltPkg};
 pub use identities::{make_p12, CertKind, P12_PASSWORD, TEAM_ID};
 pub use readers::{
     assert_signature_verifies, cms_verify, fingerprint, signed_entitlements, unpack_cpio_gz,

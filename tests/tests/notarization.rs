@@ -15,7 +15,7 @@ use std::{
 use notary::staple::{stapled_ticket, Stapleable};
 use sha2::{Digest, Sha256};
 use system_tests::{
-    binary, build_ok, build_pkg, cms_verify, demo_pkg, fingerprint, installer_tool,
+    binary, build_pkg, build_with_p12s, cms_verify, demo_pkg, fingerprint, installer_tool,
     json_shape::json_shape,
     make_p12,
     notary_standin::{Behaviour, NotaryStandIn, TimeStampAuthority, UploadTarget},
@@ -48,19 +48,8 @@ fn timestamped_pkg() -> &'static Path {
     static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, pkg) = BUILT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let app_p12 = make_p12(dir.path(), CertKind::Application, TEAM_ID);
-        let installer_p12 = make_p12(dir.path(), CertKind::Installer, TEAM_ID);
         let tsa = TimeStampAuthority::start();
-        let report = build_ok(
-            "build-pkg with secure timestamps",
-            build_pkg(&dir.path().join("out"))
-                .args(["--stand-ins", "--timestamp-url", tsa.url(), "--app-p12"])
-                .arg(&app_p12)
-                .arg("--installer-p12")
-                .arg(&installer_p12)
-                .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
-                .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD),
-        );
+        let report = build_with_p12s(dir.path(), &["--timestamp-url", tsa.url()]);
         let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
         (dir, pkg)
     });

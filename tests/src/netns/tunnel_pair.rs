@@ -30,8 +30,6 @@ pub struct TunnelPair {
     pub lab: Lab,
     pub go: WireguardGo,
     pub ours: OurEngine,
-    pub go_keys: WgKeys,
-    pub our_keys: WgKeys,
     /// Keys, configurations and logs of both ends.
     pub dir: tempfile::TempDir,
 }
@@ -113,14 +111,7 @@ impl TunnelPairBuilder {
                     .then(|| format!("{go_host}:{GO_PORT}")),
             },
         });
-        TunnelPair {
-            lab,
-            go,
-            ours,
-            go_keys,
-            our_keys,
-            dir,
-        }
+        TunnelPair { lab, go, ours, dir }
     }
 
     /// `v4/prefix4`, and `v6/prefix6` when the tunnel carries IPv6.

@@ -1,0 +1,355 @@
+//! `installer-tool doctor`: the release's inputs checked before anything is
+//! compiled, every problem reported at once, each as a [`Finding`] with a
+//! stable id, the file and field, and the fix in one line.
+//!
+//! It starts from the gates `release.toml` must pass to load at all (one
+//! finding, as the loader stops at the first), then checks what a release
+//! must not ship and what is about to go wrong: debugging entitlements,
+//! provisioning profiles that fail their checks or expire soon, a notary
+//! key others can read, and a version that would not replace the one
+//! already installed.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::{
+    config::{ConfigError, Release},
+    entitlements::{Entitlements, EntitlementsError},
+    provisioning::{self, Expected},
+};
+
+/// Entitlements that open a hardened process to debuggers or injected
+/// code: fine while developing, never in a release ("Hardened Runtime",
+/// Apple's documentation of its exceptions and `get-task-allow`).
+pub const DEBUGGING_ENTITLEMENTS: [&str; 4] = [
+    "com.apple.security.get-task-allow",
+    "com.apple.security.cs.disable-library-validation",
+    "com.apple.security.cs.allow-dyld-environment-variables",
+    "com.apple.security.cs.allow-unsigned-executable-memory",
+];
+
+/// A profile that expires sooner than this gets a warning: a release built
+/// today would stop launching within that time.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable, for CI to match on.
+    pub id: &'static str,
+    pub severity: Severity,
+    pub file: PathBuf,
+    /// The key or field in that file, when there is one.
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DoctorReport {
+    pub schema_version: u32,
+    pub config: PathBuf,
+    pub findings: Vec<Finding>,
+}
+
+impl DoctorReport {
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// What the doctor is asked to look at besides the config.
+#[derive(Clone, Debug)]
+pub struct DoctorRequest {
+    pub config: PathBuf,
+    /// The App Store Connect API key notarization will use.
+    pub api_key: Option<PathBuf>,
+    /// The pkg this release replaces.
+    pub previous: Option<PathBuf>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn doctor(request: &DoctorRequest) -> DoctorReport {
+    let mut findings = Vec::new();
+    if let Some(key) = &request.api_key {
+        findings.extend(notary_key(key));
+    }
+    match Release::load(&request.config) {
+        Err(error) => findings.push(config_finding(&request.config, &error)),
+        Ok(release) => {
+            for entitlements in [&release.app_entitlements, &release.extension_entitlements] {
+                findings.extend(debugging_entitlements(entitlements));
+            }
+            findings.extend(profiles(&release, request.now));
+            if let Some(previous) = &request.previous {
+                findings.extend(previous_version(&release, previous));
+            }
+        }
+    }
+    DoctorReport {
+        schema_version: DoctorReport::SCHEMA_VERSION,
+        config: request.config.clone(),
+        findings,
+    }
+}
+
+fn config_finding(config: &Path, error: &ConfigError) -> Finding {
+    let (file, field) = match error {
+        ConfigError::Invalid { path, field, .. } => (path.clone(), field.to_string()),
+        ConfigError::Entitlements(EntitlementsError::Invalid { path, key, .. }) => {
+            (path.clone(), key.clone())
+        }
+        ConfigError::Entitlements(
+            EntitlementsError::Read { path, .. } | EntitlementsError::Malformed { path, .. },
+        ) => (path.clone(), String::new()),
+        ConfigError::Read { path, .. } | ConfigError::Parse { path, .. } => {
+            (path.clone(), String::new())
+        }
+    };
+    let mut problem = error.to_string();
+    if let Some(source) = std::error::Error::source(error) {
+        problem = format!("{problem}: {source}");
+    }
+    Finding {
+        id: "config",
+        severity: Severity::Error,
+        file: if file.as_os_str().is_empty() {
+            config.to_path_buf()
+        } else {
+            file
+        },
+        field,
+        problem,
+        fix: error
+            .help()
+            .unwrap_or_else(|| "fix the file named above".into()),
+    }
+}
+
+fn debugging_entitlements(entitlements: &Entitlements) -> Vec<Finding> {
+    DEBUGGING_ENTITLEMENTS
+        .iter()
+        .filter(|key| {
+            entitlements
+                .dict
+                .get(key)
+                .and_then(plist::Value::as_boolean)
+                == Some(true)
+        })
+        .map(|key| Finding {
+            id: "debugging-entitlement",
+            severity: Severity::Error,
+            file: entitlements.path.clone(),
+            field: key.to_string(),
+            problem: "is granted: it lets other code into the hardened process".into(),
+            fix: format!(
+                "remove `{key}` from the release's entitlements (keep it in a development copy)"
+            ),
+        })
+        .collect()
+}
+
+fn profiles(release: &Release, now: DateTime<Utc>) -> Vec<Finding> {
+    let bundles = [
+        (
+            "app.provisioning-profile",
+            &release.app,
+            &release.app_entitlements,
+        ),
+        (
+            "extension.provisioning-profile",
+            &release.extension,
+            &release.extension_entitlements,
+        ),
+    ];
+    let mut findings = Vec::new();
+    for (field, spec, entitlements) in bundles {
+        let Some(path) = &spec.provisioning_profile else {
+            continue;
+        };
+        // The certificate a profile must list is known only at build time.
+        let expected = Expected {
+            bundle_id: &spec.bundle_id,
+            team: &release.team_id,
+            entitlements,
+            certificate: None,
+            now,
+        };
+        match provisioning::check_file(path, field, &expected) {
+            Err(error) => findings.push(Finding {
+                id: "profile",
+                severity: Severity::Error,
+                file: path.clone(),
+                field: match &error {
+                    provisioning::ProvisioningError::Invalid { key, .. } => key.clone(),
+                    _ => field.to_string(),
+                },
+                problem: error.to_string(),
+                fix: error.help().unwrap_or_default(),
+            }),
+            Ok(profile) => {
+                let expires = profile
+                    .expiration_date
+                    .filter(|expires| *expires - now < Duration::days(EXPIRY_WARNING_DAYS));
+                if let Some(expires) = expires {
+                    findings.push(Finding {
+                        id: "profile-expires-soon",
+                        severity: Severity::Warning,
+                        file: path.clone(),
+                        field: provisioning::EXPIRATION_DATE.into(),
+                        problem: format!(
+                            "expires on {}, within {EXPIRY_WARNING_DAYS} days: the app stops launching then",
+                            expires.format("%Y-%m-%d")
+                        ),
+                        fix: "renew the profile in the developer portal and release with the new one".into(),
+                    });
+                }
+            }
+        }
+    }
+    findings
+}
+
+fn notary_key(path: &Path) -> Option<Finding> {
+    let finding = |severity, problem: String, fix: &str| Finding {
+        id: "notary-key",
+        severity,
+        file: path.to_path_buf(),
+        field: String::new(),
+        problem,
+        fix: fix.into(),
+    };
+    let metadata = match std::fs::File::open(path).and_then(|f| f.metadata()) {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            return Some(finding(
+                Severity::Error,
+                format!("cannot be read: {error}"),
+                "pass the App Store Connect API key file notarization will use",
+            ))
+        }
+    };
+    let mode = metadata.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        finding(
+            Severity::Warning,
+            format!("is readable by others (mode {:o})", mode & 0o777),
+            "chmod 600 it: whoever can read it can notarize as your team",
+        )
+    })
+}
+
+/// Both version keys of the app and the extension must be strictly greater
+/// than in the pkg being replaced, or macOS keeps the old extension.
+fn previous_version(release: &Release, previous: &Path) -> Vec<Finding> {
+    let unreadable = |problem: String| {
+        vec![Finding {
+            id: "previous-pkg",
+            severity: Severity::Error,
+            file: previous.to_path_buf(),
+            field: String::new(),
+            problem,
+            fix: "pass the pkg of the release this one replaces".into(),
+        }]
+    };
+    let bundles = match previous_bundles(previous) {
+        Ok(bundles) => bundles,
+        Err(problem) => return unreadable(problem),
+    };
+    let ours = [&release.app.bundle_id, &release.extension.bundle_id];
+    let mut findings = Vec::new();
+    for bundle in bundles
+        .iter()
+        .filter(|b| ours.iter().any(|id| id.as_str() == b.id))
+    {
+        let versions = [
+            ("CFBundleVersion", &bundle.cf_bundle_version),
+            (
+                "CFBundleShortVersionString",
+                &bundle.cf_bundle_short_version_string,
+            ),
+        ];
+        for (key, old) in versions {
+            let Some(old) = old else { continue };
+            if !newer(release.version.as_str(), old) {
+                findings.push(Finding {
+                    id: "version-not-greater",
+                    severity: Severity::Error,
+                    file: release.root.join("Cargo.toml"),
+                    field: "workspace.package.version".into(),
+                    problem: format!(
+                        "{} is not greater than the {key} {old} of {} in {}: macOS keeps the installed extension",
+                        release.version, bundle.id, previous.display()
+                    ),
+                    fix: format!("raise the version above {old}"),
+                });
+            }
+        }
+    }
+    findings
+}
+
+fn previous_bundles(
+    previous: &Path,
+) -> Result<Vec<apple_flat_package::distribution::Bundle>, String> {
+    let file = std::fs::File::open(previous).map_err(|e| format!("cannot be read: {e}"))?;
+    let mut reader = apple_flat_package::PkgReader::new(file)
+        .map_err(|e| format!("is not a flat package: {e}"))?;
+    let components = reader
+        .component_packages()
+        .map_err(|e| format!("has unreadable components: {e}"))?;
+    Ok(components
+        .iter()
+        .filter_map(|c| c.package_info())
+        .flat_map(|info| info.bundle.iter().cloned())
+        .collect())
+}
+
+/// Whether dotted version `new` is greater than `old`, component by
+/// component as numbers (a missing component is 0). A component that is
+/// not a number compares as text.
+fn newer(new: &str, old: &str) -> bool {
+    let parts = |v: &str| -> Vec<String> { v.split('.').map(str::to_string).collect() };
+    let (new, old) = (parts(new), parts(old));
+    for i in 0..new.len().max(old.len()) {
+        let (a, b) = (
+            new.get(i).map_or("0", String::as_str),
+            old.get(i).map_or("0", String::as_str),
+        );
+        let order = match (a.parse::<u64>(), b.parse::<u64>()) {
+            (Ok(a), Ok(b)) => a.cmp(&b),
+            _ => a.cmp(b),
+        };
+        if order.is_ne() {
+            return order.is_gt();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer;
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert!(newer("1.0.10", "1.0.9"));
+        assert!(newer("1.1", "1.0.9"));
+        assert!(!newer("1.0.0", "1.0"));
+        assert!(!newer("1.0.0", "1.0.0"));
+        assert!(!newer("0.9.0", "1.0.0"));
+    }
+}

@@ -1,0 +1,199 @@
+//! `installer-tool doctor` on a copy of the workspace's release: silent on
+//! the release as it is, and each finding triggered by the one change that
+//! should raise it, with its id, file, field and fix.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use plist::Value;
+use system_tests::{
+    demo_pkg, installer_tool,
+    json_shape::json_shape,
+    profiles::{profile_plist, project_with_profiles, write_profile},
+    release_config_copy,
+};
+
+/// `installer-tool doctor --json` on `config` with `args`: its exit code
+/// and findings.
+fn doctor(config: &Path, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
+    let output = Command::new(installer_tool())
+        .args(["doctor", "--json", "--config"])
+        .arg(config)
+        .args(args)
+        .env_remove("INSTALLER_TOOL_API_KEY")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let findings = report["findings"].as_array().unwrap().clone();
+    (output.status.code().unwrap(), findings)
+}
+
+/// The one finding there is, with its id.
+fn only(findings: &[serde_json::Value], id: &str) -> serde_json::Value {
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["id"], id, "{findings:#?}");
+    assert!(
+        !findings[0]["fix"].as_str().unwrap().is_empty(),
+        "{findings:#?}"
+    );
+    findings[0].clone()
+}
+
+fn project_root(config: &Path) -> PathBuf {
+    config.parent().unwrap().to_path_buf()
+}
+
+#[test]
+fn the_release_as_it_is_has_no_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let key = dir.path().join("key.json");
+    std::fs::write(&key, "{}").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let previous = demo_pkg().pkg.to_str().unwrap().to_string();
+    let (code, findings) = doctor(
+        &config,
+        &["--api-key", key.to_str().unwrap(), "--previous", &previous],
+    );
+    assert_eq!((code, findings), (0, vec![]));
+}
+
+#[test]
+fn a_config_that_does_not_load_is_one_finding_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("com.example.demovpn.tunnel", "com.other.tunnel"),
+    )
+    .unwrap();
+    let (code, findings) = doctor(&config, &[]);
+    assert_eq!(code, 1);
+    let finding = only(&findings, "config");
+    assert_eq!(finding["field"], "extension.bundle-id");
+    assert_eq!(finding["file"], config.to_str().unwrap());
+}
+
+#[test]
+fn a_debugging_entitlement_is_an_error_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let entitlements = project_root(&config).join("signing/app.entitlements");
+    let text = std::fs::read_to_string(&entitlements).unwrap();
+    std::fs::write(
+        &entitlements,
+        text.replacen(
+            "<dict>",
+            "<dict>\n\t<key>com.apple.security.get-task-allow</key>\n\t<true/>",
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, findings) = doctor(&config, &[]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(
+        "doctor-json-findings",
+        json_shape(&serde_json::json!({ "findings": findings }))
+    );
+    let finding = only(&findings, "debugging-entitlement");
+    assert_eq!(finding["field"], "com.apple.security.get-task-allow");
+    assert_eq!(finding["file"], entitlements.to_str().unwrap());
+    assert_eq!(finding["severity"], "error");
+}
+
+/// A project whose two profiles are good, the app's expiring in `days`.
+fn project_with_app_profile_expiring_in(dir: &Path, days: i64) -> PathBuf {
+    let config = project_with_profiles(dir);
+    let signing = project_root(&config).join("signing");
+    for (bundle, file, expires_in) in [
+        ("com.example.demovpn", "DemoVPN.provisionprofile", days),
+        (
+            "com.example.demovpn.tunnel",
+            "DemoVPN_Tunnel.provisionprofile",
+            365,
+        ),
+    ] {
+        let mut plist = profile_plist(bundle, b"any certificate");
+        let expires = std::time::SystemTime::now()
+            .checked_add(std::time::Duration::from_secs(
+                expires_in.max(0) as u64 * 86_400,
+            ))
+            .unwrap()
+            - std::time::Duration::from_secs(if expires_in < 0 { 86_400 } else { 0 });
+        plist.insert("ExpirationDate".into(), Value::Date(expires.into()));
+        write_profile(&signing.join(file), &plist);
+    }
+    config
+}
+
+#[test]
+fn a_profile_expiring_within_30_days_is_a_warning_and_an_expired_one_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = project_with_app_profile_expiring_in(&dir.path().join("soon"), 10);
+    let (code, findings) = doctor(&config, &[]);
+    assert_eq!(code, 0, "warnings alone exit 0");
+    let finding = only(&findings, "profile-expires-soon");
+    assert_eq!(finding["severity"], "warning");
+    assert!(finding["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("DemoVPN.provisionprofile"));
+
+    let config = project_with_app_profile_expiring_in(&dir.path().join("expired"), -1);
+    let (code, findings) = doctor(&config, &[]);
+    assert_eq!(code, 1);
+    let finding = only(&findings, "profile");
+    assert_eq!(finding["field"], "ExpirationDate");
+
+    // Good for a year: silent.
+    let config = project_with_app_profile_expiring_in(&dir.path().join("good"), 365);
+    assert_eq!(doctor(&config, &[]), (0, vec![]));
+}
+
+#[test]
+fn a_notary_key_others_can_read_is_a_warning_and_a_missing_one_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let key = dir.path().join("AuthKey.p8");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, findings) = doctor(&config, &["--api-key", key.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let finding = only(&findings, "notary-key");
+    assert_eq!(finding["severity"], "warning");
+    assert!(finding["fix"].as_str().unwrap().contains("chmod 600"));
+
+    let missing = dir.path().join("missing.p8");
+    let (code, findings) = doctor(&config, &["--api-key", missing.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(only(&findings, "notary-key")["severity"], "error");
+}
+
+#[test]
+fn a_version_not_above_the_previous_pkgs_is_an_error() {
+    // The demo pkg carries the workspace version; a release at the same
+    // version would leave the installed extension in place.
+    let dir = tempfile::tempdir().unwrap();
+    let version = demo_pkg().report["version"].as_str().unwrap().to_string();
+    let config = release_config_copy(dir.path(), &version);
+    let previous = demo_pkg().pkg.to_str().unwrap().to_string();
+    let (code, findings) = doctor(&config, &["--previous", &previous]);
+    assert_eq!(code, 1);
+    // Both bundles, both keys.
+    assert_eq!(findings.len(), 4, "{findings:#?}");
+    for finding in &findings {
+        assert_eq!(finding["id"], "version-not-greater");
+        assert_eq!(finding["field"], "workspace.package.version");
+    }
+
+    let not_a_pkg = dir.path().join("old.pkg");
+    std::fs::write(&not_a_pkg, b"not a pkg").unwrap();
+    let (code, findings) = doctor(&config, &["--previous", not_a_pkg.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    only(&findings, "previous-pkg");
+}
