@@ -33,6 +33,9 @@ pub const DEBUGGING_ENTITLEMENTS: [&str; 4] = [
     "com.apple.security.cs.allow-unsigned-executable-memory",
 ];
 
+/// The id of a debugging-entitlement finding, which a `--dev` build allows.
+pub const DEBUGGING_ENTITLEMENT: &str = "debugging-entitlement";
+
 /// A profile that expires sooner than this gets a warning: a release built
 /// today would stop launching within that time.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -90,10 +93,7 @@ pub fn doctor(request: &DoctorRequest) -> DoctorReport {
     match Release::load(&request.config) {
         Err(error) => findings.push(config_finding(&request.config, &error)),
         Ok(release) => {
-            for entitlements in [&release.app_entitlements, &release.extension_entitlements] {
-                findings.extend(debugging_entitlements(entitlements));
-            }
-            findings.extend(profiles(&release, request.now));
+            findings.extend(release_findings(&release, request.now));
             if let Some(previous) = &request.previous {
                 findings.extend(previous_version(&release, previous));
             }
@@ -104,6 +104,17 @@ pub fn doctor(request: &DoctorRequest) -> DoctorReport {
         config: request.config.clone(),
         findings,
     }
+}
+
+/// What a loaded release can be found wanting on its own: the checks
+/// build-pkg runs before building anything, and doctor reports.
+pub fn release_findings(release: &Release, now: DateTime<Utc>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for entitlements in [&release.app_entitlements, &release.extension_entitlements] {
+        findings.extend(debugging_entitlements(entitlements));
+    }
+    findings.extend(profiles(release, now));
+    findings
 }
 
 fn config_finding(config: &Path, error: &ConfigError) -> Finding {
@@ -150,7 +161,7 @@ fn debugging_entitlements(entitlements: &Entitlements) -> Vec<Finding> {
                 == Some(true)
         })
         .map(|key| Finding {
-            id: "debugging-entitlement",
+            id: DEBUGGING_ENTITLEMENT,
             severity: Severity::Error,
             file: entitlements.path.clone(),
             field: key.to_string(),

@@ -10,7 +10,7 @@ use std::{
 
 use plist::Value;
 use system_tests::{
-    demo_pkg, installer_tool,
+    build_ok, build_pkg, demo_pkg, installer_tool,
     json_shape::json_shape,
     profiles::{profile_plist, project_with_profiles, write_profile},
     release_config_copy,
@@ -104,6 +104,46 @@ fn a_debugging_entitlement_is_an_error_naming_file_and_key() {
     assert_eq!(finding["field"], "com.apple.security.get-task-allow");
     assert_eq!(finding["file"], entitlements.to_str().unwrap());
     assert_eq!(finding["severity"], "error");
+}
+
+#[test]
+fn build_pkg_stops_on_what_doctor_calls_an_error_but_a_dev_build_may_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let entitlements = project_root(&config).join("signing/extension.entitlements");
+    let text = std::fs::read_to_string(&entitlements).unwrap();
+    std::fs::write(
+        &entitlements,
+        text.replacen(
+            "<dict>",
+            "<dict>\n\t<key>com.apple.security.get-task-allow</key>\n\t<true/>",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = build_pkg(&out)
+        .args(["--stand-ins", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("[debugging-entitlement]")
+            && stderr.contains("com.apple.security.get-task-allow")
+            && stderr.contains("help: remove"),
+        "{stderr}"
+    );
+    let left = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "nothing built");
+
+    build_ok(
+        "build-pkg --dev with get-task-allow",
+        build_pkg(&out)
+            .args(["--stand-ins", "--dev", "--config"])
+            .arg(&config),
+    );
 }
 
 /// A project whose two profiles are good, the app's expiring in `days`.

@@ -19,6 +19,7 @@ use notary::{api_key::TokenSource, file_digest::sha256_file, NotarizeOptions, No
 use crate::{
     bundle::BundleError,
     config::Release,
+    doctor::{self, Finding, Severity},
     executables::{ExecutableSource, ExecutablesError},
     pkg::{self, ArchiveInputs, PkgError},
     progress::Progress,
@@ -86,6 +87,8 @@ pub enum BuildError {
     },
     #[error("password for {path} is not set")]
     MissingPassword { path: PathBuf, env: &'static str },
+    #[error("the release has {} problem(s) that stop a build; the first: {}", .0.len(), describe(&.0[0]))]
+    Findings(Vec<Finding>),
     #[error(transparent)]
     Signing(#[from] SigningError),
     #[error(transparent)]
@@ -115,12 +118,45 @@ impl BuildError {
             Self::MissingPassword { env, .. } => Some(format!(
                 "export ${env} (passwords are read from the environment only, never from flags)"
             )),
+            Self::Findings(findings) => Some(format!(
+                "{} (`installer-tool doctor` lists every problem)",
+                findings[0].fix
+            )),
             Self::Signing(error) => error.help(),
             Self::Provisioning(error) => error.help(),
             Self::Executables(error) => error.help(),
             Self::Bundle(error) => error.help(),
             Self::Package(_) | Self::Notary(_) | Self::Write { .. } => None,
         }
+    }
+}
+
+fn describe(finding: &Finding) -> String {
+    format!(
+        "[{}] {} `{}`: {}",
+        finding.id,
+        finding.file.display(),
+        finding.field,
+        finding.problem
+    )
+}
+
+/// Stops a build on what doctor reports as errors. A `--dev` build may
+/// carry debugging entitlements: it is signed ad-hoc for a developer's own
+/// machine.
+fn check_findings(
+    request: &BuildRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), BuildError> {
+    let errors: Vec<Finding> = doctor::release_findings(&request.release, now)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .filter(|f| !(request.dev && f.id == doctor::DEBUGGING_ENTITLEMENT))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(BuildError::Findings(errors))
     }
 }
 
@@ -207,6 +243,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
             release,
         )?)
     };
+    check_findings(request, chrono::Utc::now())?;
     // The profiles are checked once the certificate they must list is
     // known, before anything is compiled or assembled.
     provisioning::check_release(
