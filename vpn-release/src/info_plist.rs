@@ -11,13 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::{BundleId, ServiceName, Version};
 
 /// In the app's Info.plist: the extension's versioned Mach service, which
-/// the app connects to instead of hard-coding it.
+/// the app connects to instead of hard-coding it ([`AppInfoPlist`]'s
+/// `service_name`; serde needs the name spelled out there too).
 pub const APP_SERVICE_NAME: &str = "VPNExtensionMachServiceName";
-/// In the app's Info.plist: the bundle id of the extension to activate.
-pub const APP_EXTENSION_ID: &str = "VPNExtensionBundleIdentifier";
-/// In the extension's Info.plist: the bundle id of the app it belongs to,
-/// which names the folder of the extension's data ([`crate::paths`]).
-pub const EXTENSION_APP_ID: &str = "VPNAppBundleIdentifier";
 /// In the extension's `NetworkExtension` dictionary: the packet tunnel
 /// provider's type, the key of its class in `NEProviderClasses`.
 pub const PACKET_TUNNEL_PROVIDER: &str = "com.apple.networkextension.packet-tunnel";
@@ -56,6 +52,7 @@ pub struct AppInfoPlist {
     pub display_name: String,
     #[serde(rename = "VPNExtensionMachServiceName")]
     pub service_name: ServiceName,
+    /// The bundle id of the extension to activate.
     #[serde(rename = "VPNExtensionBundleIdentifier")]
     pub extension_id: BundleId,
 }
@@ -65,6 +62,8 @@ pub struct AppInfoPlist {
 pub struct ExtensionInfoPlist {
     #[serde(flatten)]
     pub bundle: BundleKeys,
+    /// The app it belongs to, which names the folder of the extension's
+    /// data ([`crate::paths`]).
     #[serde(rename = "VPNAppBundleIdentifier")]
     pub app_id: BundleId,
     #[serde(rename = "NetworkExtension")]
@@ -145,5 +144,19 @@ mod tests {
         // names the file.
         let error = AppInfoPlist::read(&path).unwrap_err();
         assert!(error.to_string().contains("Info.plist"), "{error}");
+
+        let app = AppInfoPlist {
+            bundle: bundle("com.example.vpn"),
+            display_name: "DemoVPN".into(),
+            service_name: extension.network_extension.mach_service_name.clone(),
+            extension_id: extension.bundle.bundle_id.clone(),
+        };
+        plist::to_file_xml(&path, &app).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!("<key>{APP_SERVICE_NAME}</key>")),
+            "{text}"
+        );
+        assert_eq!(AppInfoPlist::read(&path).unwrap(), app);
     }
 }
