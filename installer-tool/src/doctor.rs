@@ -91,7 +91,7 @@ pub fn doctor(request: &DoctorRequest) -> DoctorReport {
         findings.extend(notary_key(key));
     }
     match Release::load(&request.config) {
-        Err(error) => findings.push(config_finding(&request.config, &error)),
+        Err(error) => findings.push(config_finding(&error)),
         Ok(release) => {
             findings.extend(release_findings(&release, request.now));
             if let Some(previous) = &request.previous {
@@ -117,7 +117,7 @@ pub fn release_findings(release: &Release, now: DateTime<Utc>) -> Vec<Finding> {
     findings
 }
 
-fn config_finding(config: &Path, error: &ConfigError) -> Finding {
+fn config_finding(error: &ConfigError) -> Finding {
     let (file, field) = match error {
         ConfigError::Invalid { path, field, .. } => (path.clone(), field.to_string()),
         ConfigError::Entitlements(EntitlementsError::Invalid { path, key, .. }) => {
@@ -137,11 +137,7 @@ fn config_finding(config: &Path, error: &ConfigError) -> Finding {
     Finding {
         id: "config",
         severity: Severity::Error,
-        file: if file.as_os_str().is_empty() {
-            config.to_path_buf()
-        } else {
-            file
-        },
+        file,
         field,
         problem,
         fix: error
@@ -174,20 +170,8 @@ fn debugging_entitlements(entitlements: &Entitlements) -> Vec<Finding> {
 }
 
 fn profiles(release: &Release, now: DateTime<Utc>) -> Vec<Finding> {
-    let bundles = [
-        (
-            "app.provisioning-profile",
-            &release.app,
-            &release.app_entitlements,
-        ),
-        (
-            "extension.provisioning-profile",
-            &release.extension,
-            &release.extension_entitlements,
-        ),
-    ];
     let mut findings = Vec::new();
-    for (field, spec, entitlements) in bundles {
+    for (field, spec, entitlements) in provisioning::profiled_bundles(release) {
         let Some(path) = &spec.provisioning_profile else {
             continue;
         };

@@ -367,16 +367,10 @@ pub fn check_file(
     }
 }
 
-/// The release's profiles against the Application identity's certificate
-/// (`None`: signed ad-hoc): required when it is Apple's, checked whenever
-/// given. Cheap, so build-pkg runs it before building anything.
-pub fn check_release(
-    release: &Release,
-    certificate: Option<&CapturedX509Certificate>,
-    now: DateTime<Utc>,
-) -> Result<(), ProvisioningError> {
-    let required = profiles_required(certificate);
-    let bundles: [(&'static str, &BundleSpec, &Entitlements); 2] = [
+/// Each bundle with the `release.toml` field naming its profile and the
+/// entitlements that profile must allow.
+pub fn profiled_bundles(release: &Release) -> [(&'static str, &BundleSpec, &Entitlements); 2] {
+    [
         (
             "app.provisioning-profile",
             &release.app,
@@ -387,8 +381,19 @@ pub fn check_release(
             &release.extension,
             &release.extension_entitlements,
         ),
-    ];
-    for (field, spec, entitlements) in bundles {
+    ]
+}
+
+/// The release's profiles against the Application identity's certificate
+/// (`None`: signed ad-hoc): required when it is Apple's, checked whenever
+/// given. Cheap, so build-pkg runs it before building anything.
+pub fn check_release(
+    release: &Release,
+    certificate: Option<&CapturedX509Certificate>,
+    now: DateTime<Utc>,
+) -> Result<(), ProvisioningError> {
+    let required = profiles_required(certificate);
+    for (field, spec, entitlements) in profiled_bundles(release) {
         let Some(path) = &spec.provisioning_profile else {
             if required {
                 return Err(ProvisioningError::Missing {

@@ -2,49 +2,11 @@
 //! the version from the workspace, and each bad input refused naming the
 //! file, the field and the fix.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{write, GOOD};
 use installer_tool::config::*;
 use vpn_release::RepairPolicy;
-
-const GOOD: &str = r#"
-[product]
-name = "Demo VPN"
-team-id = "ABCDE12345"
-minimum-macos = "13.0"
-
-[app]
-bundle-id = "com.example.demovpn"
-bundle-name = "DemoVPN"
-executable = "vpn-app"
-entitlements = "signing/app.entitlements"
-
-[extension]
-bundle-id = "com.example.demovpn.tunnel"
-executable = "vpn-extension"
-provider-class = "PacketTunnelProvider"
-entitlements = "signing/extension.entitlements"
-
-[package]
-identifier = "com.example.demovpn.pkg"
-output-dir = "dist"
-"#;
-
-fn write(dir: &Path, release: &str, version: &str) -> PathBuf {
-    let signing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signing");
-    std::fs::create_dir_all(dir.join("signing")).unwrap();
-    for file in ["app.entitlements", "extension.entitlements"] {
-        std::fs::copy(signing.join(file), dir.join("signing").join(file)).unwrap();
-    }
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!("[workspace]\n[workspace.package]\nversion = \"{version}\"\n"),
-    )
-    .unwrap();
-    let path = dir.join("release.toml");
-    std::fs::write(&path, release).unwrap();
-    path
-}
 
 fn load(release: &str) -> Result<Release, ConfigError> {
     let dir = tempfile::tempdir().unwrap();

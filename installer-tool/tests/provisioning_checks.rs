@@ -4,7 +4,11 @@
 //! (The command-line path, with profiles signed by openssl, is
 //! `tests/tests/provisioning.rs`.)
 
+mod common;
+
 use std::path::Path;
+
+use common::{write, GOOD};
 
 use apple_codesign::KnownCertificate;
 use chrono::{DateTime, Duration, Utc};
@@ -340,32 +344,15 @@ fn profiles_are_required_only_of_identities_issued_by_apple() {
     assert!(profiles_required(Some(&*KnownCertificate::DeveloperIdG2)));
 }
 
-/// A release like the workspace's, with `extra` appended to `[app]`.
+/// A release like the workspace's, with `app_extra` appended to `[app]`
+/// and `extension_extra` to `[extension]`.
 fn release(dir: &Path, app_extra: &str, extension_extra: &str) -> Release {
-    let signing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signing");
-    std::fs::create_dir_all(dir.join("signing")).unwrap();
-    for file in ["app.entitlements", "extension.entitlements"] {
-        std::fs::copy(signing.join(file), dir.join("signing").join(file)).unwrap();
-    }
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[workspace]\n[workspace.package]\nversion = \"1.2.3\"\n",
-    )
-    .unwrap();
-    let path = dir.join("release.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[product]\nname = \"Demo VPN\"\nteam-id = \"{TEAM}\"\nminimum-macos = \"13.0\"\n\
-             [app]\nbundle-id = \"{APP}\"\nbundle-name = \"DemoVPN\"\nexecutable = \"vpn-app\"\n\
-             entitlements = \"signing/app.entitlements\"\n{app_extra}\n\
-             [extension]\nbundle-id = \"{EXTENSION}\"\nexecutable = \"vpn-extension\"\n\
-             provider-class = \"PacketTunnelProvider\"\nentitlements = \"signing/extension.entitlements\"\n{extension_extra}\n\
-             [package]\nidentifier = \"com.example.demovpn.pkg\"\noutput-dir = \"dist\"\n"
-        ),
-    )
-    .unwrap();
-    Release::load(&path).unwrap()
+    let app = "entitlements = \"signing/app.entitlements\"";
+    let extension = "entitlements = \"signing/extension.entitlements\"";
+    let text = GOOD
+        .replace(app, &format!("{app}\n{app_extra}"))
+        .replace(extension, &format!("{extension}\n{extension_extra}"));
+    Release::load(&write(dir, &text, "1.2.3")).unwrap()
 }
 
 #[test]

@@ -47,6 +47,22 @@ fn project_root(config: &Path) -> PathBuf {
     config.parent().unwrap().to_path_buf()
 }
 
+/// Grants `get-task-allow` in the project's `file` under `signing/`; its path.
+fn grant_get_task_allow(config: &Path, file: &str) -> PathBuf {
+    let entitlements = project_root(config).join("signing").join(file);
+    let text = std::fs::read_to_string(&entitlements).unwrap();
+    std::fs::write(
+        &entitlements,
+        text.replacen(
+            "<dict>",
+            "<dict>\n\t<key>com.apple.security.get-task-allow</key>\n\t<true/>",
+            1,
+        ),
+    )
+    .unwrap();
+    entitlements
+}
+
 #[test]
 fn the_release_as_it_is_has_no_findings() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,17 +99,7 @@ fn a_config_that_does_not_load_is_one_finding_naming_the_field() {
 fn a_debugging_entitlement_is_an_error_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = release_config_copy(dir.path(), "2.0.0");
-    let entitlements = project_root(&config).join("signing/app.entitlements");
-    let text = std::fs::read_to_string(&entitlements).unwrap();
-    std::fs::write(
-        &entitlements,
-        text.replacen(
-            "<dict>",
-            "<dict>\n\t<key>com.apple.security.get-task-allow</key>\n\t<true/>",
-            1,
-        ),
-    )
-    .unwrap();
+    let entitlements = grant_get_task_allow(&config, "app.entitlements");
     let (code, findings) = doctor(&config, &[]);
     assert_eq!(code, 1);
     insta::assert_snapshot!(
@@ -110,17 +116,7 @@ fn a_debugging_entitlement_is_an_error_naming_file_and_key() {
 fn build_pkg_stops_on_what_doctor_calls_an_error_but_a_dev_build_may_debug() {
     let dir = tempfile::tempdir().unwrap();
     let config = release_config_copy(dir.path(), "2.0.0");
-    let entitlements = project_root(&config).join("signing/extension.entitlements");
-    let text = std::fs::read_to_string(&entitlements).unwrap();
-    std::fs::write(
-        &entitlements,
-        text.replacen(
-            "<dict>",
-            "<dict>\n\t<key>com.apple.security.get-task-allow</key>\n\t<true/>",
-            1,
-        ),
-    )
-    .unwrap();
+    grant_get_task_allow(&config, "extension.entitlements");
     let out = dir.path().join("out");
     let output = build_pkg(&out)
         .args(["--stand-ins", "--config"])
