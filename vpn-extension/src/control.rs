@@ -128,12 +128,12 @@ impl<D: TunnelDevices> ControlService<D> {
         let started = self.runtime.block_on(async {
             let settings = NetworkSettings::resolve(&config)
                 .await
-                .map_err(|e| format!("cannot resolve the peer's endpoint: {e}"))?;
+                .map_err(|e| error_chain(&e))?;
             let tun = self
                 .devices
                 .open(&settings)
                 .map_err(|e| format!("cannot open the tunnel device: {e}"))?;
-            Engine::start(&config, tun)
+            Engine::start(&config, &settings.endpoints, tun)
                 .await
                 .map_err(|e| format!("cannot start the tunnel: {}", error_chain(&e)))
         });

@@ -150,8 +150,9 @@ fn up(config_path: &Path, interface: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let tun = LinuxTun::open(interface, &NetworkSettings::resolve(&config).await?)?;
-        let engine = Engine::start(&config, tun).await?;
+        let settings = NetworkSettings::resolve(&config).await?;
+        let tun = LinuxTun::open(interface, &settings)?;
+        let engine = Engine::start(&config, &settings.endpoints, tun).await?;
         eprintln!(
             "vpn-extension: {interface} up, listening on UDP port {}",
             engine.status().listen_port

@@ -64,7 +64,10 @@ fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
 
 async fn start(config: &TunnelConfig) -> (Engine, ChannelTunEnd) {
     let (tun, end) = ChannelTun::pair(64);
-    (Engine::start(config, tun).await.unwrap(), end)
+    let endpoints = vpn_extension::engine::resolve_endpoints(config)
+        .await
+        .unwrap();
+    (Engine::start(config, &endpoints, tun).await.unwrap(), end)
 }
 
 async fn expect_packet(end: &mut ChannelTunEnd, wanted: &[u8]) {

@@ -6,11 +6,16 @@
 
 use std::time::{Duration, Instant};
 
+mod attacker;
 mod lab;
 mod peers;
 mod traffic;
 mod tunnel_pair;
 
+pub use attacker::{
+    forged_initiation, Attacker, FloodReport, ATTACKER_UNDERLAY, COOKIE_REPLY, INITIATION,
+    VICTIM_UNDERLAY,
+};
 pub use lab::{unique, Lab, Netns, A_UNDERLAY, A_UNDERLAY6, B_UNDERLAY, B_UNDERLAY6};
 pub use peers::{EndSpec, OurEngine, PeerSpec, WgKeys, WireguardGo};
 pub use traffic::{

@@ -30,6 +30,9 @@ pub struct TunnelPair {
     pub lab: Lab,
     pub go: WireguardGo,
     pub ours: OurEngine,
+    /// The public keys of both ends, as `wg` prints them.
+    pub go_public: String,
+    pub ours_public: String,
     /// Keys, configurations and logs of both ends.
     pub dir: tempfile::TempDir,
 }
@@ -111,7 +114,14 @@ impl TunnelPairBuilder {
                     .then(|| format!("{go_host}:{GO_PORT}")),
             },
         });
-        TunnelPair { lab, go, ours, dir }
+        TunnelPair {
+            lab,
+            go,
+            ours,
+            go_public: go_keys.public,
+            ours_public: our_keys.public,
+            dir,
+        }
     }
 
     /// `v4/prefix4`, and `v6/prefix6` when the tunnel carries IPv6.

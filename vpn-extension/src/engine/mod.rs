@@ -33,7 +33,7 @@ use self::{
     allowed_ips::AllowedIps,
     config::PublicKey,
     peer::{Peer, PeerStats},
-    udp::Udp,
+    udp::{RecvBackoff, Udp},
 };
 pub use self::{
     config::TunnelConfig,
@@ -44,10 +44,10 @@ pub use self::{
 /// How often boringtun's timers run (handshake retries, keepalives, expiry):
 /// the interval its own device uses.
 const TIMER_TICK: Duration = Duration::from_millis(250);
-/// Handshakes per second across all peers before cookies are demanded. Each
-/// handshake message is checked twice against the shared limiter (once to
-/// find its peer, once inside `Tunn`), hence twice boringtun's 100.
-const HANDSHAKE_RATE_LIMIT: u64 = 200;
+/// Handshakes per second across all peers before cookies are demanded:
+/// boringtun's own figure. Each datagram is counted once, when
+/// [`Shared::route_datagram`] finds its peer.
+const HANDSHAKE_RATE_LIMIT: u64 = 100;
 /// Large enough for any IP packet plus WireGuard's 32-byte overhead.
 const BUFFER_LEN: usize = 65_536 + 32;
 /// Packets per batch between the device and the wire: a 64 KB TCP segment
@@ -129,45 +129,44 @@ struct Shared {
 }
 
 impl Engine {
-    /// Resolves endpoints, binds the UDP sockets and starts the packet loop
-    /// on the current tokio runtime.
-    pub async fn start<T: Tun>(config: &TunnelConfig, tun: T) -> Result<Engine, EngineError> {
+    /// Binds the UDP sockets and starts the packet loop on the current tokio
+    /// runtime. `endpoints` are the peers' endpoints from
+    /// [`resolve_endpoints`], in the config's order: resolved once, before
+    /// any route of the tunnel could carry the lookup.
+    pub async fn start<T: Tun>(
+        config: &TunnelConfig,
+        endpoints: &[Option<SocketAddr>],
+        tun: T,
+    ) -> Result<Engine, EngineError> {
+        assert_eq!(endpoints.len(), config.peers.len(), "an endpoint per peer");
         let private = x25519::StaticSecret::from(config.interface.private_key.bytes());
         let public = x25519::PublicKey::from(&private);
         let rate_limiter = Arc::new(RateLimiter::new(&public, HANDSHAKE_RATE_LIMIT));
+        // Each `Tunn` checks mac1 again and would count the datagram a
+        // second time against its limiter. A limiter that is never under
+        // load keeps the one count above; with the shared one, a handshake
+        // crossing the limit between the two checks was answered with a
+        // cookie from inside `Tunn`, which looked like a verified datagram.
+        let verified = Arc::new(RateLimiter::new(&public, u64::MAX));
         let index_base = rand::random::<u32>() & 0x00ff_ffff;
 
         let mut peers = Vec::with_capacity(config.peers.len());
         let mut by_key = HashMap::new();
         let mut routes = AllowedIps::default();
-        for (position, peer) in config.peers.iter().enumerate() {
-            let endpoint = match &peer.endpoint {
-                Some(endpoint) => {
-                    Some(
-                        resolve(endpoint)
-                            .await
-                            .map_err(|source| EngineError::Resolve {
-                                endpoint: endpoint.to_string(),
-                                peer: peer.public_key,
-                                source,
-                            })?,
-                    )
-                }
-                None => None,
-            };
+        for (position, (peer, endpoint)) in config.peers.iter().zip(endpoints).enumerate() {
             let tunn = Tunn::new(
                 private.clone(),
                 x25519::PublicKey::from(peer.public_key.0),
                 peer.preshared_key.as_ref().map(|k| k.bytes()),
                 peer.persistent_keepalive,
                 (index_base + position as u32) & 0x00ff_ffff,
-                Some(Arc::clone(&rate_limiter)),
+                Some(Arc::clone(&verified)),
             );
             for net in &peer.allowed_ips {
                 routes.insert(*net, position);
             }
             by_key.insert(peer.public_key.0, position);
-            peers.push(Peer::new(peer.public_key, tunn, endpoint));
+            peers.push(Peer::new(peer.public_key, tunn, *endpoint));
         }
 
         let port = config.interface.listen_port.unwrap_or(0);
@@ -227,11 +226,31 @@ impl Engine {
     }
 }
 
-pub(crate) async fn resolve(endpoint: &config::Endpoint) -> io::Result<SocketAddr> {
-    tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-        .await?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the name has no address"))
+/// Each peer's endpoint, looked up now, in the config's order.
+pub async fn resolve_endpoints(
+    config: &TunnelConfig,
+) -> Result<Vec<Option<SocketAddr>>, EngineError> {
+    let mut endpoints = Vec::with_capacity(config.peers.len());
+    for peer in &config.peers {
+        let Some(endpoint) = &peer.endpoint else {
+            endpoints.push(None);
+            continue;
+        };
+        let resolved = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+            .await
+            .and_then(|mut addresses| {
+                addresses.next().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "the name has no address")
+                })
+            })
+            .map_err(|source| EngineError::Resolve {
+                endpoint: endpoint.to_string(),
+                peer: peer.public_key,
+                source,
+            })?;
+        endpoints.push(Some(resolved));
+    }
+    Ok(endpoints)
 }
 
 impl Shared {
@@ -401,13 +420,22 @@ async fn network_to_tun<T: Tun>(shared: Arc<Shared>, tun: Arc<T>, v6: bool) {
     let full = TUN_HEADROOM + shared.packet_len;
     let mut packets = buffers(BATCH, full);
     let mut scratch = vec![0u8; BUFFER_LEN];
+    let mut backoff = RecvBackoff::default();
     loop {
         let received = match socket.recv(&mut datagrams, &mut meta).await {
-            Ok(received) => received,
+            Ok(received) => {
+                let failures = backoff.succeeded();
+                if failures > 0 {
+                    tracing::info!(failures, v6, "receiving from the network again");
+                }
+                received
+            }
             Err(e) => {
-                // ICMP errors from earlier sends surface here on Linux; they
-                // are about one datagram, not the socket.
-                tracing::trace!(error = %e, "recv");
+                let (wait, first) = backoff.failed();
+                if first {
+                    tracing::warn!(error = %e, v6, "receiving from the network failed; retrying");
+                }
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };

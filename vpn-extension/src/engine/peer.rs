@@ -37,9 +37,25 @@ pub(super) struct Peer {
 
 /// WireGuard message type 4: a data packet (keepalives included).
 const DATA: u8 = 4;
-/// WireGuard message type 3: a cookie reply, which proves nothing about
-/// where the peer is.
+/// WireGuard message type 3: a cookie reply.
 const COOKIE_REPLY: u8 = 3;
+
+/// Whether `datagram`, opened to `result`, came from the peer itself: only
+/// then may the peer's endpoint move to its source (the WireGuard paper,
+/// section 2.1: roaming follows authenticated packets). A cookie reply
+/// proves nothing, and neither does a handshake answered with a cookie:
+/// anyone who knows the public keys can send one.
+fn proves_the_sender(datagram: &[u8], result: &TunnResult) -> bool {
+    match result {
+        // A packet or keepalive decrypted with a session key.
+        TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => true,
+        TunnResult::Done => datagram[0] == DATA,
+        // The answer to a verified initiation (a response), or the
+        // keepalive that confirms a verified response; never a cookie.
+        TunnResult::WriteToNetwork(reply) => reply[0] != COOKIE_REPLY,
+        TunnResult::Err(_) => false,
+    }
+}
 
 impl Peer {
     pub(super) fn new(public_key: PublicKey, tunn: Tunn, endpoint: Option<SocketAddr>) -> Self {
@@ -100,7 +116,7 @@ impl Peer {
             tracing::debug!(peer = %self.public_key, %from, error = ?e, "decapsulate");
             return None;
         }
-        if datagram[0] != COOKIE_REPLY && self.endpoint() != Some(from) {
+        if proves_the_sender(datagram, &result) && self.endpoint() != Some(from) {
             tracing::info!(peer = %self.public_key, %from, "peer endpoint");
             *self.endpoint.write() = Some(from);
         }

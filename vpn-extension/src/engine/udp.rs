@@ -6,6 +6,7 @@
 use std::{
     io::{self, IoSliceMut},
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::Duration,
 };
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
@@ -111,5 +112,52 @@ impl Udp {
                 self.state.recv((&self.socket).into(), &mut slices, meta)
             })
             .await
+    }
+}
+
+/// What to do after receive errors in a row. They are rare and pass (an
+/// interrupted call, a short burst of memory pressure), but one that
+/// persists would spin a core and flood the log: each retry waits twice as
+/// long as the last, up to [`RecvBackoff::MAX`], and only the first error of
+/// a run is logged.
+#[derive(Debug, Default)]
+pub(super) struct RecvBackoff {
+    failures: u32,
+}
+
+impl RecvBackoff {
+    pub(super) const FIRST: Duration = Duration::from_millis(1);
+    pub(super) const MAX: Duration = Duration::from_millis(500);
+
+    /// Records a failure: how long to wait, and whether to log it.
+    pub(super) fn failed(&mut self) -> (Duration, bool) {
+        let wait = Self::FIRST
+            .saturating_mul(1 << self.failures.min(16))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        (wait, self.failures == 1)
+    }
+
+    /// Records a success, returning how many failures it ended.
+    pub(super) fn succeeded(&mut self) -> u32 {
+        std::mem::take(&mut self.failures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_to_a_cap_and_only_the_first_failure_is_logged() {
+        let mut backoff = RecvBackoff::default();
+        let runs: Vec<(Duration, bool)> = (0..14).map(|_| backoff.failed()).collect();
+        assert_eq!(runs[0], (RecvBackoff::FIRST, true));
+        assert_eq!(runs[1], (RecvBackoff::FIRST * 2, false));
+        assert!(runs.windows(2).all(|w| w[1].0 >= w[0].0));
+        assert_eq!(runs[13].0, RecvBackoff::MAX);
+        assert_eq!(runs.iter().filter(|(_, log)| *log).count(), 1);
+        assert_eq!(backoff.succeeded(), 14);
+        assert_eq!(backoff.failed(), (RecvBackoff::FIRST, true));
     }
 }

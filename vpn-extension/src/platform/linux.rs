@@ -7,7 +7,7 @@
 //! takes packets of one flow coalesced back into one, so a bulk transfer
 //! costs one read and one write per 64 KB instead of per packet.
 
-use std::{io, process::Command};
+use std::{io, net::SocketAddr, process::Command};
 
 use ipnet::IpNet;
 
@@ -56,6 +56,13 @@ pub enum TunError {
          packets to the peer; on Linux, list the networks to reach instead"
     )]
     DefaultRoute { route: IpNet },
+    #[error(
+        "AllowedIPs {route} covers the peer's endpoint {endpoint}: the tunnel's own \
+         packets to the peer would be routed into the tunnel; on Linux, list \
+         networks that leave out {endpoint_ip}",
+        endpoint_ip = endpoint.ip()
+    )]
+    RouteCoversEndpoint { route: IpNet, endpoint: SocketAddr },
 }
 
 impl LinuxTun {
@@ -64,8 +71,13 @@ impl LinuxTun {
             name: name.to_string(),
             source,
         };
+        // wg-quick takes these through a firewall mark and a routing table
+        // of its own; we only add routes, which would loop.
         if let Some(route) = settings.routes.iter().find(|r| r.prefix_len() == 0) {
             return Err(TunError::DefaultRoute { route: *route });
+        }
+        if let Some((route, endpoint)) = settings.route_covering_an_endpoint() {
+            return Err(TunError::RouteCoversEndpoint { route, endpoint });
         }
         let device = tun_rs::DeviceBuilder::new()
             .name(name)
@@ -160,5 +172,39 @@ impl Tun for LinuxTun {
             .send_multiple(coalescing, packets, TUN_HEADROOM)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(routes: &[&str], endpoint: &str) -> NetworkSettings {
+        NetworkSettings {
+            addresses: vec!["10.7.0.2/24".parse().unwrap()],
+            routes: routes.iter().map(|r| r.parse().unwrap()).collect(),
+            dns: Vec::new(),
+            mtu: 1420,
+            endpoints: vec![Some(endpoint.parse().unwrap())],
+        }
+    }
+
+    /// Refused before any device exists, so no root is needed to see it.
+    #[test]
+    fn routes_that_would_loop_are_refused_before_the_device_is_made() {
+        let open = |routes: &[&str]| {
+            LinuxTun::open("vkloop0", &settings(routes, "192.0.2.7:51820"))
+                .err()
+                .map(|e| e.to_string())
+        };
+        let split = open(&["0.0.0.0/1", "128.0.0.0/1"]).unwrap();
+        assert!(
+            split.contains("AllowedIPs 128.0.0.0/1 covers the peer's endpoint 192.0.2.7:51820"),
+            "{split}"
+        );
+        let default = open(&["0.0.0.0/0"]).unwrap();
+        assert!(default.contains("AllowedIPs 0.0.0.0/0"), "{default}");
+        let narrow = open(&["192.0.2.0/24"]).unwrap();
+        assert!(narrow.contains("leave out 192.0.2.7"), "{narrow}");
     }
 }

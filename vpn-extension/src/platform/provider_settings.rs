@@ -53,7 +53,7 @@ impl ProviderSettings {
             // The system wants some address here; a tunnel that only
             // listens has no remote, so loopback says "none".
             remote_address: settings
-                .remote
+                .remote()
                 .unwrap_or(Ipv4Addr::LOCALHOST.into())
                 .to_string(),
             ipv4_addresses: Vec::new(),
@@ -115,7 +115,7 @@ mod tests {
             ],
             dns: vec!["10.7.0.1".parse().unwrap()],
             mtu: 1420,
-            remote: Some("192.0.2.7".parse().unwrap()),
+            endpoints: vec![None, Some("192.0.2.7:51820".parse().unwrap())],
         };
         let provider = ProviderSettings::new(&settings);
         assert_eq!(provider.remote_address, "192.0.2.7");
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(provider.dns_match_domains, [""]);
         assert_eq!(provider.mtu, 1420);
         let listening = NetworkSettings {
-            remote: None,
+            endpoints: vec![None],
             dns: Vec::new(),
             ..settings
         };
