@@ -108,6 +108,26 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Whether `key` can be a setting's name: one word of letters, no longer
+/// than the longest wg-quick has (`PersistentKeepalive`, 19). A base64 key
+/// ends in `=`, so a key line without its name, or without the ` = ` after
+/// it, splits at that `=`; what comes before is then never a name, and
+/// must not be quoted back.
+fn is_setting_name(key: &str) -> bool {
+    (1..=24).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// The error for a line whose left side is no setting name, quoting at
+/// most the first word, and only if that word could be a name.
+fn not_a_setting(key: &str) -> String {
+    let first = key.split_whitespace().next().unwrap_or_default();
+    if is_setting_name(first) && first != key {
+        format!("expected `{first} = value`: the ` = ` after `{first}` is missing")
+    } else {
+        "expected `Key = Value`: this line has no setting name before its `=` (the value is not shown, as it may be a key)".to_string()
+    }
+}
+
 fn err(line: usize, message: impl Into<String>) -> ConfigError {
     ConfigError {
         line,
@@ -299,6 +319,9 @@ impl FromStr for TunnelConfig {
                 .split_once('=')
                 .ok_or_else(|| err(line, "expected `Key = Value` or a [Section] header"))?;
             let (key, value) = (key.trim(), value.trim());
+            if !is_setting_name(key) {
+                return Err(err(line, not_a_setting(key)));
+            }
             let lower = key.to_ascii_lowercase();
             match (&mut section, lower.as_str()) {
                 (Section::None, _) => {
@@ -461,12 +484,20 @@ mod tests {
             (format!("[Interface]\nAddress = 10.0.0.2/32\n[Peer]\nPublicKey = {KEY_B}\n"), 1, "no PrivateKey"),
             (format!("[Interface]\nPrivateKey = {KEY_A}\n[Peer]\nPublicKey = {KEY_B}\n[Peer]\nPublicKey = {KEY_B}\n"), 5, "twice"),
             (format!("[Interface]\nPrivateKey = {KEY_A}\njust words\n"), 3, "Key = Value"),
+            // Key lines that lost their ` = ` or their name split at the
+            // key's own trailing `=`; the key must not come back.
+            (format!("[Interface]\nPrivateKey {KEY_A}\n"), 2, "the ` = ` after `PrivateKey` is missing"),
+            (format!("[Interface]\n{KEY_A}\n"), 2, "no setting name"),
+            (format!("[Interface]\nPrivateKey = {KEY_A}\n[Peer]\nPresharedKey{KEY_A}\n"), 4, "no setting name"),
+            ("[Interface]\nAbcdefghijklmnopqrstuvwxyzAbcdefghijklmnopq=\n".to_string(), 2, "no setting name"),
         ];
         for (text, line, needle) in cases {
             let e = parse(&text).unwrap_err();
             assert_eq!(e.line, line, "{text}: {e}");
             assert!(e.to_string().contains(needle), "{text}: {e}");
-            assert!(!e.to_string().contains(KEY_A), "{e}");
+            // Without its padding: a line split at that `=` leaves the rest.
+            assert!(!e.to_string().contains(KEY_A.trim_end_matches('=')), "{e}");
+            assert!(!e.to_string().contains("Abcdefghijklmnopqrstuvwxyz"), "{e}");
         }
     }
 
