@@ -10,16 +10,13 @@
 //!   need a signed pkg in seconds; the report says plainly that they are
 //!   stand-ins.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
 use crate::{
     config::{BundleSpec, Release},
     cross_build,
     macho::{self, MachOError, REQUIRED_ARCHITECTURES},
-    toolchain::{run, zig_command, ToolError},
+    toolchain::{run, tool_command, zig_command, ToolError},
 };
 
 const STAND_IN_SOURCE: &str = include_str!("../stand-ins/stand-in.c");
@@ -149,7 +146,7 @@ fn cargo_build(release: &Release, name: &str) -> Result<Vec<u8>, ExecutablesErro
     let mut slices = Vec::new();
     for arch in REQUIRED_ARCHITECTURES {
         run(
-            Command::new(&cargo).current_dir(&release.root).args([
+            tool_command(&cargo).current_dir(&release.root).args([
                 "build",
                 "--release",
                 "--bin",

@@ -4,6 +4,7 @@
 //! rustc and cc-rs use zig as Apple's clang.
 
 use std::{
+    ffi::OsStr,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -16,6 +17,37 @@ pub struct ToolError {
     pub detail: String,
     /// What to do about it, in one line.
     pub help: String,
+}
+
+/// A command for an outside tool, without our secrets in its environment.
+/// cargo, rustc and zig run whatever a dependency's build script or a
+/// compiler plugin says, with the environment they were given: none of it
+/// may see the identities, their passwords or the notary key. So every
+/// `INSTALLER_TOOL_*` variable goes, and so does any variable whose name
+/// says it holds a secret (`CARGO_REGISTRY_TOKEN`, a CI's `*_PASSWORD`).
+pub fn tool_command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        if holds_a_secret(&name.to_string_lossy()) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Whether an environment variable's name marks it as ours or as a secret.
+fn holds_a_secret(name: &str) -> bool {
+    const SECRET_WORDS: [&str; 7] = [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "PRIVATE_KEY",
+        "API_KEY",
+    ];
+    let name = name.to_ascii_uppercase();
+    name.starts_with("INSTALLER_TOOL_") || SECRET_WORDS.iter().any(|word| name.contains(word))
 }
 
 /// Runs `command`; a failure keeps the last lines of its stderr.
@@ -73,7 +105,7 @@ pub fn zig_invocation() -> Vec<String> {
 
 pub fn zig_command() -> Command {
     let words = zig_invocation();
-    let mut command = Command::new(&words[0]);
+    let mut command = tool_command(&words[0]);
     command.args(&words[1..]);
     command
 }
@@ -94,7 +126,7 @@ impl CrossToolchain {
         };
         let rustc = pick("INSTALLER_TOOL_CROSS_RUSTC", "/usr/bin/rustc");
         let cargo = pick("INSTALLER_TOOL_CROSS_CARGO", "/usr/bin/cargo");
-        let sysroot = Command::new(&rustc)
+        let sysroot = tool_command(&rustc)
             .args(["--print", "sysroot"])
             .output()
             .ok()
@@ -120,7 +152,7 @@ impl CrossToolchain {
     /// `cargo <subcommand>` for an Apple `target` (a Rust triple), building
     /// std from source, with zig as the C compiler and archiver and, when
     /// `stubs` is given, as the linker against those framework stubs.
-    /// Nothing of a surrounding `cargo run` leaks in.
+    /// Nothing of a surrounding `cargo run` leaks in, and no secret.
     pub fn cargo_for_apple(
         &self,
         subcommand: &str,
@@ -132,7 +164,7 @@ impl CrossToolchain {
         let zig_arch = target.split('-').next().expect("a triple");
         let wrapper = AppleWrappers::write(wrappers, zig_arch, minimum_macos, stubs)?;
         let underscored = target.replace('-', "_");
-        let mut command = Command::new(&self.cargo);
+        let mut command = tool_command(&self.cargo);
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
             if key.starts_with("CARGO_") && key != "CARGO_HOME" {
@@ -223,7 +255,7 @@ done"#;
 
 #[cfg(test)]
 mod tests {
-    use super::what_went_wrong;
+    use super::{holds_a_secret, what_went_wrong};
 
     #[test]
     fn a_failure_shows_its_first_error_not_only_the_summary() {
@@ -235,5 +267,31 @@ mod tests {
         );
         let quiet: String = (1..=20).map(|n| format!("line {n}\n")).collect();
         assert_eq!(what_went_wrong(&quiet).lines().count(), 8);
+    }
+
+    #[test]
+    fn our_variables_and_named_secrets_are_held_back() {
+        for name in [
+            "INSTALLER_TOOL_APP_P12_PASSWORD",
+            "INSTALLER_TOOL_API_KEY",
+            "INSTALLER_TOOL_CONFIG",
+            "CARGO_REGISTRY_TOKEN",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "signing_password",
+            "NOTARY_PRIVATE_KEY",
+        ] {
+            assert!(holds_a_secret(name), "{name}");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "CARGO_HOME",
+            "RUSTFLAGS",
+            "ZIG",
+            "SSH_AUTH_SOCK",
+        ] {
+            assert!(!holds_a_secret(name), "{name}");
+        }
     }
 }
