@@ -97,7 +97,7 @@ pub struct NotaryArgs {
     /// How long to wait for the verdict before giving up (resume with --submission-id).
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub wait_timeout: u64,
-    /// Token lifetime in seconds (tests; Apple accepts at most 1200).
+    /// Token lifetime in seconds (tests; capped at Apple's 1200).
     #[arg(long, hide = true, env = "INSTALLER_TOOL_NOTARY_TOKEN_LIFETIME")]
     pub token_lifetime: Option<u64>,
     #[command(flatten)]

@@ -11,7 +11,7 @@ use installer_tool::{
     executables::ExecutableSource,
 };
 use notary::{
-    api_key::{ApiKeySource, TokenSource, DEFAULT_TOKEN_LIFETIME},
+    api_key::{ApiKeySource, TokenSource, MAX_TOKEN_LIFETIME},
     staple::LookupPatience,
     Endpoints, NotarizeOptions,
 };
@@ -45,7 +45,7 @@ fn notary_request(args: &NotaryArgs) -> anyhow::Result<NotarizeRequest> {
     )?;
     let lifetime = args
         .token_lifetime
-        .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        .map_or(MAX_TOKEN_LIFETIME, Duration::from_secs);
     let tokens = TokenSource::load(
         &ApiKeySource {
             path,
@@ -61,8 +61,8 @@ fn notary_request(args: &NotaryArgs) -> anyhow::Result<NotarizeRequest> {
             endpoints,
             submission_id: None,
             wait_timeout: Duration::from_secs(args.wait_timeout),
-            staple: true,
             ticket,
+            ..NotarizeOptions::default()
         },
     })
 }

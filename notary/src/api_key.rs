@@ -15,8 +15,10 @@ use zeroize::Zeroizing;
 
 use crate::NotaryError;
 
-/// Apple refuses tokens that live longer than 20 minutes.
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
+/// Apple refuses tokens that live longer than 20 minutes ("Generating
+/// Tokens for API Requests", App Store Connect API documentation), and a
+/// token that leaks should be worth little: no token lives longer.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
 
 /// Where the key comes from: a `.p8` with its ids, or the JSON file that
 /// `rcodesign encode-app-store-connect-api-key` writes (ids included).
@@ -53,7 +55,10 @@ fn key_error(path: &Path, reason: impl Into<String>) -> NotaryError {
 }
 
 impl TokenSource {
+    /// Loads the key; its tokens live `lifetime`, at most
+    /// [`MAX_TOKEN_LIFETIME`].
     pub fn load(source: &ApiKeySource, lifetime: Duration) -> Result<Self, NotaryError> {
+        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
         let path = &source.path;
         let data = Zeroizing::new(
             std::fs::read(path).map_err(|e| key_error(path, format!("cannot read it ({e})")))?,
@@ -183,10 +188,10 @@ zZ45quyYJgZ1aPfCx6hBPqwhK8yhRANCAAQzT6RQX1F/D0loB7lCcGE39V0tCKse
         let dir = tempfile::tempdir().unwrap();
         let p8 = write(dir.path(), "AuthKey.p8", TEST_P8);
         assert!(matches!(
-            TokenSource::load(&source(p8.clone(), false), DEFAULT_TOKEN_LIFETIME),
+            TokenSource::load(&source(p8.clone(), false), MAX_TOKEN_LIFETIME),
             Err(NotaryError::MissingKeyIds { .. })
         ));
-        let tokens = TokenSource::load(&source(p8, true), DEFAULT_TOKEN_LIFETIME).unwrap();
+        let tokens = TokenSource::load(&source(p8, true), MAX_TOKEN_LIFETIME).unwrap();
         assert_eq!(tokens.key_id(), "KEY123");
 
         let der: String = TEST_P8
@@ -196,7 +201,7 @@ zZ45quyYJgZ1aPfCx6hBPqwhK8yhRANCAAQzT6RQX1F/D0loB7lCcGE39V0tCKse
         let json = format!(r#"{{"issuer_id":"i","key_id":"JSONKEY","private_key":"{der}"}}"#);
         let tokens = TokenSource::load(
             &source(write(dir.path(), "key.json", &json), false),
-            DEFAULT_TOKEN_LIFETIME,
+            MAX_TOKEN_LIFETIME,
         )
         .unwrap();
         assert_eq!(tokens.key_id(), "JSONKEY");
@@ -204,6 +209,34 @@ zZ45quyYJgZ1aPfCx6hBPqwhK8yhRANCAAQzT6RQX1F/D0loB7lCcGE39V0tCKse
         assert_eq!(token.split('.').count(), 3, "a JWT");
         assert_eq!(*tokens.token().unwrap(), *token, "reused while fresh");
         tokens.forget();
+    }
+
+    #[test]
+    fn no_token_lives_longer_than_twenty_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p8 = write(dir.path(), "AuthKey.p8", TEST_P8);
+        for (asked, lives) in [(3600, 1200), (1200, 1200), (60, 60)] {
+            let tokens =
+                TokenSource::load(&source(p8.clone(), true), Duration::from_secs(asked)).unwrap();
+            let token = tokens.token().unwrap();
+            let claims = token.split('.').nth(1).unwrap();
+            let claims: serde_json::Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(claims)
+                    .unwrap(),
+            )
+            .unwrap();
+            let expires = claims["exp"].as_u64().unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            assert!(
+                expires <= now + lives && expires + 5 >= now + lives,
+                "asked {asked} s: expires in {} s",
+                expires.saturating_sub(now)
+            );
+        }
     }
 
     #[test]
@@ -220,7 +253,7 @@ zZ45quyYJgZ1aPfCx6hBPqwhK8yhRANCAAQzT6RQX1F/D0loB7lCcGE39V0tCKse
             r#"{"issuer_id":"i","private_key":"c2VjcmV0"}"#,
         );
         for (path, expected) in [(garbage, "garbage.p8"), (json, "`key_id` is missing")] {
-            let message = TokenSource::load(&source(path, true), DEFAULT_TOKEN_LIFETIME)
+            let message = TokenSource::load(&source(path, true), MAX_TOKEN_LIFETIME)
                 .unwrap_err()
                 .to_string();
             assert!(message.contains(expected), "{message}");
@@ -230,7 +263,7 @@ zZ45quyYJgZ1aPfCx6hBPqwhK8yhRANCAAQzT6RQX1F/D0loB7lCcGE39V0tCKse
             );
         }
         let missing = dir.path().join("nope.p8");
-        let message = TokenSource::load(&source(missing, true), DEFAULT_TOKEN_LIFETIME)
+        let message = TokenSource::load(&source(missing, true), MAX_TOKEN_LIFETIME)
             .unwrap_err()
             .to_string();
         assert!(

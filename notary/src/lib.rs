@@ -11,7 +11,9 @@
 //! - [`developer_log`]: the issues of a rejected submission;
 //! - [`bundle_zip`]: an app bundle as the zip Apple accepts;
 //! - [`staple`](mod@staple): ticket lookup with retries and writing the ticket;
-//! - [`notarize`](mod@notarize): the whole submit, wait, staple sequence.
+//! - [`notarize`](mod@notarize): the whole submit, wait, staple sequence;
+//! - [`transport`]: what the client accepts from a server (https, time and
+//!   size bounds, well-formed ids).
 
 pub mod api_key;
 pub mod bundle_zip;
@@ -21,6 +23,7 @@ pub mod notarize;
 pub mod s3_upload;
 pub mod service;
 pub mod staple;
+pub mod transport;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -53,6 +56,18 @@ pub struct Endpoints {
     pub s3: Option<url::Url>,
     pub s3_region: String,
     pub ticket_lookup: url::Url,
+}
+
+impl Endpoints {
+    /// Refuses an endpoint that is neither https nor on this machine.
+    pub fn check(&self) -> Result<(), NotaryError> {
+        transport::check_url("the notary service", &self.notary, true)?;
+        transport::check_url("the ticket lookup", &self.ticket_lookup, true)?;
+        if let Some(s3) = &self.s3 {
+            transport::check_url("the S3 endpoint", s3, true)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Endpoints {
@@ -159,6 +174,10 @@ pub enum NotaryError {
     },
     #[error("cannot find the ticket record name of {path}: {reason}")]
     RecordName { path: PathBuf, reason: String },
+    #[error("{what}: refusing {url}: only https is allowed, and plain http only to this machine")]
+    InsecureUrl { what: &'static str, url: String },
+    #[error("\"{id}\" is not a submission id (a UUID)")]
+    SubmissionId { id: String },
 }
 
 impl NotaryError {
@@ -175,6 +194,8 @@ impl NotaryError {
             Self::Timeout { id, .. } => format!("wait on submission {id} again instead of submitting anew"),
             Self::TicketNotFound { .. } => "tickets appear some minutes after acceptance; staple again later".into(),
             Self::RecordName { .. } => "only signed packages and signed app bundles can be stapled".into(),
+            Self::InsecureUrl { .. } => "use an https:// URL; plain http:// is for a stand-in on 127.0.0.1".into(),
+            Self::SubmissionId { .. } => "a submission id looks like 2efe2717-52ef-43a5-96dc-0797e4ca1041: use the one notarize printed".into(),
             _ => return None,
         })
     }

@@ -14,8 +14,9 @@ use crate::{
     bundle_zip, developer_log,
     developer_log::Issue,
     s3_upload,
-    service::{http_client, NotaryService},
+    service::NotaryService,
     staple::{self, LookupPatience, Stapleable},
+    transport::{check_submission_id, http_client, REQUEST_TIMEOUT},
     Endpoints, NotaryError,
 };
 use crate::{file_digest::sha256_file, NotaryProgress};
@@ -30,6 +31,8 @@ pub struct NotarizeOptions {
     /// Staple the ticket once accepted.
     pub staple: bool,
     pub ticket: LookupPatience,
+    /// How long one request may take (an upload gets more, by its size).
+    pub request_timeout: Duration,
 }
 
 impl Default for NotarizeOptions {
@@ -40,6 +43,7 @@ impl Default for NotarizeOptions {
             wait_timeout: Duration::from_secs(3600),
             staple: true,
             ticket: LookupPatience::default(),
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }
@@ -81,6 +85,7 @@ fn submit(
     service: &NotaryService<'_>,
     endpoints: &Endpoints,
     target: &Stapleable,
+    request_timeout: Duration,
     progress: &dyn NotaryProgress,
 ) -> Result<String, NotaryError> {
     let zipped;
@@ -111,6 +116,7 @@ fn submit(
         .into_owned();
     let created = service.create_submission(&name, &sha256)?;
     let id = created.data.id;
+    check_submission_id(&id)?;
     tracing::info!("submission {id} created for {name}");
     s3_upload::upload(
         service.client,
@@ -118,6 +124,7 @@ fn submit(
         &created.data.attributes,
         &upload_path,
         &sha256,
+        request_timeout,
         progress,
     )?;
     Ok(id)
@@ -167,15 +174,25 @@ pub fn notarize(
     progress: &dyn NotaryProgress,
 ) -> Result<NotarizeReport, NotaryError> {
     let target = Stapleable::from_path(path)?;
-    let client = http_client();
+    options.endpoints.check()?;
+    let client = http_client(options.request_timeout);
     let service = NotaryService {
         client: &client,
         base: &options.endpoints.notary,
         tokens,
     };
     let id = match &options.submission_id {
-        Some(id) => id.clone(),
-        None => submit(&service, &options.endpoints, &target, progress)?,
+        Some(id) => {
+            check_submission_id(id)?;
+            id.clone()
+        }
+        None => submit(
+            &service,
+            &options.endpoints,
+            &target,
+            options.request_timeout,
+            progress,
+        )?,
     };
     let started = Instant::now();
     let status = wait(&service, &id, options.wait_timeout, path, progress)?;
@@ -250,7 +267,13 @@ pub fn staple(
     progress: &dyn NotaryProgress,
 ) -> Result<StapleReport, NotaryError> {
     let target = Stapleable::from_path(path)?;
-    let record = staple_target(&http_client(), &target, options, progress)?;
+    options.endpoints.check()?;
+    let record = staple_target(
+        &http_client(options.request_timeout),
+        &target,
+        options,
+        progress,
+    )?;
     Ok(StapleReport {
         schema_version: NotarizeReport::SCHEMA_VERSION,
         path: path.to_path_buf(),

@@ -20,7 +20,11 @@ use reqwest::blocking::{Body, Client};
 use sha2::{Digest, Sha256};
 
 use crate::NotaryProgress;
-use crate::{service::error_detail, Endpoints, NotaryError};
+use crate::{
+    service::error_detail,
+    transport::{read_answer, upload_timeout},
+    Endpoints, NotaryError,
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -114,6 +118,7 @@ pub fn upload(
     target: &NewSubmissionResponseDataAttributes,
     path: &Path,
     sha256: &str,
+    request_timeout: Duration,
     progress: &dyn NotaryProgress,
 ) -> Result<(), NotaryError> {
     let read_error = |source| NotaryError::Read {
@@ -122,6 +127,15 @@ pub fn upload(
     };
     let file = File::open(path).map_err(read_error)?;
     let size = file.metadata().map_err(read_error)?.len();
+    // The bucket becomes part of a host name: a hostile answer must not
+    // turn `{bucket}.s3...` into another host.
+    if !is_bucket_name(&target.bucket) {
+        return Err(NotaryError::Protocol {
+            what: "uploading the submission",
+            url: "the submission's S3 object".into(),
+            reason: "the bucket name is not an S3 bucket name".into(),
+        });
+    }
     let key = target.object.trim_start_matches('/');
     let (url, object_path) = match &endpoints.s3 {
         Some(endpoint) => {
@@ -175,7 +189,10 @@ pub fn upload(
         &target.aws_access_key_id,
         &target.aws_secret_access_key,
     );
-    let mut request = client.put(parsed).header("authorization", authorization);
+    let mut request = client
+        .put(parsed)
+        .timeout(upload_timeout(size, request_timeout))
+        .header("authorization", authorization);
     for (name, value) in headers.iter().skip(1) {
         request = request.header(*name, value);
     }
@@ -211,7 +228,7 @@ pub fn upload(
     })?;
     let status = response.status();
     if !status.is_success() {
-        let body = response.text().unwrap_or_default();
+        let body = read_answer("uploading the submission", &url, response)?;
         return Err(NotaryError::Upload {
             path: path.to_path_buf(),
             status: status.as_u16(),
@@ -219,6 +236,15 @@ pub fn upload(
         });
     }
     Ok(())
+}
+
+/// S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and
+/// hyphens.
+fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
 /// `Code: Message` of an S3 XML error body.

@@ -3,26 +3,17 @@
 //! retried once with a new token (a clock jump can expire a cached one)
 //! before it is reported.
 
-use std::time::Duration;
-
 use app_store_connect::notary_api::{
     NewSubmissionRequest, NewSubmissionResponse, SubmissionLogResponse, SubmissionResponse,
 };
 use reqwest::{blocking::Client, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::{api_key::TokenSource, NotaryError};
-
-/// Builds the HTTP client every notary request goes through.
-pub fn http_client() -> Client {
-    Client::builder()
-        .user_agent(concat!("installer-tool/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(30))
-        // Uploads of large packages take long; the notary calls are small.
-        .timeout(None)
-        .build()
-        .expect("the TLS backend initialises")
-}
+use crate::{
+    api_key::TokenSource,
+    transport::{check_url, read_answer},
+    NotaryError,
+};
 
 pub struct NotaryService<'a> {
     pub client: &'a Client,
@@ -81,11 +72,7 @@ impl NotaryService<'_> {
                 source: source.without_url(),
             })?;
             let status = response.status();
-            let text = response.text().map_err(|source| NotaryError::Unreachable {
-                what,
-                url: url.clone(),
-                source: source.without_url(),
-            })?;
+            let text = read_answer(what, &url, response)?;
             if status == StatusCode::UNAUTHORIZED && !retried {
                 tracing::info!("{what}: 401, retrying with a new token");
                 self.tokens.forget();
@@ -147,12 +134,22 @@ impl NotaryService<'_> {
         let what = "fetching the developer log";
         let log: SubmissionLogResponse =
             self.call(what, Method::GET, &format!("submissions/{id}/logs"), None)?;
-        let url = log.data.attributes.developer_log_url;
         // The log URL is pre-signed: it is a credential and stays out of errors.
         let hidden = "the developer log URL".to_string();
+        let url: url::Url =
+            log.data
+                .attributes
+                .developer_log_url
+                .parse()
+                .map_err(|e: url::ParseError| NotaryError::Protocol {
+                    what,
+                    url: hidden.clone(),
+                    reason: format!("not a URL ({e})"),
+                })?;
+        check_url(what, &url, false)?;
         let response = self
             .client
-            .get(&url)
+            .get(url)
             .send()
             .map_err(|source| NotaryError::Unreachable {
                 what,
@@ -168,10 +165,11 @@ impl NotaryService<'_> {
                 detail: String::new(),
             });
         }
-        response.json().map_err(|e| NotaryError::Protocol {
+        let text = read_answer(what, &hidden, response)?;
+        serde_json::from_str(&text).map_err(|e| NotaryError::Protocol {
             what,
             url: hidden,
-            reason: e.without_url().to_string(),
+            reason: e.to_string(),
         })
     }
 }

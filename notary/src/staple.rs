@@ -145,7 +145,7 @@ fn lookup_once(
             source: source.without_url(),
         })?;
     let status = response.status();
-    let text = response.text().unwrap_or_default();
+    let text = crate::transport::read_answer(what, url.as_str(), response)?;
     if !status.is_success() {
         return Err(NotaryError::Service {
             what,
