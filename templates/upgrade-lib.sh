@@ -45,23 +45,61 @@ log() {
     logger -t "{{LOG_NAME}}-install" "$SCRIPT: $*" 2>/dev/null || true
 }
 
+# process_tree PID: PID and every process below it, from one `ps` table.
+process_tree() {
+    ps -A -o pid= -o ppid= 2>/dev/null | awk -v root="$1" '
+        { parent[$1] = $2 }
+        END {
+            tree[root] = 1
+            for (grew = 1; grew;) {
+                grew = 0
+                for (pid in parent)
+                    if (!(pid in tree) && (parent[pid] in tree)) { tree[pid] = 1; grew = 1 }
+            }
+            for (pid in tree) print pid
+        }'
+}
+
 # bounded SECONDS COMMAND...: runs COMMAND, ending it after SECONDS. Its
-# status, or 124 when it was ended (macOS has no timeout(1)). The
-# watchdog's output goes nowhere, so `$(bounded ...)` returns as soon as
-# COMMAND does.
+# status, or 124 when it was ended (macOS has no timeout(1)).
+# - What it started is ended too: a function such as as_console_user
+#   leaves launchctl, sudo and the app below it, and a child that ignores
+#   TERM is killed. The tree is taken before the TERM, as a child that dies
+#   leaves its own children to launchd. (A process group would be simpler,
+#   but /bin/sh may be dash (sh(1) on macOS: bash, dash or zsh, by
+#   /private/var/select/sh), and dash turns job control off without a
+#   terminal.)
+# - COMMAND's output goes through root-owned temporary files, never a pipe
+#   that something it left behind could hold open: `$(bounded ...)`
+#   returns when COMMAND ends, not when the last holder of its stdout does.
 bounded() {
     bounded_limit=$1
     shift
-    "$@" &
+    bounded_out=$(mktemp "${TMPDIR:-/tmp}/{{LOG_NAME}}-out.XXXXXX") || return 1
+    bounded_err=$(mktemp "${TMPDIR:-/tmp}/{{LOG_NAME}}-err.XXXXXX") || {
+        rm -f "$bounded_out"
+        return 1
+    }
+    "$@" >"$bounded_out" 2>"$bounded_err" &
     bounded_child=$!
     (
         sleep "$bounded_limit"
-        kill -TERM "$bounded_child" 2>/dev/null && sleep 1 && kill -KILL "$bounded_child" 2>/dev/null
+        bounded_tree=$(process_tree "$bounded_child")
+        # shellcheck disable=SC2086 # a list of pids
+        kill -TERM $bounded_tree 2>/dev/null
+        sleep 1
+        # shellcheck disable=SC2086,SC2046 # lists of pids
+        kill -KILL $bounded_tree $(process_tree "$bounded_child") 2>/dev/null
     ) >/dev/null 2>&1 &
     bounded_watchdog=$!
     wait "$bounded_child"
     bounded_status=$?
-    kill "$bounded_watchdog" 2>/dev/null
+    # The watchdog and its sleep.
+    # shellcheck disable=SC2046
+    kill $(process_tree "$bounded_watchdog") 2>/dev/null
+    cat "$bounded_out"
+    cat "$bounded_err" >&2
+    rm -f "$bounded_out" "$bounded_err"
     # Ended by the watchdog's TERM or KILL.
     case $bounded_status in
         143 | 137)
@@ -150,9 +188,38 @@ upgrade_id_in() {
     sed -n 's/^ *"upgrade_id": *"\([^"]*\)".*$/\1/p' "$1" 2>/dev/null | head -n 1
 }
 
-# A JSON string of $1.
+# A JSON string of $1: quote and backslash escaped, every character below
+# U+0020 as \uXXXX (RFC 8259, section 7), newlines as \n; other bytes as
+# they are (UTF-8 stays UTF-8). A trailing newline is dropped, as `$(...)`
+# drops it.
 json_string() {
-    printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n\r\t')"
+    printf '%s' "$1" | LC_ALL=C awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) escaped[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            printf "\""
+        }
+        NR > 1 { printf "\\n" }
+        {
+            line = ""
+            for (i = 1; i <= length($0); i++) {
+                c = substr($0, i, 1)
+                if (c == "\\" || c == "\"") line = line "\\" c
+                else if (c in escaped) line = line escaped[c]
+                else line = line c
+            }
+            printf "%s", line
+        }
+        END { printf "\"" }'
+}
+
+# read_capped FILE BYTES: at most BYTES of FILE, if it is a regular file
+# and not a symbolic link, without the control characters (all but tab and
+# newline) that would rewrite a terminal showing the install log. For
+# files root reads that someone else wrote: they are data, read once, and
+# a huge one costs no more than BYTES.
+read_capped() {
+    [ -f "$1" ] && [ ! -L "$1" ] || return 1
+    head -c "$2" "$1" | LC_ALL=C tr -d '\000-\010\013-\037\177'
 }
 
 # Takes the installation lock (mkdir is atomic), waiting up to LOCK_WAIT
