@@ -15,9 +15,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn open(socket: &Path) -> anyhow::Result<Box<dyn ControlClient>> {
     #[cfg(target_os = "macos")]
-    if let Some(service) = bundle_service_name()? {
-        let requirement = vpn_ipc::code_requirement::peer_requirement(&service);
-        let client = vpn_ipc::xpc::Client::connect(service.as_str(), &requirement)
+    if let Some((service, extension)) = bundle_service_name()? {
+        let requirement = vpn_ipc::code_requirement::peer_requirement(&service, &extension);
+        let client = vpn_ipc::xpc::Client::connect(service.as_str(), &requirement, TIMEOUT)
             .with_context(|| format!("cannot reach the extension's XPC service {service}"))?;
         return Ok(Box::new(client));
     }
@@ -65,11 +65,13 @@ pub fn expect(response: Response, wanted: fn(&Response) -> bool) -> anyhow::Resu
     }
 }
 
-/// `VPNExtensionMachServiceName` from `Name.app/Contents/Info.plist`, when
+/// `VPNExtensionMachServiceName` and the extension's bundle id
+/// (`VPNExtensionBundleIdentifier`) from `Name.app/Contents/Info.plist`, when
 /// this program runs from `Name.app/Contents/MacOS/`. installer-tool writes
 /// that key (the same value as the extension's `NEMachServiceName`).
 #[cfg(target_os = "macos")]
-fn bundle_service_name() -> anyhow::Result<Option<vpn_release::ServiceName>> {
+fn bundle_service_name() -> anyhow::Result<Option<(vpn_release::ServiceName, vpn_release::BundleId)>>
+{
     let executable = std::env::current_exe().context("cannot locate this program")?;
     let Some(contents) = executable.parent().and_then(Path::parent) else {
         return Ok(None);
@@ -79,5 +81,5 @@ fn bundle_service_name() -> anyhow::Result<Option<vpn_release::ServiceName>> {
         return Ok(None);
     }
     let app = vpn_release::info_plist::AppInfoPlist::read(&info)?;
-    Ok(Some(app.service_name))
+    Ok(Some((app.service_name, app.extension_id)))
 }

@@ -23,6 +23,41 @@ use crate::{
 
 /// The most log lines one `Logs` request gets.
 const MAX_LOG_LINES: u32 = 1000;
+/// A log line longer than this is cut (a peer's error can quote a lot).
+const MAX_LOG_LINE_BYTES: usize = 1024;
+/// What the lines of one `Logs` reply may take, as JSON: the frame, less
+/// room for the envelope.
+const LOG_REPLY_BYTES: usize = vpn_ipc::framing::MAX_FRAME_LEN - 1024;
+
+/// The newest of `lines` that fit in one reply, oldest first, each cut to
+/// [`MAX_LOG_LINE_BYTES`]: `logs --lines 1000` of long lines gets as many
+/// as fit instead of a reply over the frame.
+fn lines_within_reply(lines: Vec<String>) -> Vec<String> {
+    let mut budget = LOG_REPLY_BYTES;
+    let mut kept: Vec<String> = lines
+        .into_iter()
+        .rev()
+        .map(|mut line| {
+            if line.len() > MAX_LOG_LINE_BYTES {
+                let mut cut = MAX_LOG_LINE_BYTES;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line.truncate(cut);
+                line.push_str(" [cut]");
+            }
+            line
+        })
+        .take_while(|line| {
+            // As JSON: quoted, escaped, and a comma.
+            let cost = serde_json::to_string(line).map_or(usize::MAX, |j| j.len() + 1);
+            budget = budget.saturating_sub(cost);
+            budget > 0
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
 
 pub struct ControlService<D: TunnelDevices> {
     profiles: ProfileStore,
@@ -202,7 +237,7 @@ impl<D: TunnelDevices> Service for ControlService<D> {
             Request::Status => Response::Status(self.status()),
             Request::Stats => Response::Stats(self.status().stats),
             Request::Logs { lines } => Response::Logs {
-                lines: self.logs.tail((*lines).min(MAX_LOG_LINES) as usize),
+                lines: lines_within_reply(self.logs.tail((*lines).min(MAX_LOG_LINES) as usize)),
             },
             // A profile is checked before it is stored: a broken file is
             // refused with its line now, not when the user connects.
@@ -220,5 +255,41 @@ impl<D: TunnelDevices> Service for ControlService<D> {
                 error(ErrorCode::Internal, "handled by the session")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vpn_ipc::message::ResponseEnvelope;
+
+    use super::*;
+
+    #[test]
+    fn a_thousand_long_log_lines_fit_in_one_frame_newest_kept() {
+        let lines: Vec<String> = (0..1000)
+            .map(|n| format!("{n:04} \u{1b}é{}", "x".repeat(5000)))
+            .collect();
+        let kept = lines_within_reply(lines);
+        assert!(kept.len() > 10, "{}", kept.len());
+        assert!(kept.last().unwrap().starts_with("0999 "));
+        assert!(kept
+            .iter()
+            .all(|l| l.len() <= MAX_LOG_LINE_BYTES + 6 && l.ends_with("[cut]")));
+        let reply = ResponseEnvelope {
+            id: u64::MAX,
+            response: Response::Logs { lines: kept },
+        };
+        // At the limit, and not over: the reply goes out as it is.
+        let json = reply.to_json();
+        assert!(
+            json.len() <= vpn_ipc::framing::MAX_FRAME_LEN,
+            "{}",
+            json.len()
+        );
+        assert!(json.len() > vpn_ipc::framing::MAX_FRAME_LEN - 2 * MAX_LOG_LINE_BYTES);
+        assert_eq!(reply.to_json_within_frame(), json);
+
+        let short: Vec<String> = vec!["one".into(), "two".into()];
+        assert_eq!(lines_within_reply(short.clone()), short);
     }
 }

@@ -57,6 +57,14 @@ enum Command {
         /// A uid allowed to connect (repeat; default: the uid running this).
         #[arg(long = "allow-uid")]
         allow_uids: Vec<u32>,
+        /// Let every local user connect and read the tunnel's status,
+        /// statistics and logs (the socket becomes 0666).
+        #[arg(long)]
+        allow_any_user: bool,
+        /// A uid that may change the tunnel (import, start, stop) besides
+        /// root (repeat; default: the uid running this).
+        #[arg(long = "control-uid")]
+        control_uids: Vec<u32>,
         /// Give the socket to this uid, so that user can reach a 0600 socket.
         #[arg(long)]
         socket_owner: Option<u32>,
@@ -86,23 +94,46 @@ pub fn main() -> anyhow::Result<()> {
             socket,
             state_dir,
             allow_uids,
+            allow_any_user,
+            control_uids,
             socket_owner,
             interface,
-        } => serve(socket, state_dir, allow_uids, socket_owner, interface, logs),
+        } => serve(
+            socket,
+            state_dir,
+            Access {
+                allow_uids,
+                allow_any_user,
+                control_uids,
+                socket_owner,
+            },
+            interface,
+            logs,
+        ),
         Command::Up { config, interface } => up(&config, &interface),
     }
+}
+
+/// Who may connect to the control socket, and who may change the tunnel.
+struct Access {
+    allow_uids: Vec<u32>,
+    allow_any_user: bool,
+    control_uids: Vec<u32>,
+    socket_owner: Option<u32>,
 }
 
 fn serve(
     socket: PathBuf,
     state_dir: PathBuf,
-    mut allow_uids: Vec<u32>,
-    socket_owner: Option<u32>,
+    mut access: Access,
     interface: String,
     logs: LogRing,
 ) -> anyhow::Result<()> {
-    if allow_uids.is_empty() {
-        allow_uids.push(nix::unistd::getuid().as_raw());
+    let serving = nix::unistd::getuid().as_raw();
+    for uids in [&mut access.allow_uids, &mut access.control_uids] {
+        if uids.is_empty() {
+            uids.push(serving);
+        }
     }
     let profiles = ProfileStore::open(&state_dir.join("profiles")).with_context(|| {
         format!(
@@ -114,8 +145,10 @@ fn serve(
     let server = Server::bind(
         &ServerConfig {
             path: socket.clone(),
-            allowed_uids: allow_uids,
-            socket_owner,
+            allowed_uids: access.allow_uids,
+            anyone_may_connect: access.allow_any_user,
+            controllers: access.control_uids,
+            socket_owner: access.socket_owner,
             max_connections: 64,
             idle_timeout: Duration::from_secs(60),
         },

@@ -44,6 +44,8 @@ fn main() {
         &ServerConfig {
             path: path.clone(),
             allowed_uids: vec![nix::unistd::geteuid().as_raw()],
+            anyone_may_connect: false,
+            controllers: Vec::new(),
             socket_owner: None,
             max_connections: 8,
             idle_timeout: Duration::from_secs(30),

@@ -7,6 +7,8 @@
 //! - [`negotiation`]: protocol version negotiation; a skew is a typed result.
 //! - [`session`]: the rules of a connection (Hello first, quiesce) as pure
 //!   state machines, and how the app reads the answer to its Hello.
+//! - [`caller`]: who is at the other end, and whether they may change the
+//!   tunnel.
 //!
 //! - [`transport`]: the app's end of the channel as one trait.
 //! - [`unix`]: the Unix-socket transport (server with peer-uid checks,
@@ -14,6 +16,7 @@
 //! - `xpc` (macOS): the XPC transport, with a code-signing requirement on
 //!   the peer at both ends ([`code_requirement`] says which).
 
+pub mod caller;
 pub mod code_requirement;
 pub mod framing;
 pub mod message;

@@ -97,6 +97,9 @@ pub enum ErrorCode {
     NoSuchProfile,
     InvalidConfig,
     Internal,
+    /// The caller may read the tunnel but not change it (see
+    /// [`crate::caller`]).
+    NotPermitted,
     #[serde(other)]
     Other,
 }
@@ -240,6 +243,28 @@ impl ResponseEnvelope {
         serde_json::to_vec(self).expect("responses serialise")
     }
 
+    /// The JSON to send: this reply, or, when it would not fit in one frame,
+    /// an error saying so under the same id. The connection then lives on:
+    /// a reply too large for the peer to read would otherwise end it.
+    pub fn to_json_within_frame(&self) -> Vec<u8> {
+        let json = self.to_json();
+        if json.len() <= crate::framing::MAX_FRAME_LEN {
+            return json;
+        }
+        ResponseEnvelope {
+            id: self.id,
+            response: Response::Error {
+                code: ErrorCode::Internal,
+                message: format!(
+                    "the reply is {} bytes, over the {}-byte frame; ask for less",
+                    json.len(),
+                    crate::framing::MAX_FRAME_LEN
+                ),
+            },
+        }
+        .to_json()
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
@@ -248,6 +273,26 @@ impl ResponseEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_over_the_frame_becomes_an_error_under_its_id() {
+        let lines = |count: usize| ResponseEnvelope {
+            id: 7,
+            response: Response::Logs {
+                lines: vec!["x".repeat(100); count],
+            },
+        };
+        let small = lines(10);
+        assert_eq!(small.to_json_within_frame(), small.to_json());
+        let json = lines(1000).to_json_within_frame();
+        assert!(json.len() <= crate::framing::MAX_FRAME_LEN);
+        let reply = ResponseEnvelope::from_json(&json).unwrap();
+        assert_eq!(reply.id, 7);
+        assert!(
+            matches!(&reply.response, Response::Error { code: ErrorCode::Internal, message } if message.contains("over the 65536-byte frame")),
+            "{reply:?}"
+        );
+    }
 
     fn every_request() -> Vec<Request> {
         vec![

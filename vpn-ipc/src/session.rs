@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{
+    caller::{change_named, Caller},
     message::{
         DecodeError, ErrorCode, ProtocolRange, Request, RequestEnvelope, RequestId, Response,
         ResponseEnvelope,
@@ -105,9 +106,15 @@ impl ServerSession {
         }
     }
 
-    /// Decides what `frame` gets. `quiesced` is the extension-wide flag set by
-    /// a `Quiesce` request (on any connection).
-    pub fn on_frame(&mut self, frame: &[u8], info: &ExtensionInfo, quiesced: bool) -> Dispatch {
+    /// Decides what `frame` from `caller` gets. `quiesced` is the
+    /// extension-wide flag set by a `Quiesce` request (on any connection).
+    pub fn on_frame(
+        &mut self,
+        frame: &[u8],
+        info: &ExtensionInfo,
+        quiesced: bool,
+        caller: Caller,
+    ) -> Dispatch {
         let RequestEnvelope { id, request } = match RequestEnvelope::from_json(frame) {
             Ok(envelope) => envelope,
             Err(decode) => return Dispatch::Reply(DecodeError::reply(&decode)),
@@ -136,6 +143,25 @@ impl ServerSession {
             },
             (_, State::AwaitingHello) => {
                 Dispatch::Reply(error(id, ErrorCode::HelloRequired, "send Hello first"))
+            }
+            (request, State::Ready { .. })
+                if !caller.may_change_the_tunnel && change_named(&request).is_some() =>
+            {
+                Dispatch::Reply(error(
+                    id,
+                    ErrorCode::NotPermitted,
+                    format!(
+                        "{} may read the tunnel's status, statistics and logs, but {} \
+                         changes the tunnel for every user of this machine: run it as the \
+                         user at the console, an administrator or root",
+                        caller
+                            .uid
+                            .map_or("a caller this channel does not identify".into(), |uid| {
+                                format!("uid {uid}")
+                            }),
+                        change_named(&request).unwrap_or_default()
+                    ),
+                ))
             }
             (
                 request @ (Request::Status
@@ -210,6 +236,11 @@ mod tests {
     use super::*;
     use crate::negotiation::SUPPORTED;
 
+    const ROOT: Caller = Caller {
+        uid: Some(0),
+        may_change_the_tunnel: true,
+    };
+
     fn info() -> ExtensionInfo {
         ExtensionInfo {
             protocols: SUPPORTED,
@@ -243,9 +274,9 @@ mod tests {
     #[test]
     fn hello_first_then_requests_are_served() {
         let mut session = ServerSession::default();
-        let early = session.on_frame(&frame(1, Request::Status), &info(), false);
+        let early = session.on_frame(&frame(1, Request::Status), &info(), false, ROOT);
         assert_eq!(code(&early), Some(ErrorCode::HelloRequired));
-        let welcome = session.on_frame(&frame(2, hello(1, 1)), &info(), false);
+        let welcome = session.on_frame(&frame(2, hello(1, 1)), &info(), false, ROOT);
         let Dispatch::Reply(reply) = welcome else {
             panic!("{welcome:?}")
         };
@@ -267,7 +298,8 @@ mod tests {
                     }
                 ),
                 &info(),
-                false
+                false,
+                ROOT
             ),
             Dispatch::Serve {
                 id: 3,
@@ -281,7 +313,7 @@ mod tests {
     #[test]
     fn version_skew_is_answered_then_closed() {
         let mut session = ServerSession::default();
-        let dispatch = session.on_frame(&frame(1, hello(7, 9)), &info(), false);
+        let dispatch = session.on_frame(&frame(1, hello(7, 9)), &info(), false, ROOT);
         let Dispatch::ReplyAndClose(reply) = &dispatch else {
             panic!("{dispatch:?}")
         };
@@ -311,7 +343,7 @@ mod tests {
     #[test]
     fn quiesced_extension_answers_questions_but_takes_no_work() {
         let mut session = ServerSession::default();
-        session.on_frame(&frame(1, hello(1, 1)), &info(), false);
+        session.on_frame(&frame(1, hello(1, 1)), &info(), false, ROOT);
         for request in [
             Request::Status,
             Request::Stats,
@@ -319,7 +351,7 @@ mod tests {
             Request::Resume,
         ] {
             assert!(matches!(
-                session.on_frame(&frame(2, request), &info(), true),
+                session.on_frame(&frame(2, request), &info(), true, ROOT),
                 Dispatch::Serve { .. }
             ));
         }
@@ -330,7 +362,7 @@ mod tests {
             Request::Stop,
         ] {
             assert_eq!(
-                code(&session.on_frame(&frame(3, request), &info(), true)),
+                code(&session.on_frame(&frame(3, request), &info(), true, ROOT)),
                 Some(ErrorCode::Quiesced)
             );
         }
@@ -339,18 +371,63 @@ mod tests {
     #[test]
     fn bad_frames_get_an_error_and_the_session_goes_on() {
         let mut session = ServerSession::default();
-        session.on_frame(&frame(1, hello(1, 1)), &info(), false);
+        session.on_frame(&frame(1, hello(1, 1)), &info(), false, ROOT);
         assert_eq!(
-            code(&session.on_frame(b"\x00garbage", &info(), false)),
+            code(&session.on_frame(b"\x00garbage", &info(), false, ROOT)),
             Some(ErrorCode::Malformed)
         );
         assert_eq!(
-            code(&session.on_frame(br#"{"id":4,"type":"warp"}"#, &info(), false)),
+            code(&session.on_frame(br#"{"id":4,"type":"warp"}"#, &info(), false, ROOT)),
             Some(ErrorCode::UnknownMessage)
         );
         assert!(matches!(
-            session.on_frame(&frame(5, Request::Status), &info(), false),
+            session.on_frame(&frame(5, Request::Status), &info(), false, ROOT),
             Dispatch::Serve { .. }
         ));
+    }
+
+    #[test]
+    fn a_caller_who_may_not_change_the_tunnel_may_still_read_it() {
+        let mut session = ServerSession::default();
+        let visitor = Caller::new(1001, Some(501), false);
+        session.on_frame(&frame(1, hello(1, 1)), &info(), false, visitor);
+        for request in [Request::Status, Request::Stats, Request::Logs { lines: 5 }] {
+            assert!(
+                matches!(
+                    session.on_frame(&frame(2, request.clone()), &info(), false, visitor),
+                    Dispatch::Serve { .. }
+                ),
+                "{request:?}"
+            );
+        }
+        for request in [
+            Request::SetConfig {
+                profile: "home".into(),
+                config: String::new(),
+            },
+            Request::Start {
+                profile: "home".into(),
+            },
+            Request::Stop,
+            Request::Quiesce,
+            Request::Resume,
+        ] {
+            let name = change_named(&request).unwrap();
+            let Dispatch::Reply(reply) =
+                session.on_frame(&frame(3, request), &info(), false, visitor)
+            else {
+                panic!("{name} was not refused");
+            };
+            let Response::Error { code, message } = reply.response else {
+                panic!("{name}: {reply:?}");
+            };
+            assert_eq!(code, ErrorCode::NotPermitted, "{name}");
+            assert!(
+                message.contains("uid 1001") && message.contains(name),
+                "{message}"
+            );
+        }
+        let unknown = session.on_frame(&frame(4, Request::Stop), &info(), false, Caller::unknown());
+        assert_eq!(code(&unknown), Some(ErrorCode::NotPermitted));
     }
 }

@@ -46,6 +46,10 @@ impl Service for FakeTunnel {
                 rx_bytes: 10,
                 ..TunnelStats::default()
             }),
+            // Lines of 200 bytes: 1000 of them are three frames' worth.
+            Request::Logs { lines } => Response::Logs {
+                lines: vec!["l".repeat(200); *lines as usize],
+            },
             other => Response::Error {
                 code: ErrorCode::Internal,
                 message: format!("{other:?} reached the service"),
@@ -65,21 +69,28 @@ fn info() -> ExtensionInfo {
 /// Starts a server in a fresh directory; the directory stays while the
 /// returned guard lives.
 fn start(allowed_uids: Vec<u32>, socket_owner: Option<u32>) -> (tempfile::TempDir, PathBuf) {
+    start_with(|config| {
+        config.allowed_uids = allowed_uids;
+        config.socket_owner = socket_owner;
+    })
+}
+
+/// [`start`] with the configuration as `adjust` leaves it.
+fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = dir.path().join("control.sock");
-    let server = Server::bind(
-        &ServerConfig {
-            path: path.clone(),
-            allowed_uids,
-            socket_owner,
-            max_connections: 32,
-            idle_timeout: Duration::from_secs(2),
-        },
-        info(),
-        Arc::new(FakeTunnel),
-    )
-    .unwrap();
+    let mut config = ServerConfig {
+        path: path.clone(),
+        allowed_uids: vec![0],
+        anyone_may_connect: false,
+        controllers: Vec::new(),
+        socket_owner: None,
+        max_connections: 32,
+        idle_timeout: Duration::from_secs(2),
+    };
+    adjust(&mut config);
+    let server = Server::bind(&config, info(), Arc::new(FakeTunnel)).unwrap();
     std::thread::spawn(move || server.run());
     (dir, path)
 }
@@ -196,9 +207,39 @@ fn child_connects() {
     }
 }
 
+/// Run in a child process as another user (by
+/// `any_user_may_read_the_tunnel_but_only_a_controller_may_change_it`):
+/// asks for the status, then to change the tunnel, and says what each got.
+#[test]
+#[ignore = "helper: run in a child process by any_user_may_read_the_tunnel_but_only_a_controller_may_change_it"]
+fn child_reads_and_changes() {
+    let path = helper_env("VPN_IPC_CHILD_SOCKET");
+    let mut client = Client::connect(Path::new(&path), TIMEOUT).unwrap();
+    client.hello("1.2.0", "1.2.0").unwrap();
+    let said = |response: Response| match response {
+        Response::Error { code, message } => format!("{code:?} ({message})"),
+        other => format!("{other:?}").chars().take(20).collect(),
+    };
+    let status = said(client.request(Request::Status).unwrap());
+    let set = said(
+        client
+            .request(Request::SetConfig {
+                profile: "home".into(),
+                config: "[Interface]\n".into(),
+            })
+            .unwrap(),
+    );
+    let stop = said(client.request(Request::Stop).unwrap());
+    println!("CHILD: status={status} | setconfig={set} | stop={stop}");
+}
+
 fn connect_as(uid: u32, path: &Path) -> String {
+    run_helper_as(uid, path, "child_connects")
+}
+
+fn run_helper_as(uid: u32, path: &Path, helper: &str) -> String {
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(helper_args("child_connects"))
+        .args(helper_args(helper))
         .env("VPN_IPC_CHILD_SOCKET", path)
         .uid(uid)
         .output()
@@ -234,6 +275,80 @@ fn a_peer_with_another_uid_is_refused() {
     // came from the uid check and not from file permissions.
     let (_dir2, nobody_allowed) = start(vec![0, NOBODY], Some(NOBODY));
     assert_eq!(connect_as(NOBODY, &nobody_allowed), "CHILD: served");
+}
+
+/// A hostile local user: may connect and read, but what they ask that
+/// would change the tunnel for everyone is refused, with the reason.
+#[test]
+fn any_user_may_read_the_tunnel_but_only_a_controller_may_change_it() {
+    assert_eq!(nix::unistd::geteuid().as_raw(), 0, "this test needs root");
+    let (_dir, path) = start_with(|config| {
+        config.anyone_may_connect = true;
+        config.controllers = vec![4242];
+    });
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666);
+    let said = run_helper_as(NOBODY, &path, "child_reads_and_changes");
+    let parts: Vec<&str> = said.split(" | ").collect();
+    assert!(parts[0].starts_with("CHILD: status=Status("), "{said}");
+    for (part, name) in [(parts[1], "SetConfig"), (parts[2], "Stop")] {
+        assert!(
+            part.contains("NotPermitted (uid 65534 may read")
+                && part.contains(&format!("but {name} changes the tunnel")),
+            "{said}"
+        );
+    }
+    // Root changes it on the same server.
+    assert_eq!(
+        connected(&path).request(Request::Stop).unwrap(),
+        Response::Stopped
+    );
+}
+
+#[test]
+fn a_socket_folder_others_can_write_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let error = Server::bind(
+        &ServerConfig {
+            path: dir.path().join("control.sock"),
+            allowed_uids: vec![0],
+            anyone_may_connect: false,
+            controllers: Vec::new(),
+            socket_owner: None,
+            max_connections: 1,
+            idle_timeout: Duration::from_secs(1),
+        },
+        info(),
+        Arc::new(FakeTunnel),
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::PermissionDenied);
+    let message = error.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()) && message.contains("mode 1777"),
+        "{message}"
+    );
+    assert!(!dir.path().join("control.sock").exists());
+}
+
+#[test]
+fn a_reply_over_the_frame_is_an_error_and_the_connection_lives_on() {
+    let (_dir, path) = start(vec![0], None);
+    let mut client = connected(&path);
+    // Just under the frame: served as it is.
+    let fits = client.request(Request::Logs { lines: 300 }).unwrap();
+    assert!(matches!(&fits, Response::Logs { lines } if lines.len() == 300));
+    let reply = client.request(Request::Logs { lines: 1000 }).unwrap();
+    assert!(
+        matches!(&reply, Response::Error { code: ErrorCode::Internal, message } if message.contains("ask for less")),
+        "{reply:?}"
+    );
+    assert!(matches!(
+        client.request(Request::Status).unwrap(),
+        Response::Status(_)
+    ));
 }
 
 #[test]
@@ -292,6 +407,8 @@ fn child_serves() {
         &ServerConfig {
             path: PathBuf::from(path),
             allowed_uids: vec![nix::unistd::geteuid().as_raw()],
+            anyone_may_connect: false,
+            controllers: Vec::new(),
             socket_owner: None,
             max_connections: 32,
             idle_timeout: Duration::from_secs(2),
@@ -458,6 +575,8 @@ fn a_live_socket_is_never_taken_over() {
         &ServerConfig {
             path: path.clone(),
             allowed_uids: vec![0],
+            anyone_may_connect: false,
+            controllers: Vec::new(),
             socket_owner: None,
             max_connections: 1,
             idle_timeout: Duration::from_secs(1),

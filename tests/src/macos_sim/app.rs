@@ -18,6 +18,7 @@ use vpn_app::{
     },
 };
 use vpn_ipc::{
+    caller::Caller,
     message::{ErrorCode, ProtocolRange, Request, RequestEnvelope, Response, TunnelStatus},
     negotiation::SUPPORTED,
     session::{Dispatch, ExtensionInfo, ServerSession},
@@ -218,10 +219,19 @@ impl<A: MacAccess> ControlClient for SimExtension<'_, A> {
                 version: extension.version.clone(),
                 build: extension.version.clone(),
             };
-            Ok(match session.on_frame(&frame, &info, mac.quiesced) {
-                Dispatch::Reply(reply) | Dispatch::ReplyAndClose(reply) => reply.response,
-                Dispatch::Serve { request, .. } => serve(mac, request),
-            })
+            // The peer's uid as XPC gives it: the user whose session
+            // `launchctl asuser` started the app in, else root.
+            let uid = std::env::var(super::tools::SESSION_VARIABLE)
+                .ok()
+                .and_then(|uid| uid.parse().ok())
+                .unwrap_or(0);
+            let caller = Caller::new(uid, mac.console.as_ref().map(|user| user.uid), false);
+            Ok(
+                match session.on_frame(&frame, &info, mac.quiesced, caller) {
+                    Dispatch::Reply(reply) | Dispatch::ReplyAndClose(reply) => reply.response,
+                    Dispatch::Serve { request, .. } => serve(mac, request),
+                },
+            )
         })
     }
 }

@@ -3,8 +3,10 @@
 //! rules. Nothing here may panic, the decoder never holds more than one
 //! frame, and whatever the bytes the session rules hold (session.rs):
 //! nothing reaches the service before a `Hello` was welcomed, `Hello` itself
-//! never does, and while the extension is quiesced only `Status`, `Stats`,
-//! `Logs`, `Quiesce` and `Resume` do (no `Start`, `Stop` or `SetConfig`).
+//! never does, while the extension is quiesced only `Status`, `Stats`,
+//! `Logs`, `Quiesce` and `Resume` do (no `Start`, `Stop` or `SetConfig`),
+//! and from a caller who may not change the tunnel nothing that changes it
+//! does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +14,7 @@ use vpn_ipc::{
     framing::{FrameDecoder, MAX_FRAME_LEN},
     message::{Request, Response},
     negotiation::SUPPORTED,
+    caller::{change_named, Caller},
     session::{Dispatch, ExtensionInfo, ServerSession},
 };
 
@@ -32,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
     // The extension-wide flag, kept as the transport keeps it: served
     // `Quiesce` sets it, served `Resume` clears it.
     let mut quiesced = split % 2 == 0;
+    // And whether the caller may change the tunnel.
+    let caller = Caller::new(1000, None, split & 2 == 0);
     // Whether this connection was welcomed, from what was sent back.
     let mut welcomed = false;
     for piece in bytes.chunks(chunk) {
@@ -40,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         };
         assert!(decoder.buffered() <= 4 + MAX_FRAME_LEN);
         for frame in frames {
-            match session.on_frame(&frame, &info, quiesced) {
+            match session.on_frame(&frame, &info, quiesced, caller) {
                 Dispatch::Reply(reply) => {
                     if let Response::Welcome { protocol, .. } = reply.response {
                         assert!(
@@ -60,6 +65,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Dispatch::Serve { request, .. } => {
                     assert!(welcomed, "{request:?} served before Hello was welcomed");
+                    assert!(
+                        caller.may_change_the_tunnel || change_named(&request).is_none(),
+                        "{request:?} served to a caller who may only read"
+                    );
                     match request {
                         Request::Hello { .. } => panic!("Hello reached the service"),
                         Request::Quiesce => quiesced = true,

@@ -1,10 +1,17 @@
 //! The control channel over a Unix domain socket (Linux, and tests
 //! everywhere). macOS uses XPC with code-signature checks instead.
 //!
-//! Access control, in depth: the socket lives in a directory only root can
-//! write, is created 0600 and handed to the one user allowed to connect, and
-//! every connection's peer uid is checked by the kernel's record of it
-//! (`SO_PEERCRED` / `getpeereid`) before a byte is read.
+//! Access control, in depth: the socket lives in a directory only its owner
+//! can write (checked before binding), is created 0600 (the umask is set
+//! before `bind`, so it never exists with looser modes) and handed to the
+//! one user allowed to connect, or opened to every local user; every
+//! connection's peer uid is taken from the kernel's record of it
+//! (`SO_PEERCRED` / `getpeereid`) before a byte is read, and decides
+//! whether the peer may connect at all and whether it may change the
+//! tunnel or only read it ([`crate::caller`]).
+//!
+//! A stale socket is replaced under a lock held for the server's life, so
+//! two servers starting at once cannot both take the path.
 //!
 //! Each connection has its own thread and its own frame decoder, so a peer
 //! that sends garbage, oversized frames or stops mid-frame costs at most one
@@ -23,10 +30,11 @@ mod peer;
 
 use std::{
     collections::HashMap,
+    fs::File,
     io::{self, Read, Write},
     net::Shutdown,
     os::unix::{
-        fs::PermissionsExt,
+        fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
         net::{UnixListener, UnixStream},
     },
     path::{Path, PathBuf},
@@ -37,7 +45,10 @@ use std::{
     time::Duration,
 };
 
+use nix::fcntl::{Flock, FlockArg};
+
 use crate::{
+    caller::Caller,
     framing::{encode_frame, FrameDecoder, FrameError},
     message::{Request, RequestEnvelope, Response, ResponseEnvelope},
     session::{carry_out, Dispatch, ExtensionInfo, ServerSession, Service},
@@ -52,6 +63,12 @@ pub struct ServerConfig {
     pub path: PathBuf,
     /// Uids allowed to connect (root is not implied).
     pub allowed_uids: Vec<u32>,
+    /// Every local user may connect (the socket is 0666) and read the
+    /// tunnel; `allowed_uids` is then not consulted.
+    pub anyone_may_connect: bool,
+    /// Uids that may change the tunnel besides root (there is no console
+    /// user on a Linux service).
+    pub controllers: Vec<u32>,
     /// Owner given to the socket file so that user can connect to a 0600 socket.
     pub socket_owner: Option<u32>,
     pub max_connections: usize,
@@ -62,7 +79,8 @@ pub struct ServerConfig {
 struct Shared {
     info: ExtensionInfo,
     service: Arc<dyn Service>,
-    allowed_uids: Vec<u32>,
+    allowed_uids: Option<Vec<u32>>,
+    controllers: Vec<u32>,
     quiesced: AtomicBool,
     idle_timeout: Duration,
     /// Open connections, so `Quiesce` can close the others.
@@ -75,6 +93,30 @@ struct Shared {
 pub struct Server {
     listener: UnixListener,
     shared: Arc<Shared>,
+    /// Held while serving: no other server replaces this socket.
+    _lock: Flock<File>,
+}
+
+/// Refuses a socket directory that someone other than its owner (this
+/// process's user) could write: they could replace the socket with their
+/// own and hear what the app says.
+fn check_socket_dir(dir: &Path) -> io::Result<()> {
+    let metadata = std::fs::metadata(dir)?;
+    let ours = nix::unistd::geteuid().as_raw();
+    if metadata.uid() != ours || metadata.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is owned by uid {} with mode {:o}; the control socket's folder must \
+                 belong to uid {ours} and be writable by nobody else (chown {ours} and \
+                 chmod go-w it, or choose another --socket)",
+                dir.display(),
+                metadata.uid(),
+                metadata.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Server {
@@ -85,33 +127,70 @@ impl Server {
         info: ExtensionInfo,
         service: Arc<dyn Service>,
     ) -> io::Result<Self> {
-        if let Some(dir) = config.path.parent() {
-            std::fs::create_dir_all(dir)?;
+        let dir = match config.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)?;
         }
-        if UnixStream::connect(&config.path).is_ok() {
-            return Err(io::Error::new(
+        check_socket_dir(dir)?;
+        let in_use = || {
+            io::Error::new(
                 io::ErrorKind::AddrInUse,
                 format!(
                     "another extension is already serving {}",
                     config.path.display()
                 ),
-            ));
+            )
+        };
+        let mut lock_path = config.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)?;
+        let lock =
+            Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+                match errno {
+                    nix::errno::Errno::EWOULDBLOCK => in_use(),
+                    errno => io::Error::from(errno),
+                }
+            })?;
+        // A server of an older build holds no lock: ask the socket too.
+        if UnixStream::connect(&config.path).is_ok() {
+            return Err(in_use());
         }
         match std::fs::remove_file(&config.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        let listener = UnixListener::bind(&config.path)?;
-        std::fs::set_permissions(&config.path, std::fs::Permissions::from_mode(0o600))?;
+        let previous = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let bound = UnixListener::bind(&config.path);
+        nix::sys::stat::umask(previous);
+        let listener = bound?;
+        let mode = if config.anyone_may_connect {
+            0o666
+        } else {
+            0o600
+        };
+        std::fs::set_permissions(&config.path, std::fs::Permissions::from_mode(mode))?;
         if let Some(owner) = config.socket_owner {
             std::os::unix::fs::chown(&config.path, Some(owner), None)?;
         }
         Ok(Self {
             listener,
+            _lock: lock,
             shared: Arc::new(Shared {
                 info,
                 service,
-                allowed_uids: config.allowed_uids.clone(),
+                allowed_uids: (!config.anyone_may_connect).then(|| config.allowed_uids.clone()),
+                controllers: config.controllers.clone(),
                 quiesced: AtomicBool::new(false),
                 idle_timeout: config.idle_timeout,
                 connections: Mutex::new(HashMap::new()),
@@ -142,10 +221,17 @@ impl Server {
 /// Serves one connection; errors end only this connection.
 fn serve(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
     let uid = peer_uid(&stream)?;
-    if !shared.allowed_uids.contains(&uid) {
+    if shared
+        .allowed_uids
+        .as_ref()
+        .is_some_and(|allowed| !allowed.contains(&uid))
+    {
         // No reply: an unknown local user learns nothing about the service.
         return stream.shutdown(Shutdown::Both);
     }
+    // A reader that stops reading must not hold a thread forever.
+    stream.set_write_timeout(Some(shared.idle_timeout))?;
+    let caller = Caller::new(uid, None, shared.controllers.contains(&uid));
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     {
         let mut connections = shared.connections.lock().expect("connections lock");
@@ -154,7 +240,7 @@ fn serve(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
         }
         connections.insert(id, stream.try_clone()?);
     }
-    let result = serve_frames(&mut stream, shared, id);
+    let result = serve_frames(&mut stream, shared, id, caller);
     shared
         .connections
         .lock()
@@ -165,11 +251,16 @@ fn serve(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
 }
 
 fn send(stream: &mut UnixStream, reply: &ResponseEnvelope) -> io::Result<()> {
-    let frame = encode_frame(&reply.to_json()).map_err(io::Error::other)?;
+    let frame = encode_frame(&reply.to_json_within_frame()).map_err(io::Error::other)?;
     stream.write_all(&frame)
 }
 
-fn serve_frames(stream: &mut UnixStream, shared: &Shared, id: u64) -> io::Result<()> {
+fn serve_frames(
+    stream: &mut UnixStream,
+    shared: &Shared,
+    id: u64,
+    caller: Caller,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(shared.idle_timeout))?;
     let mut session = ServerSession::default();
     let mut decoder = FrameDecoder::default();
@@ -181,7 +272,7 @@ fn serve_frames(stream: &mut UnixStream, shared: &Shared, id: u64) -> io::Result
         }
         for frame in decoder.feed(&buffer[..read]).map_err(io::Error::other)? {
             let quiesced = shared.quiesced.load(Ordering::SeqCst);
-            match session.on_frame(&frame, &shared.info, quiesced) {
+            match session.on_frame(&frame, &shared.info, quiesced, caller) {
                 Dispatch::Reply(reply) => send(stream, &reply)?,
                 Dispatch::ReplyAndClose(reply) => return send(stream, &reply),
                 Dispatch::Serve {

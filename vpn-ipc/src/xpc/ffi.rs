@@ -34,10 +34,14 @@ extern "C" {
     pub fn xpc_connection_resume(connection: XpcConnection);
     pub fn xpc_connection_cancel(connection: XpcConnection);
     pub fn xpc_connection_send_message(connection: XpcConnection, message: XpcObject);
-    pub fn xpc_connection_send_message_with_reply_sync(
+    /// The reply (or an error object) reaches `handler` on `reply_queue`,
+    /// or on the connection's target queue when that is null.
+    pub fn xpc_connection_send_message_with_reply(
         connection: XpcConnection,
         message: XpcObject,
-    ) -> XpcObject;
+        reply_queue: DispatchQueue,
+        handler: &Block<dyn Fn(XpcObject)>,
+    );
     /// macOS 12+: every message from the peer is checked against the
     /// requirement by the system; a peer that fails it never reaches us.
     pub fn xpc_connection_set_peer_code_signing_requirement(
@@ -45,6 +49,8 @@ extern "C" {
         requirement: *const c_char,
     ) -> c_int;
     pub fn xpc_connection_get_pid(connection: XpcConnection) -> c_int;
+    /// The peer's effective uid when it connected (`uid_t`).
+    pub fn xpc_connection_get_euid(connection: XpcConnection) -> u32;
 
     pub fn xpc_dictionary_create(
         keys: *const *const c_char,

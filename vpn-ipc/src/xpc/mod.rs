@@ -24,6 +24,7 @@ use block2::RcBlock;
 
 use self::ffi::XpcObject;
 use crate::{
+    caller::Caller,
     framing::MAX_FRAME_LEN,
     message::{Request, RequestEnvelope, Response, ResponseEnvelope},
     session::{carry_out, Dispatch, ExtensionInfo, ServerSession, Service},
@@ -47,6 +48,8 @@ pub enum XpcError {
     Invalid,
     #[error("the extension went away during the request (it may be restarting)")]
     Interrupted,
+    #[error("the extension did not answer within {0:?}; the connection is closed")]
+    Timeout(std::time::Duration),
     #[error("the extension's reply holds no frame")]
     NoFrame,
     #[error("the extension's reply is not valid JSON")]
@@ -196,6 +199,8 @@ fn on_listener_event(shared: &Arc<Shared>, event: XpcObject) {
         pid = unsafe { ffi::xpc_connection_get_pid(peer) },
         "XPC peer"
     );
+    // SAFETY: `peer` is live.
+    let caller = caller_of(unsafe { ffi::xpc_connection_get_euid(peer) });
     let session = Mutex::new(ServerSession::default());
     let for_events = Arc::clone(shared);
     let handler = RcBlock::new(move |message: XpcObject| {
@@ -205,6 +210,7 @@ fn on_listener_event(shared: &Arc<Shared>, event: XpcObject) {
             peer_address as XpcObject,
             &session,
             message,
+            caller,
         )
     });
     // SAFETY: `peer` is live (we hold a reference); libxpc copies the block.
@@ -214,12 +220,28 @@ fn on_listener_event(shared: &Arc<Shared>, event: XpcObject) {
     }
 }
 
+/// What a peer of effective uid `uid` may do: change the tunnel if it is
+/// root, the user at the console (the owner of /dev/console, as `stat -f
+/// %Su /dev/console` reads it) or in the `admin` group (where "Allow this
+/// user to administer this computer" puts a user).
+fn caller_of(uid: u32) -> Caller {
+    use std::os::unix::fs::MetadataExt;
+    let console = std::fs::metadata("/dev/console").ok().map(|m| m.uid());
+    let admin = || -> Option<bool> {
+        let user = nix::unistd::User::from_uid(uid.into()).ok()??;
+        let group = nix::unistd::Group::from_name("admin").ok()??;
+        Some(group.gid == user.gid || group.mem.contains(&user.name))
+    };
+    Caller::new(uid, console, admin().unwrap_or(false))
+}
+
 fn on_peer_message(
     shared: &Shared,
     id: u64,
     peer: XpcObject,
     session: &Mutex<ServerSession>,
     message: XpcObject,
+    caller: Caller,
 ) {
     // SAFETY: `message` is live for the handler's duration.
     let kind = unsafe { ffi::xpc_get_type(message) };
@@ -245,11 +267,12 @@ fn on_peer_message(
         return;
     };
     let quiesced = shared.quiesced.load(Ordering::SeqCst);
-    let dispatch =
-        session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .on_frame(&frame, &shared.info, quiesced);
+    let dispatch = session.lock().unwrap_or_else(|e| e.into_inner()).on_frame(
+        &frame,
+        &shared.info,
+        quiesced,
+        caller,
+    );
     let (reply, close) = match dispatch {
         Dispatch::Reply(reply) => (reply, false),
         Dispatch::ReplyAndClose(reply) => (reply, true),
@@ -269,7 +292,7 @@ fn on_peer_message(
             )
         }
     };
-    let json = serde_json::to_vec(&reply).expect("replies serialise");
+    let json = reply.to_json_within_frame();
     // SAFETY: `message` is live; the reply is ours until released.
     unsafe {
         let answer = ffi::xpc_dictionary_create_reply(message);
@@ -299,12 +322,19 @@ fn close_others(shared: &Shared, keep: u64) {
 pub struct Client {
     connection: Retained,
     next_id: u64,
+    timeout: std::time::Duration,
 }
 
 impl Client {
     /// Connects to `service_name`, which must be served by code that
-    /// satisfies `peer_requirement`. Nothing is sent until the first request.
-    pub fn connect(service_name: &str, peer_requirement: &str) -> Result<Self, XpcError> {
+    /// satisfies `peer_requirement`. Nothing is sent until the first request;
+    /// each reply is awaited for at most `timeout`, so a wedged extension
+    /// never hangs the app, or an installer running it.
+    pub fn connect(
+        service_name: &str,
+        peer_requirement: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self, XpcError> {
         let name = c_string(service_name)?;
         let requirement = c_string(peer_requirement)?;
         // SAFETY: valid C strings; a null queue means the default target.
@@ -336,6 +366,7 @@ impl Client {
         Ok(Self {
             connection,
             next_id: 1,
+            timeout,
         })
     }
 
@@ -344,15 +375,30 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         let json = RequestEnvelope { id, request }.to_json();
-        // SAFETY: we create, fill and release the message; the reply is
-        // ours until `Retained` drops it.
-        let reply = unsafe {
+        let (replied, reply) = std::sync::mpsc::sync_channel::<Retained>(1);
+        let handler = RcBlock::new(move |reply: XpcObject| {
+            // SAFETY: the reply is borrowed for the handler's duration; the
+            // reference taken here is the receiver's to release.
+            let _ = replied.try_send(Retained(unsafe { ffi::xpc_retain(reply) }));
+        });
+        // SAFETY: we create, fill and release the message; libxpc copies
+        // the block and keeps the message as long as it needs it.
+        unsafe {
             let message = ffi::xpc_dictionary_create(std::ptr::null(), std::ptr::null(), 0);
             set_frame(message, &json);
-            let reply =
-                ffi::xpc_connection_send_message_with_reply_sync(self.connection.0, message);
+            ffi::xpc_connection_send_message_with_reply(
+                self.connection.0,
+                message,
+                std::ptr::null_mut(),
+                &handler,
+            );
             ffi::xpc_release(message);
-            Retained(reply)
+        }
+        let Ok(reply) = reply.recv_timeout(self.timeout) else {
+            // SAFETY: the connection is live; a late reply then meets a
+            // closed channel and is released.
+            unsafe { ffi::xpc_connection_cancel(self.connection.0) };
+            return Err(XpcError::Timeout(self.timeout));
         };
         // SAFETY: the reply is live while `reply` is.
         if unsafe { ffi::xpc_get_type(reply.0) } == ffi::type_error() {

@@ -1,7 +1,8 @@
 //! macOS: the control channel's listener on the versioned Mach service our
 //! own Info.plist names (`NetworkExtension.NEMachServiceName`, which
 //! installer-tool writes under the extension's app group, versioned),
-//! admitting only code signed by the same team. `run_extension` starts it before handing
+//! admitting only the app (`VPNAppBundleIdentifier`), signed with our
+//! team's Developer ID. `run_extension` starts it before handing
 //! the process to NetworkExtension.
 
 use std::sync::Arc;
@@ -43,8 +44,9 @@ pub fn start_control_listener(
     info: ExtensionInfo,
     service: Arc<dyn Service>,
 ) -> Result<Listener, ListenerError> {
-    let name = own_info_plist()?.network_extension.mach_service_name;
-    let requirement = peer_requirement(&name);
+    let plist = own_info_plist()?;
+    let name = plist.network_extension.mach_service_name;
+    let requirement = peer_requirement(&name, &plist.app_id);
     tracing::info!(service = name.as_str(), "listening for the app over XPC");
     Ok(Listener::start(name.as_str(), &requirement, info, service)?)
 }

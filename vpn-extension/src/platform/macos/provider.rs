@@ -134,6 +134,9 @@ define_class!(
                     &frame,
                     &extension.info,
                     extension.quiesced.load(std::sync::atomic::Ordering::SeqCst),
+                    // The system does not say who sent an app message, so
+                    // it may only read (the app itself sends none).
+                    vpn_ipc::caller::Caller::unknown(),
                 );
                 let reply = match dispatch {
                     Dispatch::Reply(reply) | Dispatch::ReplyAndClose(reply) => reply,
