@@ -229,9 +229,11 @@ impl VpnConfiguration {
             manager.setOnDemandEnabled(wanted.on_demand);
             manager.setEnabled(true);
         }
+        // SAFETY: `done` is a live completion block; the manager is ours.
         completed("saving the VPN configuration", |done| unsafe {
             manager.saveToPreferencesWithCompletionHandler(Some(done))
         })?;
+        // SAFETY: as above.
         completed("loading the VPN configuration", |done| unsafe {
             manager.loadFromPreferencesWithCompletionHandler(done)
         })?;
@@ -269,6 +271,7 @@ impl VpnConfiguration {
 
     /// Removes ours from the system's preferences.
     pub fn remove(&self) -> Result<(), String> {
+        // SAFETY: `done` is a live completion block; the manager is ours.
         completed("removing the VPN configuration", |done| unsafe {
             self.manager
                 .removeFromPreferencesWithCompletionHandler(Some(done))

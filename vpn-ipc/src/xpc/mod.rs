@@ -83,22 +83,30 @@ impl Drop for Retained {
 /// `message` must be a live XPC dictionary.
 unsafe fn frame_of(message: XpcObject) -> Option<Vec<u8>> {
     let mut length = 0usize;
-    let bytes = ffi::xpc_dictionary_get_data(message, FRAME_KEY.as_ptr(), &mut length);
+    // SAFETY: `message` is a live dictionary (the caller's promise) and the
+    // key a C string.
+    let bytes = unsafe { ffi::xpc_dictionary_get_data(message, FRAME_KEY.as_ptr(), &mut length) };
     if bytes.is_null() || length > MAX_FRAME_LEN {
         return None;
     }
-    Some(std::slice::from_raw_parts(bytes.cast::<u8>(), length).to_vec())
+    // SAFETY: libxpc returned `length` bytes at `bytes`, owned by the
+    // dictionary, which outlives this copy.
+    Some(unsafe { std::slice::from_raw_parts(bytes.cast::<u8>(), length) }.to_vec())
 }
 
 /// # Safety
 /// `dictionary` must be a live XPC dictionary we may modify.
 unsafe fn set_frame(dictionary: XpcObject, frame: &[u8]) {
-    ffi::xpc_dictionary_set_data(
-        dictionary,
-        FRAME_KEY.as_ptr(),
-        frame.as_ptr().cast::<c_void>(),
-        frame.len(),
-    );
+    // SAFETY: a live dictionary (the caller's promise); libxpc copies the
+    // bytes.
+    unsafe {
+        ffi::xpc_dictionary_set_data(
+            dictionary,
+            FRAME_KEY.as_ptr(),
+            frame.as_ptr().cast::<c_void>(),
+            frame.len(),
+        );
+    }
 }
 
 struct Shared {
@@ -194,11 +202,9 @@ fn on_listener_event(shared: &Arc<Shared>, event: XpcObject) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id, retained);
-    tracing::debug!(
-        id,
-        pid = unsafe { ffi::xpc_connection_get_pid(peer) },
-        "XPC peer"
-    );
+    // SAFETY: `peer` is live.
+    let pid = unsafe { ffi::xpc_connection_get_pid(peer) };
+    tracing::debug!(id, pid, "XPC peer");
     // SAFETY: `peer` is live.
     let caller = caller_of(unsafe { ffi::xpc_connection_get_euid(peer) });
     let session = Mutex::new(ServerSession::default());

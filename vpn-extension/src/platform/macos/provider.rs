@@ -33,14 +33,20 @@ use crate::platform::{provider_settings::ProviderSettings, NetworkSettings, Tunn
 const SETTINGS_TIMEOUT: Duration = Duration::from_secs(20);
 const ERROR_DOMAIN: &str = env!("CARGO_PKG_NAME");
 
-/// The provider the system is running; completion blocks and the provider
-/// are thread-safe by Apple's contract, so they may cross threads.
-struct Shared<T>(T);
-// SAFETY: NetworkExtension's provider and completion blocks may be used
-// from any thread (Apple documents the provider methods as thread-safe).
-unsafe impl<T> Send for Shared<T> {}
+/// The provider the system is running, kept for the threads that serve it.
+struct CurrentProvider(Retained<PacketTunnelProvider>);
+// SAFETY: NetworkExtension's provider may be used from any thread (Apple
+// documents the provider methods as thread-safe).
+unsafe impl Send for CurrentProvider {}
 
-static CURRENT: Mutex<Option<Shared<Retained<PacketTunnelProvider>>>> = Mutex::new(None);
+/// A completion block the system handed the provider, called from the
+/// thread that finishes the work.
+struct Completion<F: ?Sized>(RcBlock<F>);
+// SAFETY: the system's completion handlers may be called from any thread;
+// nothing but these blocks crosses threads through this type.
+unsafe impl<F: ?Sized> Send for Completion<F> {}
+
+static CURRENT: Mutex<Option<CurrentProvider>> = Mutex::new(None);
 
 fn ns_error(message: &str) -> Retained<NSError> {
     let description = NSString::from_str(message);
@@ -73,8 +79,8 @@ define_class!(
             completion: &DynBlock<dyn Fn(*mut NSError)>,
         ) {
             let profile = self.profile(options);
-            *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Shared(self.retain()));
-            let completion = Shared(completion.copy());
+            *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(CurrentProvider(self.retain()));
+            let completion = Completion(completion.copy());
             // Starting blocks on the engine; the system's queue must not.
             std::thread::spawn(move || {
                 let completion = completion;
@@ -101,7 +107,7 @@ define_class!(
         #[unsafe(method(stopTunnelWithReason:completionHandler:))]
         fn stop_tunnel(&self, reason: NEProviderStopReason, completion: &DynBlock<dyn Fn()>) {
             tracing::info!(reason = reason.0, "the system stops the tunnel");
-            let completion = Shared(completion.copy());
+            let completion = Completion(completion.copy());
             std::thread::spawn(move || {
                 let completion = completion;
                 if let Ok(extension) = Extension::get() {
@@ -121,7 +127,7 @@ define_class!(
             completion: Option<&DynBlock<dyn Fn(*mut NSData)>>,
         ) {
             let frame = message.to_vec();
-            let completion = completion.map(|c| Shared(c.copy()));
+            let completion = completion.map(|c| Completion(c.copy()));
             std::thread::spawn(move || {
                 let Ok(extension) = Extension::get() else {
                     // No control service to answer with: an empty reply.
