@@ -13,6 +13,7 @@
 
 pub mod bom;
 pub mod cksum;
+pub mod notarization_trailer;
 pub mod payload;
 pub mod product;
 pub mod tree;

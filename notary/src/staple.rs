@@ -12,25 +12,18 @@ use std::{
 
 use apple_codesign::{
     cryptography::DigestType,
-    stapling::{
-        record_name_from_executable_bundle, staple_ticket_to_bundle, xar_notarization_trailer,
-    },
+    stapling::{record_name_from_executable_bundle, staple_ticket_to_bundle},
     ticket_lookup::{
         TicketLookupRequest, TicketLookupRequestRecord, TicketLookupResponse,
         TicketLookupResponseRecord,
     },
 };
 use apple_xar::reader::XarReader;
+use flatpkg::notarization_trailer;
 use reqwest::blocking::Client;
 
 use crate::NotaryProgress;
 use crate::{human_duration, service::error_detail, NotaryError};
-
-/// `t8lr`: the magic of both trailer records.
-const TRAILER_MAGIC: &[u8; 4] = b"t8lr";
-const TRAILER_SIZE: u64 = 16;
-const TRAILER_TICKET: u16 = 2;
-const TRAILER_TERMINATOR: u16 = 1;
 
 /// What can be notarized and stapled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,41 +207,6 @@ pub fn lookup_ticket(
     }
 }
 
-/// Where the trailers that end `file` start (its length when it has none).
-fn end_of_xar(file: &mut File, path: &Path) -> Result<u64, NotaryError> {
-    let read_error = |source| NotaryError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut end = file.metadata().map_err(read_error)?.len();
-    // A ticket trailer is: terminator record, ticket, ticket record.
-    while end >= 2 * TRAILER_SIZE {
-        let mut record = [0u8; TRAILER_SIZE as usize];
-        file.seek(SeekFrom::Start(end - TRAILER_SIZE))
-            .map_err(read_error)?;
-        file.read_exact(&mut record).map_err(read_error)?;
-        let kind = u16::from_le_bytes([record[6], record[7]]);
-        let length = u64::from(u32::from_le_bytes([
-            record[8], record[9], record[10], record[11],
-        ]));
-        if &record[..4] != TRAILER_MAGIC || kind != TRAILER_TICKET {
-            break;
-        }
-        let Some(start) = end.checked_sub(2 * TRAILER_SIZE + length) else {
-            break;
-        };
-        file.seek(SeekFrom::Start(start)).map_err(read_error)?;
-        file.read_exact(&mut record).map_err(read_error)?;
-        if &record[..4] != TRAILER_MAGIC
-            || u16::from_le_bytes([record[6], record[7]]) != TRAILER_TERMINATOR
-        {
-            break;
-        }
-        end = start;
-    }
-    Ok(end)
-}
-
 /// Writes the ticket; a ticket stapled before is replaced, so stapling
 /// twice leaves one trailer.
 pub fn write_ticket(target: &Stapleable, ticket: &[u8]) -> Result<(), NotaryError> {
@@ -264,12 +222,11 @@ pub fn write_ticket(target: &Stapleable, ticket: &[u8]) -> Result<(), NotaryErro
                 .write(true)
                 .open(path)
                 .map_err(write_error)?;
-            let end = end_of_xar(&mut file, path)?;
+            let end = notarization_trailer::xar_end(&mut file).map_err(write_error)?;
             file.set_len(end).map_err(write_error)?;
-            let trailer = xar_notarization_trailer(ticket)
-                .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
             file.seek(SeekFrom::End(0)).map_err(write_error)?;
-            file.write_all(&trailer).map_err(write_error)?;
+            file.write_all(&notarization_trailer::trailer(ticket))
+                .map_err(write_error)?;
             file.sync_all().map_err(write_error)
         }
         Stapleable::Bundle(_) => {
@@ -292,16 +249,7 @@ pub fn stapled_ticket(path: &Path) -> Result<Option<Vec<u8>>, NotaryError> {
         source,
     };
     let mut file = File::open(path).map_err(read_error)?;
-    let len = file.metadata().map_err(read_error)?.len();
-    let end = end_of_xar(&mut file, path)?;
-    if end == len {
-        return Ok(None);
-    }
-    let mut ticket = vec![0u8; (len - end - 2 * TRAILER_SIZE) as usize];
-    file.seek(SeekFrom::Start(end + TRAILER_SIZE))
-        .map_err(read_error)?;
-    file.read_exact(&mut ticket).map_err(read_error)?;
-    Ok(Some(ticket))
+    notarization_trailer::last_ticket(&mut file).map_err(read_error)
 }
 
 #[cfg(test)]
@@ -326,6 +274,16 @@ mod tests {
         );
         let data = std::fs::read(&path).unwrap();
         assert!(data.starts_with(b"xar!not really a xar but long enough"));
+    }
+
+    /// Our trailer is byte for byte the one apple-codesign writes.
+    #[test]
+    fn the_trailer_is_apple_codesigns() {
+        let ticket = b"s8ch a ticket of some length";
+        assert_eq!(
+            notarization_trailer::trailer(ticket),
+            apple_codesign::stapling::xar_notarization_trailer(ticket).unwrap()
+        );
     }
 
     #[test]

@@ -30,7 +30,31 @@ pub struct UpgradeState {
     pub prepared: Option<Prepared>,
 }
 
+/// What `upgrade finish --state` may be given: the preinstall script's
+/// state file, or what `upgrade prepare` printed (Linux has no pkg
+/// scripts: `prepare > state.json`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StateFile {
+    Prepared(Prepared),
+    Script(UpgradeState),
+}
+
 impl UpgradeState {
+    /// Reads either form of state file. The bytes are untrusted (a file on
+    /// disk): anything that is not one of the two forms is an error.
+    pub fn from_state_file(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        Ok(match serde_json::from_slice(bytes)? {
+            StateFile::Script(state) => state,
+            StateFile::Prepared(prepared) => UpgradeState {
+                tunnel_was_up: prepared.tunnel_was_up,
+                previous_version: Some(prepared.version.clone()),
+                prepared: Some(prepared),
+                upgrade_id: None,
+            },
+        })
+    }
+
     pub fn tunnel_was_up(&self) -> bool {
         self.tunnel_was_up || self.prepared.as_ref().is_some_and(|p| p.tunnel_was_up)
     }

@@ -35,7 +35,6 @@ use std::{
 };
 
 use anyhow::Context;
-use serde::Deserialize;
 use vpn_ipc::{
     message::{Request, Response, TunnelState, TunnelStatus},
     transport::ControlClient,
@@ -600,31 +599,13 @@ fn write_report(options: &FinishOptions, result: UpgradeReport) -> anyhow::Resul
     Ok(result)
 }
 
-/// The preinstall script's state file, or what `upgrade prepare` printed
-/// (Linux has no pkg scripts: `prepare > state.json`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StateFile {
-    Prepared(Prepared),
-    Script(UpgradeState),
-}
-
 fn read_state(path: &Path) -> anyhow::Result<UpgradeState> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: StateFile = serde_json::from_slice(&bytes).with_context(|| {
+    UpgradeState::from_state_file(&bytes).with_context(|| {
         format!(
             "{} is neither the preinstall's state file nor `upgrade prepare` output (remove it to start afresh)",
             path.display()
         )
-    })?;
-    Ok(match file {
-        StateFile::Script(state) => state,
-        StateFile::Prepared(prepared) => UpgradeState {
-            tunnel_was_up: prepared.tunnel_was_up,
-            previous_version: Some(prepared.version.clone()),
-            prepared: Some(prepared),
-            upgrade_id: None,
-        },
     })
 }
 

@@ -128,6 +128,19 @@ fn not_a_setting(key: &str) -> String {
     }
 }
 
+/// The error for a `[...]` line that is no section we know, quoting it
+/// only if it is one bracketed name: anything after the `]` may be a key.
+fn unknown_section(content: &str) -> String {
+    let name = content
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .filter(|name| is_setting_name(name));
+    match name {
+        Some(_) => format!("unknown section {content}: expected [Interface] or [Peer]"),
+        None => "expected a line `[Interface]` or `[Peer]` alone (this one is not shown, as it may hold a key)".to_string(),
+    }
+}
+
 fn err(line: usize, message: impl Into<String>) -> ConfigError {
     ConfigError {
         line,
@@ -165,6 +178,37 @@ fn decode_key(line: usize, name: &str, value: &str) -> Result<[u8; 32], ConfigEr
     })
 }
 
+/// `value` as an error may quote it. A value can hold a key when lines
+/// ran together (`DNS = 10.0.0.1PrivateKey = ...`), so any run of 40 or
+/// more base64 characters (a key is 43 and an `=`) is hidden, and a long
+/// value is cut.
+fn quotable(value: &str) -> String {
+    const SHOWN: usize = 60;
+    let mut shown = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, shown: &mut String| {
+        if run.len() >= 40 {
+            shown.push_str("[hidden: may be a key]");
+        } else {
+            shown.push_str(run);
+        }
+        run.clear();
+    };
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() || c == '+' || c == '/' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut shown);
+            shown.push(c);
+        }
+    }
+    flush(&mut run, &mut shown);
+    if shown.chars().count() > SHOWN {
+        shown = shown.chars().take(SHOWN).collect::<String>() + "...";
+    }
+    shown
+}
+
 fn parse_list<T>(
     line: usize,
     name: &str,
@@ -180,7 +224,10 @@ fn parse_list<T>(
             parse(item).ok_or_else(|| {
                 err(
                     line,
-                    format!("{name}: `{item}` is not an address (expected e.g. {example})"),
+                    format!(
+                        "{name}: `{}` is not an address (expected e.g. {example})",
+                        quotable(item)
+                    ),
                 )
             })
         })
@@ -198,7 +245,10 @@ fn parse_endpoint(line: usize, value: &str) -> Result<Endpoint, ConfigError> {
     let bad = || {
         err(
             line,
-            format!("Endpoint `{value}` is not host:port (e.g. vpn.example.com:51820 or [2001:db8::1]:51820)"),
+            format!(
+                "Endpoint `{}` is not host:port (e.g. vpn.example.com:51820 or [2001:db8::1]:51820)",
+                quotable(value)
+            ),
         )
     };
     let (host, port) = if let Some(rest) = value.strip_prefix('[') {
@@ -226,7 +276,10 @@ fn parse_u16(line: usize, name: &str, value: &str, min: u16) -> Result<u16, Conf
         Ok(n) if n >= min => Ok(n),
         _ => Err(err(
             line,
-            format!("{name} `{value}` is not a number from {min} to 65535"),
+            format!(
+                "{name} `{}` is not a number from {min} to 65535",
+                quotable(value)
+            ),
         )),
     }
 }
@@ -306,12 +359,7 @@ impl FromStr for TunnelConfig {
                         line,
                         ..Default::default()
                     }),
-                    _ => {
-                        return Err(err(
-                            line,
-                            format!("unknown section {content}: expected [Interface] or [Peer]"),
-                        ))
-                    }
+                    _ => return Err(err(line, unknown_section(content))),
                 };
                 continue;
             }
@@ -479,6 +527,10 @@ mod tests {
             (format!("[Interface]\nPrivateKey = {KEY_A}\n[Peer]\nPublicKey = {KEY_B}\nEndpoint = 10.0.0.1\n"), 5, "host:port"),
             (format!("[Interface]\nPrivateKey = {KEY_A}\n[Peer]\nPublicKey = {KEY_B}\nColour = red\n"), 5, "unknown [Peer] setting `Colour`"),
             (format!("[Interface]\nPrivateKey = {KEY_A}\n[Peers]\n"), 3, "unknown section"),
+            // Found by the wg_quick fuzz target: a header with a key after it.
+            (format!("[Interface] PrivateKey = {KEY_A}\n"), 1, "not shown, as it may hold a key"),
+            (format!("[Interface]\nDNS = 10.7.0.1PrivateKey = {KEY_A}\n"), 2, "hidden: may be a key"),
+            (format!("[Interface]\nPrivateKey = {KEY_A}\n[Peer]\nPublicKey = {KEY_B}\nEndpoint = {KEY_A}\n"), 5, "hidden: may be a key"),
             (format!("PrivateKey = {KEY_A}\n"), 1, "before any"),
             (format!("[Interface]\nPrivateKey = {KEY_A}\n"), 1, "no [Peer]"),
             (format!("[Interface]\nAddress = 10.0.0.2/32\n[Peer]\nPublicKey = {KEY_B}\n"), 1, "no PrivateKey"),

@@ -11,10 +11,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use vpn_ipc::{
+    caller::{change_named, Caller},
     framing::{FrameDecoder, MAX_FRAME_LEN},
     message::{Request, Response},
     negotiation::SUPPORTED,
-    caller::{change_named, Caller},
     session::{Dispatch, ExtensionInfo, ServerSession},
 };
 
