@@ -36,6 +36,10 @@ pub enum XarError {
     BadPath(String),
     #[error("xar path `{0}` is both a file and a directory")]
     Conflict(String),
+    #[error(
+        "xar path {path:?} {reason}, so it would not read back from the table of contents (XML)"
+    )]
+    Unwritable { path: String, reason: &'static str },
     #[error("i/o error in the xar archive")]
     Io(#[from] io::Error),
 }
@@ -133,6 +137,21 @@ impl XarWriter {
         let parts: Vec<&str> = path.split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(XarError::BadPath(path.to_string()));
+        }
+        // XML 1.0 has no way to write most control characters, a parser
+        // turns a carriage return into a newline, and readers trim the
+        // whitespace around a name.
+        let unwritable = |reason| XarError::Unwritable {
+            path: path.to_string(),
+            reason,
+        };
+        if path.chars().any(char::is_control) {
+            return Err(unwritable("has a control character"));
+        }
+        if parts.iter().any(|p| p.trim() != *p) {
+            return Err(unwritable(
+                "has a name that starts or ends with white space",
+            ));
         }
         let (file_name, dirs) = parts.split_last().expect("split yields one part");
         let mut level = &mut self.root;

@@ -73,4 +73,58 @@ mod tests {
         table.insert("10.0.0.0/24".parse().unwrap(), 2);
         assert_eq!(table.lookup(ip("10.0.0.1")), Some(&2));
     }
+
+    /// Against the simplest matcher there is: every network that contains
+    /// the address, the longest prefix winning, the last insertion of a
+    /// network winning over an earlier one.
+    fn naive(routes: &[(IpNet, usize)], addr: IpAddr) -> Option<usize> {
+        let mut best: Option<(u8, usize)> = None;
+        for (net, value) in routes {
+            let net = net.trunc();
+            if net.contains(&addr) && best.is_none_or(|(len, _)| net.prefix_len() >= len) {
+                best = Some((net.prefix_len(), *value));
+            }
+        }
+        best.map(|(_, value)| value)
+    }
+
+    fn net() -> impl proptest::strategy::Strategy<Value = IpNet> {
+        use proptest::prelude::*;
+        // A few distinct first bytes so that networks overlap often.
+        prop_oneof![
+            (0u8..4, any::<[u8; 3]>(), 0u8..=32).prop_map(|(a, rest, len)| {
+                let addr = std::net::Ipv4Addr::new(a, rest[0], rest[1], rest[2]);
+                IpNet::new(addr.into(), len).unwrap()
+            }),
+            (0u16..4, any::<[u16; 7]>(), 0u8..=128).prop_map(|(a, rest, len)| {
+                let addr = std::net::Ipv6Addr::new(
+                    a, rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6],
+                );
+                IpNet::new(addr.into(), len).unwrap()
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn lookups_match_a_naive_longest_prefix_matcher(
+            routes in proptest::collection::vec((net(), 0usize..8), 0..24),
+            probes in proptest::collection::vec(net(), 1..32),
+        ) {
+            let mut table = AllowedIps::default();
+            for (net, value) in &routes {
+                table.insert(*net, *value);
+            }
+            // Probe the routes' own addresses too: the edges are where
+            // matchers go wrong.
+            let addrs = probes
+                .iter()
+                .chain(routes.iter().map(|(net, _)| net))
+                .flat_map(|net| [net.addr(), net.network(), net.broadcast()]);
+            for addr in addrs {
+                proptest::prop_assert_eq!(table.lookup(addr).copied(), naive(&routes, addr), "{}", addr);
+            }
+        }
+    }
 }
