@@ -9,30 +9,27 @@
 pub mod allowed_ips;
 pub mod config;
 mod peer;
+pub mod peer_set;
 pub mod state;
 mod tun;
 mod udp;
 
 use std::{
-    collections::HashMap,
     io,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
-use boringtun::{
-    noise::{handshake::parse_handshake_anon, rate_limiter::RateLimiter, Packet, Tunn, TunnResult},
-    x25519,
-};
+use boringtun::noise::Tunn;
 use parking_lot::Mutex;
 use quinn_udp::RecvMeta;
 use tokio::task::JoinSet;
 
 use self::{
-    allowed_ips::AllowedIps,
     config::PublicKey,
-    peer::{Peer, PeerStats},
+    peer::PeerStats,
+    peer_set::PeerSet,
     udp::{RecvBackoff, Udp},
 };
 pub use self::{
@@ -44,10 +41,6 @@ pub use self::{
 /// How often boringtun's timers run (handshake retries, keepalives, expiry):
 /// the interval its own device uses.
 const TIMER_TICK: Duration = Duration::from_millis(250);
-/// Handshakes per second across all peers before cookies are demanded:
-/// boringtun's own figure. Each datagram is counted once, when
-/// [`Shared::route_datagram`] finds its peer.
-const HANDSHAKE_RATE_LIMIT: u64 = 100;
 /// Large enough for any IP packet plus WireGuard's 32-byte overhead.
 const BUFFER_LEN: usize = 65_536 + 32;
 /// Packets per batch between the device and the wire: a 64 KB TCP segment
@@ -110,15 +103,7 @@ pub struct Engine {
 }
 
 struct Shared {
-    peers: Vec<Peer>,
-    by_key: HashMap<[u8; 32], usize>,
-    routes: AllowedIps<usize>,
-    /// Peers' session indices are `(index_base + position) << 8`; a random
-    /// base keeps packets of a previous run from landing on a new session.
-    index_base: u32,
-    private: x25519::StaticSecret,
-    public: x25519::PublicKey,
-    rate_limiter: Arc<RateLimiter>,
+    peers: PeerSet,
     v4: Udp,
     v6: Option<Udp>,
     /// The largest packet the device hands us or takes (the MTU), plus
@@ -138,48 +123,12 @@ impl Engine {
         endpoints: &[Option<SocketAddr>],
         tun: T,
     ) -> Result<Engine, EngineError> {
-        assert_eq!(endpoints.len(), config.peers.len(), "an endpoint per peer");
-        let private = x25519::StaticSecret::from(config.interface.private_key.bytes());
-        let public = x25519::PublicKey::from(&private);
-        let rate_limiter = Arc::new(RateLimiter::new(&public, HANDSHAKE_RATE_LIMIT));
-        // Each `Tunn` checks mac1 again and would count the datagram a
-        // second time against its limiter. A limiter that is never under
-        // load keeps the one count above; with the shared one, a handshake
-        // crossing the limit between the two checks was answered with a
-        // cookie from inside `Tunn`, which looked like a verified datagram.
-        let verified = Arc::new(RateLimiter::new(&public, u64::MAX));
-        let index_base = rand::random::<u32>() & 0x00ff_ffff;
-
-        let mut peers = Vec::with_capacity(config.peers.len());
-        let mut by_key = HashMap::new();
-        let mut routes = AllowedIps::default();
-        for (position, (peer, endpoint)) in config.peers.iter().zip(endpoints).enumerate() {
-            let tunn = Tunn::new(
-                private.clone(),
-                x25519::PublicKey::from(peer.public_key.0),
-                peer.preshared_key.as_ref().map(|k| k.bytes()),
-                peer.persistent_keepalive,
-                (index_base + position as u32) & 0x00ff_ffff,
-                Some(Arc::clone(&verified)),
-            );
-            for net in &peer.allowed_ips {
-                routes.insert(*net, position);
-            }
-            by_key.insert(peer.public_key.0, position);
-            peers.push(Peer::new(peer.public_key, tunn, *endpoint));
-        }
-
+        let peers = PeerSet::new(config, endpoints);
         let port = config.interface.listen_port.unwrap_or(0);
         let (v4, v6) = Udp::bind(port).map_err(|source| EngineError::Bind { port, source })?;
         let listen_port = v4.port();
         let shared = Arc::new(Shared {
             peers,
-            by_key,
-            routes,
-            index_base,
-            private,
-            public,
-            rate_limiter,
             v4,
             v6,
             packet_len: usize::from(config.interface.mtu) + 32,
@@ -199,9 +148,9 @@ impl Engine {
         tasks.spawn(timers(Arc::clone(&shared)));
         // Start the first handshake now rather than on the first packet, so
         // "connected" means what it says before any traffic flows.
-        for peer in &shared.peers {
-            peer.initiate(&shared);
-        }
+        shared
+            .peers
+            .initiate_all(&mut |datagram, to| shared.send_to(datagram, to));
         Ok(Engine { shared, tasks })
     }
 
@@ -211,7 +160,7 @@ impl Engine {
             state,
             error,
             listen_port: self.shared.listen_port,
-            peers: self.shared.peers.iter().map(Peer::stats).collect(),
+            peers: self.shared.peers.stats(),
         }
     }
 
@@ -284,43 +233,6 @@ impl Shared {
     fn send_to(&self, datagram: &[u8], to: SocketAddr) {
         if let Some(socket) = self.socket(to.is_ipv6()) {
             socket.try_send_to(datagram, to);
-        }
-    }
-
-    fn peer_by_index(&self, receiver_idx: u32) -> Option<usize> {
-        let position = ((receiver_idx >> 8).wrapping_sub(self.index_base) & 0x00ff_ffff) as usize;
-        (position < self.peers.len()).then_some(position)
-    }
-
-    /// Which peer a datagram is for. Handshake initiations name their sender
-    /// only inside the encrypted static key, which costs a DH to read, so
-    /// they pass the shared rate limiter first (answered with a cookie when
-    /// under load).
-    fn route_datagram(
-        &self,
-        datagram: &[u8],
-        from: SocketAddr,
-        scratch: &mut [u8],
-    ) -> Option<usize> {
-        let packet = match self
-            .rate_limiter
-            .verify_packet(Some(from.ip()), datagram, scratch)
-        {
-            Ok(packet) => packet,
-            Err(TunnResult::WriteToNetwork(cookie)) => {
-                self.send_to(cookie, from);
-                return None;
-            }
-            Err(_) => return None,
-        };
-        match packet {
-            Packet::HandshakeInit(init) => {
-                let half = parse_handshake_anon(&self.private, &self.public, &init).ok()?;
-                self.by_key.get(&half.peer_static_public).copied()
-            }
-            Packet::HandshakeResponse(p) => self.peer_by_index(p.receiver_idx),
-            Packet::PacketCookieReply(p) => self.peer_by_index(p.receiver_idx),
-            Packet::PacketData(p) => self.peer_by_index(p.receiver_idx),
         }
     }
 }
@@ -398,11 +310,12 @@ async fn tun_to_network<T: Tun>(shared: Arc<Shared>, tun: Arc<T>) {
             let Some(dst) = Tunn::dst_address(packet) else {
                 continue;
             };
-            let Some(&position) = shared.routes.lookup(dst) else {
+            let Some(position) = shared.peers.route(dst) else {
                 tracing::trace!(%dst, "no peer for destination");
                 continue;
             };
-            let Some((datagram, to)) = shared.peers[position].encapsulate(packet, &mut out) else {
+            let Some((datagram, to)) = shared.peers.peers[position].encapsulate(packet, &mut out)
+            else {
                 continue;
             };
             while !segments.try_push(datagram, to, max_segments) {
@@ -442,27 +355,18 @@ async fn network_to_tun<T: Tun>(shared: Arc<Shared>, tun: Arc<T>, v6: bool) {
         let mut ready = 0;
         for (buffer, meta) in datagrams.iter().zip(&meta).take(received) {
             for datagram in buffer[..meta.len].chunks(meta.stride.max(1)) {
-                let from = meta.addr;
-                let Some(position) = shared.route_datagram(datagram, from, &mut scratch) else {
-                    continue;
-                };
-                let peer = &shared.peers[position];
                 let target = &mut packets[ready];
                 target.resize(full, 0);
-                let Some(len) =
-                    peer.decapsulate(&shared, datagram, from, &mut target[TUN_HEADROOM..])
-                else {
+                let Some(received) = shared.peers.receive(
+                    datagram,
+                    meta.addr,
+                    &mut scratch,
+                    &mut target[TUN_HEADROOM..],
+                    &mut |reply, to| shared.send_to(reply, to),
+                ) else {
                     continue;
                 };
-                let packet = &target[TUN_HEADROOM..TUN_HEADROOM + len];
-                // Source filtering: a peer may only send from its AllowedIPs.
-                let source = source_address(packet);
-                if !source.is_some_and(|src| shared.routes.allows(src, &position)) {
-                    tracing::trace!(?source, "dropped: source outside the peer's AllowedIPs");
-                    continue;
-                }
-                peer.count_rx(len);
-                target.truncate(TUN_HEADROOM + len);
+                target.truncate(TUN_HEADROOM + received.len);
                 ready += 1;
                 if ready == BATCH {
                     if let Err(e) = tun.send(&mut packets[..ready]).await {
@@ -489,32 +393,15 @@ async fn timers(shared: Arc<Shared>) {
         tick.tick().await;
         ticks += 1;
         if ticks.is_multiple_of(4) {
-            shared.rate_limiter.reset_count();
+            shared.peers.rate_limiter.reset_count();
         }
-        let mut any_session = false;
-        for peer in &shared.peers {
-            peer.update_timers(&shared, &mut out);
-            any_session |= peer.has_session();
-        }
+        let any_session = shared
+            .peers
+            .tick(&mut out, &mut |datagram, to| shared.send_to(datagram, to));
         shared.transition(if any_session {
             TunnelEvent::HandshakeCompleted
         } else {
             TunnelEvent::SessionsExpired
         });
-    }
-}
-
-/// The source address of an IP packet (boringtun only reads destinations).
-fn source_address(packet: &[u8]) -> Option<IpAddr> {
-    match packet.first()? >> 4 {
-        4 => {
-            let bytes: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
-            Some(IpAddr::from(bytes))
-        }
-        6 => {
-            let bytes: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
-            Some(IpAddr::from(bytes))
-        }
-        _ => None,
     }
 }

@@ -9,7 +9,11 @@ use std::{
 use boringtun::noise::{Tunn, TunnResult};
 use parking_lot::{Mutex, RwLock};
 
-use super::{config::PublicKey, Shared};
+use super::config::PublicKey;
+
+/// Where the protocol's own datagrams go (handshakes, cookies, keepalives,
+/// packets queued during a handshake): the caller owns the sockets.
+pub type Send<'a> = dyn FnMut(&[u8], SocketAddr) + 'a;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerStats {
@@ -104,10 +108,10 @@ impl Peer {
     /// IP packet it carried, now at the start of `out`, if any.
     pub(super) fn decapsulate(
         &self,
-        shared: &Shared,
         datagram: &[u8],
         from: SocketAddr,
         out: &mut [u8],
+        send: &mut Send,
     ) -> Option<usize> {
         let start = out.as_ptr() as usize;
         let mut tunn = self.tunn.lock();
@@ -122,10 +126,10 @@ impl Peer {
         }
         match result {
             TunnResult::WriteToNetwork(reply) => {
-                shared.send_to(reply, from);
+                send(reply, from);
                 // Packets queued while there was no session go out now.
                 while let TunnResult::WriteToNetwork(queued) = tunn.decapsulate(None, &[], out) {
-                    shared.send_to(queued, from);
+                    send(queued, from);
                 }
                 None
             }
@@ -149,23 +153,23 @@ impl Peer {
 
     /// Sends a handshake initiation now (boringtun would otherwise wait for
     /// the first packet or timer).
-    pub(super) fn initiate(&self, shared: &Shared) {
+    pub(super) fn initiate(&self, send: &mut Send) {
         let mut out = [0u8; 256];
         let result = self
             .tunn
             .lock()
             .format_handshake_initiation(&mut out, false);
         if let (TunnResult::WriteToNetwork(datagram), Some(to)) = (result, self.endpoint()) {
-            shared.send_to(datagram, to);
+            send(datagram, to);
         }
     }
 
-    pub(super) fn update_timers(&self, shared: &Shared, out: &mut [u8]) {
+    pub(super) fn update_timers(&self, out: &mut [u8], send: &mut Send) {
         let result = self.tunn.lock().update_timers(out);
         match result {
             TunnResult::WriteToNetwork(datagram) => {
                 if let Some(to) = self.endpoint() {
-                    shared.send_to(datagram, to);
+                    send(datagram, to);
                 }
             }
             TunnResult::Err(e) => tracing::debug!(peer = %self.public_key, error = ?e, "timers"),
