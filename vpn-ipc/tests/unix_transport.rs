@@ -75,20 +75,25 @@ fn start(allowed_uids: Vec<u32>, socket_owner: Option<u32>) -> (tempfile::TempDi
     })
 }
 
-/// [`start`] with the configuration as `adjust` leaves it.
-fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.path().join("control.sock");
-    let mut config = ServerConfig {
-        path: path.clone(),
+/// Root alone may connect to a 0600 socket at `path`.
+fn config(path: &Path) -> ServerConfig {
+    ServerConfig {
+        path: path.to_path_buf(),
         allowed_uids: vec![0],
         anyone_may_connect: false,
         controllers: Vec::new(),
         socket_owner: None,
         max_connections: 32,
         idle_timeout: Duration::from_secs(2),
-    };
+    }
+}
+
+/// [`start`] with the configuration as `adjust` leaves it.
+fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("control.sock");
+    let mut config = config(&path);
     adjust(&mut config);
     let server = Server::bind(&config, info(), Arc::new(FakeTunnel)).unwrap();
     std::thread::spawn(move || server.run());
@@ -310,15 +315,7 @@ fn a_socket_folder_others_can_write_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let error = Server::bind(
-        &ServerConfig {
-            path: dir.path().join("control.sock"),
-            allowed_uids: vec![0],
-            anyone_may_connect: false,
-            controllers: Vec::new(),
-            socket_owner: None,
-            max_connections: 1,
-            idle_timeout: Duration::from_secs(1),
-        },
+        &config(&dir.path().join("control.sock")),
         info(),
         Arc::new(FakeTunnel),
     )
@@ -405,13 +402,8 @@ fn child_serves() {
     let path = helper_env("VPN_IPC_CHILD_SERVE");
     let server = Server::bind(
         &ServerConfig {
-            path: PathBuf::from(path),
             allowed_uids: vec![nix::unistd::geteuid().as_raw()],
-            anyone_may_connect: false,
-            controllers: Vec::new(),
-            socket_owner: None,
-            max_connections: 32,
-            idle_timeout: Duration::from_secs(2),
+            ..config(Path::new(&path))
         },
         info(),
         Arc::new(FakeTunnel),
@@ -571,19 +563,7 @@ fn a_malformed_frame_flood_does_not_stop_a_good_client() {
 #[test]
 fn a_live_socket_is_never_taken_over() {
     let (_dir, path) = start(vec![0], None);
-    let second = Server::bind(
-        &ServerConfig {
-            path: path.clone(),
-            allowed_uids: vec![0],
-            anyone_may_connect: false,
-            controllers: Vec::new(),
-            socket_owner: None,
-            max_connections: 1,
-            idle_timeout: Duration::from_secs(1),
-        },
-        info(),
-        Arc::new(FakeTunnel),
-    );
+    let second = Server::bind(&config(&path), info(), Arc::new(FakeTunnel));
     let error = second.err().expect("the second server is refused");
     assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
     // The first one still serves.

@@ -21,7 +21,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use boringtun::noise::Tunn;
 use parking_lot::Mutex;
 use quinn_udp::RecvMeta;
 use tokio::task::JoinSet;
@@ -306,16 +305,7 @@ async fn tun_to_network<T: Tun>(shared: Arc<Shared>, tun: Arc<T>) {
             Err(e) => return shared.fail(format!("reading the tunnel device failed: {e}")),
         };
         for (packet, &len) in packets.iter().zip(&sizes).take(count) {
-            let packet = &packet[..len];
-            let Some(dst) = Tunn::dst_address(packet) else {
-                continue;
-            };
-            let Some(position) = shared.peers.route(dst) else {
-                tracing::trace!(%dst, "no peer for destination");
-                continue;
-            };
-            let Some((datagram, to)) = shared.peers.peers[position].encapsulate(packet, &mut out)
-            else {
+            let Some((datagram, to)) = shared.peers.encapsulate(&packet[..len], &mut out) else {
                 continue;
             };
             while !segments.try_push(datagram, to, max_segments) {
@@ -393,7 +383,7 @@ async fn timers(shared: Arc<Shared>) {
         tick.tick().await;
         ticks += 1;
         if ticks.is_multiple_of(4) {
-            shared.peers.rate_limiter.reset_count();
+            shared.peers.reset_handshake_count();
         }
         let any_session = shared
             .peers

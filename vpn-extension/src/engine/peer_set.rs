@@ -28,15 +28,15 @@ use super::{
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
 
 pub struct PeerSet {
-    pub(super) peers: Vec<Peer>,
+    peers: Vec<Peer>,
     by_key: HashMap<[u8; 32], usize>,
-    pub(super) routes: AllowedIps<usize>,
+    routes: AllowedIps<usize>,
     /// Peers' session indices are `(index_base + position) << 8`; a random
     /// base keeps packets of a previous run from landing on a new session.
     index_base: u32,
     private: x25519::StaticSecret,
     public: x25519::PublicKey,
-    pub(super) rate_limiter: Arc<RateLimiter>,
+    rate_limiter: Arc<RateLimiter>,
 }
 
 /// An IP packet a peer sent, opened and allowed through.
@@ -171,9 +171,25 @@ impl PeerSet {
         })
     }
 
-    /// The peer a packet to `dst` goes to.
-    pub fn route(&self, dst: IpAddr) -> Option<usize> {
-        self.routes.lookup(dst).copied()
+    /// Seals a packet from the device for the peer its destination routes
+    /// to: the datagram and where it goes. `None` when no peer takes the
+    /// destination, or the packet waits for a handshake.
+    pub fn encapsulate<'a>(
+        &self,
+        packet: &[u8],
+        out: &'a mut [u8],
+    ) -> Option<(&'a mut [u8], SocketAddr)> {
+        let dst = Tunn::dst_address(packet)?;
+        let Some(&position) = self.routes.lookup(dst) else {
+            tracing::trace!(%dst, "no peer for destination");
+            return None;
+        };
+        self.peers[position].encapsulate(packet, out)
+    }
+
+    /// Starts a new second of the handshake rate limit.
+    pub fn reset_handshake_count(&self) {
+        self.rate_limiter.reset_count();
     }
 
     /// Starts a handshake with every peer that has an endpoint.
