@@ -33,13 +33,17 @@ fn peers() -> &'static PeerSet {
     })
 }
 
-fn mac1_key() -> [u8; 32] {
-    use base64::{engine::general_purpose::STANDARD, Engine as _};
-    let ours = STANDARD.decode(OURS).unwrap();
-    let mut hash = Blake2s256::new();
-    hash.update(b"mac1----");
-    hash.update(&ours);
-    hash.finalize().into()
+/// HASH("mac1----" || our public key), computed once.
+fn mac1_key() -> &'static [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(|| {
+        use base64::{engine::general_purpose::STANDARD, Engine as _};
+        let ours = STANDARD.decode(OURS).unwrap();
+        let mut hash = Blake2s256::new();
+        hash.update(b"mac1----");
+        hash.update(&ours);
+        hash.finalize().into()
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -58,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
     // Sign mac1 over all but the last 32 bytes (mac1 and mac2).
     if control & 4 != 0 && datagram.len() >= 32 {
         let at = datagram.len() - 32;
-        let mut mac = <Blake2sMac<U16> as Mac>::new_from_slice(&mac1_key()).unwrap();
+        let mut mac = <Blake2sMac<U16> as Mac>::new_from_slice(mac1_key()).unwrap();
         mac.update(&datagram[..at]);
         datagram[at..at + 16].copy_from_slice(&mac.finalize().into_bytes());
     }

@@ -13,7 +13,7 @@ use super::config::PublicKey;
 
 /// Where the protocol's own datagrams go (handshakes, cookies, keepalives,
 /// packets queued during a handshake): the caller owns the sockets.
-pub type Send<'a> = dyn FnMut(&[u8], SocketAddr) + 'a;
+pub type SendDatagram<'a> = dyn FnMut(&[u8], SocketAddr) + 'a;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerStats {
@@ -111,7 +111,7 @@ impl Peer {
         datagram: &[u8],
         from: SocketAddr,
         out: &mut [u8],
-        send: &mut Send,
+        send: &mut SendDatagram,
     ) -> Option<usize> {
         let start = out.as_ptr() as usize;
         let mut tunn = self.tunn.lock();
@@ -153,7 +153,7 @@ impl Peer {
 
     /// Sends a handshake initiation now (boringtun would otherwise wait for
     /// the first packet or timer).
-    pub(super) fn initiate(&self, send: &mut Send) {
+    pub(super) fn initiate(&self, send: &mut SendDatagram) {
         let mut out = [0u8; 256];
         let result = self
             .tunn
@@ -164,7 +164,7 @@ impl Peer {
         }
     }
 
-    pub(super) fn update_timers(&self, out: &mut [u8], send: &mut Send) {
+    pub(super) fn update_timers(&self, out: &mut [u8], send: &mut SendDatagram) {
         let result = self.tunn.lock().update_timers(out);
         match result {
             TunnResult::WriteToNetwork(datagram) => {

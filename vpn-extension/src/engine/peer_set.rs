@@ -18,7 +18,7 @@ use boringtun::{
 
 use super::{
     allowed_ips::AllowedIps,
-    peer::{Peer, PeerStats, Send},
+    peer::{Peer, PeerStats, SendDatagram},
     TunnelConfig,
 };
 
@@ -118,7 +118,7 @@ impl PeerSet {
         datagram: &[u8],
         from: SocketAddr,
         scratch: &mut [u8],
-        send: &mut Send,
+        send: &mut SendDatagram,
     ) -> Option<usize> {
         let packet = match self
             .rate_limiter
@@ -153,7 +153,7 @@ impl PeerSet {
         from: SocketAddr,
         scratch: &mut [u8],
         out: &mut [u8],
-        send: &mut Send,
+        send: &mut SendDatagram,
     ) -> Option<Received> {
         let position = self.route_datagram(datagram, from, scratch, send)?;
         let peer = &self.peers[position];
@@ -193,14 +193,14 @@ impl PeerSet {
     }
 
     /// Starts a handshake with every peer that has an endpoint.
-    pub fn initiate_all(&self, send: &mut Send) {
+    pub fn initiate_all(&self, send: &mut SendDatagram) {
         for peer in &self.peers {
             peer.initiate(send);
         }
     }
 
     /// Runs every peer's timers; whether any has a live session.
-    pub fn tick(&self, out: &mut [u8], send: &mut Send) -> bool {
+    pub fn tick(&self, out: &mut [u8], send: &mut SendDatagram) -> bool {
         let mut any_session = false;
         for peer in &self.peers {
             peer.update_timers(out, send);
