@@ -73,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
                         Request::Hello { .. } => panic!("Hello reached the service"),
                         Request::Quiesce => quiesced = true,
                         Request::Resume => quiesced = false,
-                        Request::Status | Request::Stats | Request::Logs { .. } => {}
+                        Request::Status
+                        | Request::Stats
+                        | Request::Logs { .. }
+                        | Request::Profiles => {}
                         other => assert!(!quiesced, "{other:?} served while quiesced"),
                     }
                 }

@@ -190,6 +190,9 @@ fn the_app_connects_the_extension_to_wireguard_go_and_both_survive_restarts() {
     let json = host.app_ok(&["import", host.config.to_str().unwrap()]);
     schema("import", &json);
     assert_eq!(json["profile"], "home");
+    let json = host.app_ok(&["profiles"]);
+    schema("profiles", &json);
+    assert_eq!(json["profiles"], serde_json::json!(["home"]));
     let mode = std::fs::metadata(profiles.join("home.conf"))
         .unwrap()
         .permissions()

@@ -36,6 +36,8 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List the stored profiles.
+    Profiles,
     /// Bring the tunnel up with a profile.
     Connect { profile: String },
     /// Bring the tunnel down.

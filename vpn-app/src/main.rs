@@ -25,6 +25,7 @@ fn run(cli: &Cli) -> anyhow::Result<Report> {
     match &cli.command {
         Command::Status => tunnel::status(cli),
         Command::Import { file, name } => tunnel::import(cli, file, name.as_deref()),
+        Command::Profiles => tunnel::profiles(cli),
         Command::Connect { profile } => tunnel::connect(cli, profile),
         Command::Disconnect => tunnel::disconnect(cli),
         Command::Logs { lines } => tunnel::logs(cli, *lines),

@@ -248,6 +248,10 @@ impl<D: TunnelDevices> Service for ControlService<D> {
                 },
                 Err(reply) => *reply,
             },
+            Request::Profiles => match self.profiles.list() {
+                Ok(names) => Response::Profiles { names },
+                Err(e) => profile_error(e),
+            },
             Request::Start { profile } => self.start(profile),
             Request::Stop => self.stop(),
             // The session rules answer these before the service sees them.

@@ -78,6 +78,26 @@ impl ProfileStore {
         std::fs::rename(&temporary, &path).map_err(io)
     }
 
+    /// The names of the stored profiles, sorted; files that are not a
+    /// profile's (the `.name.conf.new` of an interrupted save) are skipped.
+    pub fn list(&self) -> Result<Vec<String>, ProfileError> {
+        let io = |source| ProfileError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let file_name = entry.map_err(io)?.file_name();
+            let name = file_name
+                .to_str()
+                .and_then(|f| f.strip_suffix(".conf"))
+                .filter(|name| check_name(name).is_ok());
+            names.extend(name.map(str::to_string));
+        }
+        names.sort();
+        Ok(names)
+    }
+
     pub fn load(&self, name: &str) -> Result<String, ProfileError> {
         check_name(name)?;
         let path = self.path(name);
@@ -113,6 +133,21 @@ mod tests {
             reopened.load("work"),
             Err(ProfileError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn the_list_holds_saved_profiles_only_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProfileStore::open(dir.path()).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        for name in ["work", "home"] {
+            store.save(name, "[Interface]\n").unwrap();
+        }
+        // An interrupted save, and files nobody saved as a profile.
+        for stray in [".office.conf.new", "notes.txt", "bad name.conf", ".conf"] {
+            std::fs::write(dir.path().join(stray), "").unwrap();
+        }
+        assert_eq!(store.list().unwrap(), ["home", "work"]);
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub fn change_named(request: &Request) -> Option<&'static str> {
         Request::Stop => Some("Stop"),
         Request::Quiesce => Some("Quiesce"),
         Request::Resume => Some("Resume"),
-        Request::Hello { .. } | Request::Status | Request::Stats | Request::Logs { .. } => None,
+        Request::Hello { .. }
+        | Request::Status
+        | Request::Stats
+        | Request::Logs { .. }
+        | Request::Profiles => None,
     }
 }
 

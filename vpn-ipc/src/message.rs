@@ -46,6 +46,8 @@ pub enum Request {
     Logs {
         lines: u32,
     },
+    /// The names of the stored profiles (the app's menu lists them).
+    Profiles,
 }
 
 /// The inclusive range of protocol versions one side speaks.
@@ -74,6 +76,10 @@ pub enum Response {
     Stats(TunnelStats),
     Logs {
         lines: Vec<String>,
+    },
+    /// Sorted by name.
+    Profiles {
+        names: Vec<String>,
     },
     Error {
         code: ErrorCode,
@@ -314,6 +320,7 @@ mod tests {
             },
             Request::Stats,
             Request::Logs { lines: 50 },
+            Request::Profiles,
         ]
     }
 
@@ -357,6 +364,9 @@ mod tests {
             Response::Started,
             Response::Logs {
                 lines: vec!["2026-11-28T06:00:00Z INFO tunnel starting".into()],
+            },
+            Response::Profiles {
+                names: vec!["home".into(), "office".into()],
             },
             Response::Stopped,
             Response::Quiesced,

@@ -167,6 +167,7 @@ impl ServerSession {
                 request @ (Request::Status
                 | Request::Stats
                 | Request::Logs { .. }
+                | Request::Profiles
                 | Request::Quiesce
                 | Request::Resume),
                 State::Ready { .. },

@@ -1,5 +1,5 @@
-//! The tunnel's commands: `status`, `import`, `connect`, `disconnect`,
-//! `logs`.
+//! The tunnel's commands: `status`, `import`, `profiles`, `connect`,
+//! `disconnect`, `logs`.
 
 use std::path::Path;
 
@@ -18,6 +18,11 @@ use super::{doctor, ready, ready_starting};
 #[derive(Serialize)]
 struct Profile {
     profile: String,
+}
+
+#[derive(Serialize)]
+struct Profiles {
+    profiles: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -59,6 +64,27 @@ pub fn import(cli: &Cli, file: &Path, name: Option<&str>) -> anyhow::Result<Repo
     )?;
     let text = format!("imported profile {profile}");
     Ok(report(&Profile { profile }, text))
+}
+
+pub fn profiles(cli: &Cli) -> anyhow::Result<Report> {
+    let profiles = stored_profiles(cli)?;
+    let text = if profiles.is_empty() {
+        "no profiles: import one with `vpn-app import FILE.conf`".to_string()
+    } else {
+        profiles.join("\n")
+    };
+    Ok(report(&Profiles { profiles }, text))
+}
+
+/// The profiles the extension stores, sorted.
+pub fn stored_profiles(cli: &Cli) -> anyhow::Result<Vec<String>> {
+    let reply = expect(ready(cli)?.request(Request::Profiles)?, |r| {
+        matches!(r, Response::Profiles { .. })
+    })?;
+    let Response::Profiles { names } = reply else {
+        unreachable!("checked above")
+    };
+    Ok(names)
 }
 
 pub fn connect(cli: &Cli, profile: &str) -> anyhow::Result<Report> {
