@@ -8,6 +8,7 @@ pub mod cli;
 pub mod extension_process;
 #[cfg(target_os = "macos")]
 pub mod macos;
+pub mod menu_bar;
 pub mod report;
 pub mod system_extension;
 pub mod upgrade;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use vpn_app::{
     channel::expect,
     cli::Cli,
+    menu_bar::text::human_bytes,
     report::{report, Report},
 };
 use vpn_ipc::message::{Request, Response, TunnelStatus};
@@ -130,8 +131,8 @@ fn status_text(status: &TunnelStatus) -> String {
     if status.profile.is_some() {
         text += &format!(
             "\n  transfer: {} received, {} sent",
-            bytes(status.stats.rx_bytes),
-            bytes(status.stats.tx_bytes)
+            human_bytes(status.stats.rx_bytes),
+            human_bytes(status.stats.tx_bytes)
         );
     }
     for peer in &status.peers {
@@ -142,15 +143,6 @@ fn status_text(status: &TunnelStatus) -> String {
         );
     }
     text
-}
-
-fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.2} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.2} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.2} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
 }
 
 /// The tunnel is the extension's to start (Linux: over the control channel).
