@@ -75,6 +75,18 @@ fn help_walk_finds_nested_commands() {
 }
 
 #[test]
+fn vpn_app_without_a_command_is_a_usage_error_off_macos() {
+    // On macOS that is the menu bar app; here it must not pretend to be.
+    let output = Command::new(binary("vpn-app")).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Usage: vpn-app"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("the menu bar app is macOS's"),
+        "{output:?}"
+    );
+}
+
+#[test]
 fn build_pkg_json_schema() {
     let dir = tempfile::tempdir().unwrap();
     let report = build_ok(

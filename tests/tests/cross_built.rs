@@ -96,15 +96,26 @@ fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
         binary.windows(needle.len()).any(|w| w == needle.as_bytes()),
         "the extension registers no class named {class}"
     );
-    // The frameworks each side needs, by their install names.
-    let framework =
-        |name: &str| format!("/System/Library/Frameworks/{name}.framework/Versions/A/{name}");
-    let app_loads = libraries(&std::fs::read(app.join("MacOS/vpn-app")).unwrap());
+    // The frameworks each side needs, by their install names (AppKit's
+    // bundle version is C, the others' A).
+    let framework = |name: &str| {
+        let version = if name == "AppKit" { "C" } else { "A" };
+        format!("/System/Library/Frameworks/{name}.framework/Versions/{version}/{name}")
+    };
+    let app_binary = std::fs::read(app.join("MacOS/vpn-app")).unwrap();
+    let app_loads = libraries(&app_binary);
     let extension_loads = libraries(&binary);
     for (loads, frameworks) in [
         (
             &app_loads,
-            ["NetworkExtension", "SystemExtensions"].as_slice(),
+            [
+                "NetworkExtension",
+                "SystemExtensions",
+                "AppKit",
+                "UserNotifications",
+                "ServiceManagement",
+            ]
+            .as_slice(),
         ),
         (&extension_loads, ["NetworkExtension"].as_slice()),
     ] {
@@ -115,6 +126,62 @@ fn build_pkg_on_linux_packages_universal_signed_executables_of_the_vpn() {
             );
         }
     }
+    // The menu bar app: objc2 looks its classes up by name at run time,
+    // so the names are what the executable imports from AppKit and the rest.
+    for class in [
+        "NSApplication",
+        "NSStatusBar",
+        "NSMenu",
+        "NSMenuItem",
+        "NSOpenPanel",
+        "NSAlert",
+        "NSPasteboard",
+        "UNUserNotificationCenter",
+        "SMAppService",
+    ] {
+        let needle = format!("{class}\0");
+        assert!(
+            app_binary
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes()),
+            "the app never looks up {class}"
+        );
+    }
+    check_menu_bar_info_plist(&app.join("Info.plist"));
+}
+
+/// An accessory app (no Dock icon) that opens WireGuard's `.conf` files
+/// without claiming them, and says why it needs the extension.
+fn check_menu_bar_info_plist(path: &std::path::Path) {
+    let info = plist::Value::from_file(path).unwrap();
+    let info = info.as_dictionary().unwrap();
+    assert_eq!(info["LSUIElement"].as_boolean(), Some(true));
+    assert!(info["NSSystemExtensionUsageDescription"]
+        .as_string()
+        .is_some_and(|s| !s.is_empty()));
+    let document = info["CFBundleDocumentTypes"].as_array().unwrap()[0]
+        .as_dictionary()
+        .unwrap();
+    assert_eq!(document["LSHandlerRank"].as_string(), Some("Alternate"));
+    let types: Vec<_> = document["LSItemContentTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_string())
+        .collect();
+    assert_eq!(types, ["com.wireguard.config.quick"]);
+    let declared = info["UTImportedTypeDeclarations"].as_array().unwrap()[0]
+        .as_dictionary()
+        .unwrap();
+    assert_eq!(
+        declared["UTTypeIdentifier"].as_string(),
+        Some("com.wireguard.config.quick")
+    );
+    let extensions = declared["UTTypeTagSpecification"].as_dictionary().unwrap()
+        ["public.filename-extension"]
+        .as_array()
+        .unwrap();
+    assert_eq!(extensions[0].as_string(), Some("conf"));
 }
 
 /// The install names of the dylibs the first slice loads.

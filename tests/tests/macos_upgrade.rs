@@ -141,6 +141,8 @@ fn login_agent_arguments(sim: &SimMac) -> Vec<String> {
         "{arguments:?}"
     );
     assert!(arguments.contains(&"--once".to_string()), "{arguments:?}");
+    // The app stays in the menu bar afterwards and says what happened.
+    assert!(arguments.contains(&"--stay".to_string()), "{arguments:?}");
     // It expires with its upgrade.
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sim.state_file()).unwrap()).unwrap();
@@ -271,6 +273,13 @@ fn upgrade_2_to_3_with_the_vpn_stopped() {
     );
     assert!(
         app_calls.contains(&"--json upgrade prepare".to_string()),
+        "{app_calls:?}"
+    );
+    // The new app finishes, then stays in the menu bar.
+    assert!(
+        app_calls
+            .iter()
+            .any(|c| c.starts_with("upgrade finish ") && c.contains(" --stay")),
         "{app_calls:?}"
     );
     let state: serde_json::Value = serde_json::from_slice(

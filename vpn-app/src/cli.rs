@@ -4,8 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-#[derive(Debug, Parser)]
-#[command(name = "vpn-app", version, about = "Control the VPN")]
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "vpn-app",
+    version,
+    about = "Control the VPN",
+    long_about = "Control the VPN. Without a command, on macOS, the app runs in the menu bar."
+)]
 pub struct Cli {
     /// The extension's control socket (Linux).
     #[arg(
@@ -21,11 +26,12 @@ pub struct Cli {
     /// Never start the extension; fail if it is not running.
     #[arg(long, global = true)]
     pub no_start: bool,
+    /// None: the menu bar app (macOS).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum Command {
     /// Show the tunnel's state.
     Status,
@@ -63,7 +69,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum ExtensionCommand {
     /// Handshake with the running extension: its version, build and protocol.
     Status,
@@ -73,7 +79,7 @@ pub enum ExtensionCommand {
     Deactivate,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum UpgradeCommand {
     /// Old app, before the replacement: record the tunnel's state, bring it
     /// down, quiesce the extension; prints the state (`--json` for the
@@ -104,5 +110,10 @@ pub enum UpgradeCommand {
         /// configuration.
         #[arg(long)]
         unattended: bool,
+        /// Then stay in the menu bar, telling the user the outcome in a
+        /// notification (macOS; the postinstall and the login agent ask
+        /// for it).
+        #[arg(long)]
+        stay: bool,
     },
 }

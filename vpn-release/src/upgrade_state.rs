@@ -103,7 +103,7 @@ pub struct SavedConfiguration {
 }
 
 /// How the upgrade ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// The app reaches the current extension; the tunnel is as it was.
@@ -126,12 +126,44 @@ impl Outcome {
     }
 }
 
-/// The JSON report `upgrade finish` prints: the outcome and every step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// The JSON report `upgrade finish` prints: the outcome and every step
+/// (read back by the menu bar app the same process becomes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpgradeReport {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub repaired: bool,
     pub tunnel_restored: bool,
     pub steps: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The menu bar app reads back what `upgrade finish --json` printed,
+    /// schema version and all.
+    #[test]
+    fn a_printed_report_reads_back() {
+        for outcome in [
+            Outcome::Healthy,
+            Outcome::ApprovalPending,
+            Outcome::Unhealthy {
+                reason: "no answer".into(),
+            },
+        ] {
+            let report = UpgradeReport {
+                outcome,
+                repaired: true,
+                tunnel_restored: false,
+                steps: vec!["activated".into()],
+            };
+            let mut json = serde_json::to_value(&report).unwrap();
+            json["schema_version"] = 1.into();
+            assert_eq!(
+                serde_json::from_value::<UpgradeReport>(json).unwrap(),
+                report
+            );
+        }
+    }
 }

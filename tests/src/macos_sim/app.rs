@@ -344,7 +344,7 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let Command::Upgrade { command } = &cli.command else {
+    let Some(Command::Upgrade { command }) = &cli.command else {
         eprintln!("the simulated app runs only the upgrade commands");
         return ExitCode::from(2);
     };

@@ -10,7 +10,7 @@ use vpn_app::{channel::ready_at, cli::Cli};
 use vpn_ipc::transport::ControlClient;
 
 /// A client to an extension of this very build.
-fn ready(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
+pub(crate) fn ready(cli: &Cli) -> anyhow::Result<Box<dyn ControlClient>> {
     ready_at(&cli.socket)
 }
 

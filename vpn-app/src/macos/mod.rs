@@ -17,6 +17,8 @@ pub struct AppBundle {
     pub name: String,
     /// The embedded system extension's bundle id, also the provider's.
     pub extension_id: String,
+    /// `VPNExtensionMachServiceName`: the extension's versioned XPC service.
+    pub service_name: String,
 }
 
 /// Reads `Name.app/Contents/Info.plist`, this program being
@@ -46,5 +48,6 @@ pub fn app_bundle() -> anyhow::Result<AppBundle> {
         id: plist.bundle.bundle_id.to_string(),
         name: plist.bundle.name,
         extension_id,
+        service_name: plist.service_name.to_string(),
     })
 }

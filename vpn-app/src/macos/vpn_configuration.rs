@@ -5,9 +5,12 @@
 //! waited on with a limit.
 //!
 //! NetworkExtension answers on the main thread's run loop (completion
-//! handlers, and the status updates `NEVPNConnection` caches), and this
-//! command line app waits on that same thread: every wait here runs the run
-//! loop instead of blocking it.
+//! handlers "executed on the caller's main thread", Apple's documentation
+//! of `loadAllFromPreferencesWithCompletionHandler:`; and the status
+//! updates `NEVPNConnection` caches). The command line waits on that same
+//! thread, so its waits run the run loop instead of blocking it. The menu
+//! bar app calls from its worker thread while the main thread runs
+//! `NSApplication`: there a wait simply blocks.
 
 use std::{
     ffi::c_void,
@@ -17,7 +20,7 @@ use std::{
 };
 
 use block2::RcBlock;
-use objc2::{rc::Retained, runtime::AnyObject, ClassType};
+use objc2::{rc::Retained, runtime::AnyObject, ClassType, MainThreadMarker};
 use objc2_foundation::{
     NSArray, NSData, NSDictionary, NSError, NSKeyedArchiver, NSKeyedUnarchiver, NSNotification,
     NSNotificationCenter, NSObject, NSSet, NSString, NSURL,
@@ -38,14 +41,22 @@ extern "C" {
     fn CFRunLoopRunInMode(mode: *const c_void, seconds: f64, return_after_source: u8) -> i32;
 }
 
-/// Runs the current thread's run loop for up to `duration`.
+/// Lets `duration` pass: on the main thread running its run loop (the
+/// answers come there), elsewhere sleeping.
 pub fn run_loop_for(duration: Duration) {
+    if MainThreadMarker::new().is_none() {
+        return std::thread::sleep(duration);
+    }
     // SAFETY: CoreFoundation's default mode constant; any duration.
     unsafe { CFRunLoopRunInMode(kCFRunLoopDefaultMode, duration.as_secs_f64(), 1) };
 }
 
-/// Waits for `answer` while the run loop runs, up to `limit`.
+/// Waits for `answer` up to `limit`, on the main thread while its run loop
+/// runs.
 fn wait_for<T>(answer: &mpsc::Receiver<T>, limit: Duration) -> Option<T> {
+    if MainThreadMarker::new().is_none() {
+        return answer.recv_timeout(limit).ok();
+    }
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(value) = answer.try_recv() {

@@ -15,8 +15,8 @@ pub enum Icon {
 }
 
 impl Icon {
-    /// The SF Symbol drawn for the state (available from macOS 11, below
-    /// our minimum).
+    /// The SF Symbol drawn for the state (each in SF Symbols by macOS 12,
+    /// below our minimum).
     pub fn symbol(self) -> &'static str {
         match self {
             Self::Disconnected => "shield",

@@ -1,6 +1,6 @@
 //! The menu bar app, platform-free: [`MenuBar`] takes what was observed
 //! and what the user chose, and says what the menu shows and what to do.
-//! The AppKit layer (`macos::menu_bar`, in the binary) renders
+//! The AppKit layer (`menu_bar_app`, in the binary) renders
 //! [`Menu`] and carries out each [`Effect`]; tests drive the model through
 //! every state on any OS.
 

@@ -51,6 +51,7 @@ pub fn finish_options(
         once,
         upgrade_id,
         unattended,
+        stay: _,
     } = command
     else {
         return None;
