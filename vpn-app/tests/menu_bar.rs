@@ -248,6 +248,11 @@ fn connecting_switching_and_disconnecting() {
         None,
         "one task at a time"
     );
+    // A click on the entry as it was drawn before does nothing now.
+    assert!(bar
+        .on(Event::Chose(Action::Connect("office".into())))
+        .is_empty());
+    assert!(bar.on(Event::Chose(Action::Repair)).is_empty());
     bar.on(Event::Finished(connect, TaskOutcome::Done(String::new())));
     bar.on(Event::Observed(Observed {
         session: Session::Connecting,

@@ -246,6 +246,12 @@ impl MenuBar {
     }
 
     fn chose(&mut self, action: Action) -> Vec<Effect> {
+        // A click on an entry drawn before the state changed (AppKit sends
+        // the action after the menu closes) does only what the menu offers
+        // now.
+        if !self.menu().offers(&action) {
+            return Vec::new();
+        }
         match action {
             // The running tunnel's item is checked; choosing it changes nothing.
             Action::Connect(profile)

@@ -129,6 +129,13 @@ impl Menu {
         text
     }
 
+    /// Whether an enabled entry does `action`.
+    pub fn offers(&self, action: &Action) -> bool {
+        self.items.iter().any(|item| {
+            matches!(item, Item::Entry { enabled: true, action: Some(a), .. } if a == action)
+        })
+    }
+
     /// The action of the entry titled `title`, if it is enabled.
     pub fn enabled_action(&self, title: &str) -> Option<&Action> {
         self.items.iter().find_map(|item| match item {

@@ -1,12 +1,16 @@
 //! The one Objective-C object of the menu bar app: the application's
 //! delegate (launch, files opened with the app), the menu's delegate (open
-//! or closed) and every entry's target. Each callback is forwarded to the
+//! or closed), the notification center's and every entry's target. Each callback is forwarded to the
 //! app as it is.
 
+use block2::DynBlock;
 use objc2::{define_class, msg_send, rc::Retained, MainThreadMarker, MainThreadOnly};
 use objc2_app_kit::{NSApplication, NSApplicationDelegate, NSMenu, NSMenuDelegate, NSMenuItem};
 use objc2_foundation::{NSArray, NSNotification, NSObject, NSObjectProtocol, NSURL};
-use vpn_app::menu_bar::Event;
+use objc2_user_notifications::{
+    UNNotification, UNNotificationPresentationOptions, UNUserNotificationCenter,
+    UNUserNotificationCenterDelegate,
+};
 
 define_class!(
     // SAFETY: a plain NSObject subclass without ivars, used on the main
@@ -28,8 +32,7 @@ define_class!(
         /// (`CFBundleDocumentTypes`).
         #[unsafe(method(application:openURLs:))]
         fn open_urls(&self, _application: &NSApplication, urls: &NSArray<NSURL>) {
-            let files = urls.iter().filter_map(|url| url.to_file_path()).collect();
-            super::deliver(Event::FilesOpened(files));
+            super::files_opened(urls.iter().filter_map(|url| url.to_file_path()).collect());
         }
     }
 
@@ -42,6 +45,22 @@ define_class!(
         #[unsafe(method(menuDidClose:))]
         fn menu_did_close(&self, _menu: &NSMenu) {
             super::menu_open(false);
+        }
+    }
+
+    unsafe impl UNUserNotificationCenterDelegate for AppDelegate {
+        /// Without this, macOS drops a notice posted while the app is
+        /// active (as it is after one of its alerts).
+        #[unsafe(method(userNotificationCenter:willPresentNotification:withCompletionHandler:))]
+        fn will_present(
+            &self,
+            _center: &UNUserNotificationCenter,
+            _notification: &UNNotification,
+            completion_handler: &DynBlock<dyn Fn(UNNotificationPresentationOptions)>,
+        ) {
+            completion_handler.call((
+                UNNotificationPresentationOptions::Banner | UNNotificationPresentationOptions::List,
+            ));
         }
     }
 

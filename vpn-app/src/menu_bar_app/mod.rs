@@ -13,7 +13,14 @@ mod status_item;
 mod system;
 mod worker;
 
-use std::{cell::RefCell, process::ExitCode, ptr::NonNull, sync::mpsc};
+use std::{
+    cell::RefCell,
+    path::PathBuf,
+    process::ExitCode,
+    ptr::NonNull,
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 use block2::RcBlock;
 use dispatch2::{DispatchQueue, DispatchTime};
@@ -21,6 +28,7 @@ use objc2::{rc::Retained, runtime::ProtocolObject, MainThreadMarker};
 use objc2_app_kit::{NSApplication, NSApplicationActivationPolicy};
 use objc2_foundation::{NSNotification, NSNotificationCenter, NSObjectProtocol, NSOperationQueue};
 use objc2_network_extension::NEVPNStatusDidChangeNotification;
+use objc2_user_notifications::UNUserNotificationCenter;
 use vpn_app::{
     cli::Cli,
     macos::app_bundle,
@@ -37,6 +45,9 @@ struct Launch {
     /// The application holds its delegate weakly: this is the strong
     /// reference, then [`App`]'s.
     delegate: Retained<AppDelegate>,
+    /// Files that launched the app: `application:openURLs:` may come
+    /// before `applicationDidFinishLaunching:`.
+    files: Vec<PathBuf>,
 }
 
 struct App {
@@ -48,8 +59,9 @@ struct App {
     delegate: Retained<AppDelegate>,
     status_item: StatusItem,
     menu_open: bool,
-    /// An observation is scheduled on the main queue.
-    observation_scheduled: bool,
+    /// When the next scheduled observation is due; timers that find
+    /// another due time were overtaken by a sooner one.
+    next_observation: Option<Instant>,
 }
 
 thread_local! {
@@ -75,6 +87,7 @@ pub fn run(cli: Cli, upgrade: Option<UpgradeReport>) -> ExitCode {
             cli,
             upgrade,
             delegate,
+            files: Vec::new(),
         })
     });
     application.run();
@@ -88,6 +101,7 @@ fn launched(mtm: MainThreadMarker) {
         cli,
         upgrade,
         delegate,
+        files,
     }) = LAUNCH.with(|launch| launch.borrow_mut().take())
     else {
         return;
@@ -107,6 +121,9 @@ fn launched(mtm: MainThreadMarker) {
         service_name: bundle.service_name.clone(),
     };
     let tasks = worker::spawn(cli, bundle, deliver);
+    // Notices show even while the app is active (after one of its alerts).
+    UNUserNotificationCenter::currentNotificationCenter()
+        .setDelegate(Some(ProtocolObject::from_ref(&*delegate)));
     let (bar, effects) = MenuBar::launch(info, upgrade);
     let status_item = StatusItem::new(&delegate, mtm);
     // The session's every change (connecting, connected, ...) shows at
@@ -131,34 +148,59 @@ fn launched(mtm: MainThreadMarker) {
             delegate,
             status_item,
             menu_open: false,
-            observation_scheduled: false,
+            next_observation: None,
         })
     });
-    carry_out(effects, mtm);
-    redraw(mtm);
+    apply(effects, mtm);
+    if !files.is_empty() {
+        deliver(Event::FilesOpened(files));
+    }
+}
+
+/// `.conf` files opened with the app: to the model, or kept for it until
+/// the app has launched.
+fn files_opened(files: Vec<PathBuf>) {
+    let early = LAUNCH.with(|launch| match launch.borrow_mut().as_mut() {
+        Some(launch) => {
+            launch.files.extend(files.iter().cloned());
+            true
+        }
+        None => false,
+    });
+    if !early {
+        deliver(Event::FilesOpened(files));
+    }
 }
 
 fn with_app<R>(f: impl FnOnce(&mut App) -> R) -> Option<R> {
     APP.with(|app| app.borrow_mut().as_mut().map(f))
 }
 
-/// Hands `event` to the model, carries out what it says and redraws.
+/// Hands `event` to the model and applies what it says.
 fn deliver(event: Event) {
     let Some(mtm) = MainThreadMarker::new() else {
         return;
     };
-    let observed = matches!(event, Event::Observed(_));
     let Some(effects) = with_app(|app| {
         app.bar.set_now(epoch_seconds());
         app.bar.on(event)
     }) else {
         return;
     };
-    carry_out(effects, mtm);
+    apply(effects, mtm);
+}
+
+/// Carries out `effects`: first what returns at once, then the redraw and
+/// the next observation, and only then what waits for the user (an alert,
+/// the open panel), so that nothing else waits behind a dialog.
+fn apply(effects: Vec<Effect>, mtm: MainThreadMarker) {
+    let (modal, immediate): (Vec<_>, Vec<_>) = effects
+        .into_iter()
+        .partition(|e| matches!(e, Effect::Show(_) | Effect::ChooseConfFiles));
+    carry_out(immediate, mtm);
     redraw(mtm);
-    if observed {
-        schedule_observation();
-    }
+    schedule_observation();
+    carry_out(modal, mtm);
 }
 
 /// A menu entry was chosen.
@@ -170,10 +212,11 @@ fn chose(tag: isize) {
 
 fn menu_open(open: bool) {
     with_app(|app| app.menu_open = open);
-    // Opening the menu asks for fresh figures at once.
+    // Opening the menu asks for fresh figures at once, then every second.
     if open {
         observe_now();
     }
+    schedule_observation();
 }
 
 fn carry_out(effects: Vec<Effect>, mtm: MainThreadMarker) {
@@ -221,25 +264,40 @@ fn observe_now() {
     });
 }
 
-/// The next observation, as often as the model asks (more often while the
-/// menu is open or something is changing).
+/// The next observation, as often as the model asks now (more often while
+/// the menu is open or something is changing). A sooner time overtakes a
+/// later one already scheduled.
 fn schedule_observation() {
     let Some(delay) = with_app(|app| {
-        if app.observation_scheduled {
+        let due = Instant::now() + app.bar.observe_every(app.menu_open);
+        if app.next_observation.is_some_and(|next| next <= due) {
             return None;
         }
-        app.observation_scheduled = true;
-        Some(app.bar.observe_every(app.menu_open))
+        app.next_observation = Some(due);
+        Some(due.saturating_duration_since(Instant::now()))
     })
     .flatten() else {
         return;
     };
     let when = DispatchTime::try_from(delay).unwrap_or(DispatchTime::NOW);
     let _ = DispatchQueue::main().after(when, || {
-        with_app(|app| app.observation_scheduled = false);
-        observe_now();
+        let due = with_app(|app| {
+            let due = app
+                .next_observation
+                .is_some_and(|next| next <= Instant::now() + TIMER_SLACK);
+            if due {
+                app.next_observation = None;
+            }
+            due
+        });
+        if due == Some(true) {
+            observe_now();
+        }
     });
 }
+
+/// How early a dispatch timer may fire and still count as on time.
+const TIMER_SLACK: Duration = Duration::from_millis(20);
 
 fn epoch_seconds() -> u64 {
     std::time::SystemTime::now()

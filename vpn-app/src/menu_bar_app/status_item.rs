@@ -1,6 +1,8 @@
 //! The status item and its menu, drawn from the model's [`Menu`]: each
-//! render replaces the entries, and an entry's tag indexes the actions of
-//! the menu it was drawn from.
+//! render that changes something replaces the entries. An entry's tag
+//! holds the drawing's generation and the entry's index in its actions,
+//! so a click on an entry of an earlier drawing (AppKit sends the action
+//! after the menu closes, and it may be redrawn meanwhile) is ignored.
 
 use objc2::{rc::Retained, runtime::ProtocolObject, sel, MainThreadMarker, MainThreadOnly};
 use objc2_app_kit::{
@@ -15,9 +17,14 @@ use super::delegate::AppDelegate;
 pub struct StatusItem {
     item: Retained<NSStatusItem>,
     menu: Retained<NSMenu>,
-    /// The actions of the entries drawn last, by tag.
+    /// What was drawn last, and its actions by index.
+    drawn: Option<Menu>,
     actions: Vec<Action>,
+    generation: isize,
 }
+
+/// Tags are `generation << INDEX_BITS | index`.
+const INDEX_BITS: u32 = 16;
 
 impl StatusItem {
     pub fn new(delegate: &AppDelegate, mtm: MainThreadMarker) -> Self {
@@ -30,19 +37,28 @@ impl StatusItem {
         Self {
             item,
             menu,
+            drawn: None,
             actions: Vec::new(),
+            generation: 0,
         }
     }
 
-    /// The action of the entry tagged `tag` in the menu drawn last.
+    /// The action of the entry tagged `tag`, if it is of the menu drawn last.
     pub fn action(&self, tag: isize) -> Option<Action> {
-        usize::try_from(tag)
-            .ok()
-            .and_then(|i| self.actions.get(i))
+        if tag >> INDEX_BITS != self.generation {
+            return None;
+        }
+        self.actions
+            .get((tag & ((1 << INDEX_BITS) - 1)) as usize)
             .cloned()
     }
 
     pub fn render(&mut self, menu: &Menu, delegate: &AppDelegate, mtm: MainThreadMarker) {
+        if self.drawn.as_ref() == Some(menu) {
+            return;
+        }
+        self.drawn = Some(menu.clone());
+        self.generation = (self.generation + 1) % (1 << 14);
         if let Some(button) = self.item.button(mtm) {
             let symbol = NSString::from_str(menu.icon.symbol());
             let tooltip = NSString::from_str(&menu.tooltip);
@@ -86,7 +102,9 @@ impl StatusItem {
                         );
                         if let Some(action) = action {
                             entry.setTarget(Some(delegate));
-                            entry.setTag(self.actions.len() as isize);
+                            entry.setTag(
+                                self.generation << INDEX_BITS | self.actions.len() as isize,
+                            );
                             self.actions.push(action.clone());
                         }
                         entry

@@ -4,9 +4,16 @@
 //! waits: NetworkExtension's completion handlers arrive there while this
 //! thread blocks on them (`macos::vpn_configuration`).
 
-use std::{sync::mpsc, time::Duration};
+use std::{
+    cell::Cell,
+    ffi::c_void,
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::mpsc,
+    time::Duration,
+};
 
-use dispatch2::DispatchQueue;
+use block2::{Block, RcBlock};
+use objc2::rc::autoreleasepool;
 use objc2_service_management::SMAppService;
 use vpn_app::{
     cli::{Cli, UpgradeCommand},
@@ -38,13 +45,43 @@ struct Worker {
     client: Option<Box<dyn ControlClient>>,
     /// An activation waiting for approval stays alive with its delegate.
     pending: Option<PendingRequest>,
-    /// The configuration seen last, kept loaded: its connection is what
-    /// posts `NEVPNStatusDidChangeNotification` to this process.
+    /// The configuration seen last, kept loaded: its connection keeps its
+    /// status current and posts `NEVPNStatusDidChangeNotification` to this
+    /// process. Loading it again at each observation would make new
+    /// connections, each posting a change of its own.
     configuration: Option<VpnConfiguration>,
 }
 
+#[link(name = "CoreFoundation", kind = "framework")]
+extern "C" {
+    static kCFRunLoopCommonModes: *const c_void;
+    fn CFRunLoopGetMain() -> *mut c_void;
+    fn CFRunLoopPerformBlock(run_loop: *mut c_void, mode: *const c_void, block: &Block<dyn Fn()>);
+    fn CFRunLoopWakeUp(run_loop: *mut c_void);
+}
+
+/// Has `deliver(event)` run on the main thread's run loop, in every
+/// common mode (a menu being tracked, a modal alert). Not through the main
+/// dispatch queue: an alert opened from a block of that queue would hold
+/// it, and with it NetworkExtension's answers, until the user closes it.
+fn post_to_main(deliver: fn(Event), event: Event) {
+    let event = Cell::new(Some(event));
+    let block = RcBlock::new(move || {
+        if let Some(event) = event.take() {
+            deliver(event);
+        }
+    });
+    // SAFETY: the main run loop lives as long as the process; CF copies the
+    // block and runs it once on that loop's thread.
+    unsafe {
+        let main = CFRunLoopGetMain();
+        CFRunLoopPerformBlock(main, kCFRunLoopCommonModes, &block);
+        CFRunLoopWakeUp(main);
+    }
+}
+
 /// Starts the worker; tasks sent to it come back as events through
-/// `deliver` on the main queue.
+/// `deliver` on the main thread.
 pub fn spawn(cli: Cli, bundle: AppBundle, deliver: fn(Event)) -> mpsc::Sender<Task> {
     let (tasks, received) = mpsc::channel::<Task>();
     std::thread::Builder::new()
@@ -58,8 +95,19 @@ pub fn spawn(cli: Cli, bundle: AppBundle, deliver: fn(Event)) -> mpsc::Sender<Ta
                 configuration: None,
             };
             for task in received {
-                let event = worker.run(task);
-                DispatchQueue::main().exec_async(move || deliver(event));
+                // A panic ends the task, not the worker (the menu would
+                // wait for it forever); the pool drains what the
+                // frameworks autoreleased, as no run loop does here.
+                let event = autoreleasepool(|_| {
+                    catch_unwind(AssertUnwindSafe(|| worker.run(task.clone())))
+                })
+                .unwrap_or_else(|_| {
+                    Event::Finished(
+                        task,
+                        TaskOutcome::Failed("internal error (see the log)".into()),
+                    )
+                });
+                post_to_main(deliver, event);
             }
         })
         .expect("a thread can be started");
@@ -68,6 +116,10 @@ pub fn spawn(cli: Cli, bundle: AppBundle, deliver: fn(Event)) -> mpsc::Sender<Ta
 
 impl Worker {
     fn run(&mut self, task: Task) -> Event {
+        // What changes the configuration has it loaded again.
+        if matches!(task, Task::Connect { .. } | Task::Repair) {
+            self.configuration = None;
+        }
         let outcome = match &task {
             Task::Observe => return Event::Observed(self.observe()),
             Task::ActivateExtension => self.activate(),
@@ -89,7 +141,15 @@ impl Worker {
             .map_or(ExtensionState::Unknown, |copies| {
                 ExtensionState::from_installed(&copies)
             });
-        self.configuration = VpnConfiguration::find(id).ok().flatten();
+        // One that became invalid (removed in System Settings) is looked
+        // for again.
+        if self
+            .configuration
+            .as_ref()
+            .is_none_or(|c| Session::from_ne_status(c.status().0) == Session::NoConfiguration)
+        {
+            self.configuration = VpnConfiguration::find(id).ok().flatten();
+        }
         let (session, configured_profile) = match &self.configuration {
             Some(c) => (Session::from_ne_status(c.status().0), c.profile()),
             None => (Session::NoConfiguration, None),
@@ -178,7 +238,7 @@ impl Worker {
         let finished = upgrade::default_finished_record().and_then(|record| {
             let options =
                 upgrade::command::finish_options(&command, record, upgrade::Limits::default())
-                    .expect("a finish command");
+                    .ok_or_else(|| anyhow::anyhow!("not a finish command"))?;
             let mut platform =
                 upgrade::macos::MacUpgrade::new(self.bundle.clone(), &self.cli.socket);
             upgrade::finish_command(&mut platform, &options)
