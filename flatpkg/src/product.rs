@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! Distribution
+//! Resources/...            (what Installer shows: pages, backgrounds)
 //! <Name>.pkg/Bom
 //! <Name>.pkg/PackageInfo
 //! <Name>.pkg/Payload
@@ -26,15 +27,20 @@ pub struct Component<'a> {
 }
 
 /// Lays out the unsigned product archive; [`XarArchive::write_to`] writes
-/// it and `apple-xar` signs it. `epoch` is the archive's creation time, in
-/// seconds (`SOURCE_DATE_EPOCH` keeps it reproducible).
+/// it and `apple-xar` signs it. `resources` are `(path under Resources/,
+/// bytes)`. `epoch` is the archive's creation time, in seconds
+/// (`SOURCE_DATE_EPOCH` keeps it reproducible).
 pub fn product_archive(
     distribution: &str,
+    resources: &[(String, Vec<u8>)],
     components: &[Component],
     epoch: i64,
 ) -> Result<XarArchive, XarError> {
     let mut xar = XarWriter::new(creation_time(epoch));
     xar.add_compressed("Distribution", distribution.as_bytes())?;
+    for (name, bytes) in resources {
+        xar.add_compressed(&format!("Resources/{name}"), bytes)?;
+    }
     for component in components {
         let name = component.file_name;
         xar.add_compressed(&format!("{name}/Bom"), component.bom)?;

@@ -10,7 +10,10 @@ use serde::Deserialize;
 
 use vpn_release::{BundleId, RepairPolicy, ServiceName, TeamId, Version};
 
-use crate::entitlements::{self, Entitlements, EntitlementsError, Role};
+use crate::{
+    entitlements::{self, Entitlements, EntitlementsError, Role},
+    installer_pages::{InstallerConfig, InstallerPages},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -55,6 +58,9 @@ pub struct ReleaseConfig {
     pub package: PackageConfig,
     #[serde(default)]
     pub upgrade: UpgradeConfig,
+    /// What Installer.app shows (pages, backgrounds, title).
+    #[serde(default)]
+    pub installer: InstallerConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +137,8 @@ pub struct Release {
     pub package_identifier: BundleId,
     pub output_dir: PathBuf,
     pub repair_policy: RepairPolicy,
+    /// Installer.app's title, pages and backgrounds.
+    pub installer: InstallerPages,
     /// Directory of the config file; templates and stand-ins are found from here.
     pub root: PathBuf,
 }
@@ -273,6 +281,7 @@ impl Release {
         let service_group =
             entitlements::mach_service_group(&app_entitlements, &extension_entitlements)?;
         entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
+        let installer = InstallerPages::load(config.installer, &config.product.name, &root, path)?;
         let service_name = ServiceName::versioned(
             &service_group,
             &config.app.bundle_id,
@@ -305,6 +314,7 @@ impl Release {
             package_identifier: config.package.identifier,
             output_dir: resolve(config.package.output_dir),
             repair_policy: config.upgrade.repair_policy,
+            installer,
             root,
         })
     }

@@ -16,7 +16,8 @@
 //! - [`signing`]: identities and inside-out signing with `apple-codesign`;
 //!   the pkg's RSA + CMS signature with `apple-xar`.
 //! - [`pkg`]: the release's flat package (scripts and Distribution from
-//!   [`templates`], written by the `flatpkg` crate);
+//!   [`templates`], what Installer.app shows from [`installer_pages`],
+//!   written by the `flatpkg` crate);
 //!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
 //!   Notarization and stapling are the `notary` crate's.
@@ -32,6 +33,7 @@ pub mod doctor;
 pub mod entitlements;
 pub mod executables;
 pub mod info_plist;
+pub mod installer_pages;
 pub mod macho;
 pub mod pkg;
 pub mod progress;

@@ -16,9 +16,9 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A copy of the workspace's release config and entitlements under
-/// `dir/project`, its workspace at `version`, for a test to change; the
-/// copy's `release.toml`.
+/// A copy of the workspace's release config, entitlements and installer
+/// pages under `dir/project`, its workspace at `version`, for a test to
+/// change; the copy's `release.toml`.
 pub fn release_config_copy(dir: &Path, version: &str) -> PathBuf {
     let root = dir.join("project");
     std::fs::create_dir_all(root.join("signing")).unwrap();
@@ -34,7 +34,20 @@ pub fn release_config_copy(dir: &Path, version: &str) -> PathBuf {
     ] {
         std::fs::copy(workspace_root().join(file), root.join(file)).unwrap();
     }
+    copy_tree(&workspace_root().join("installer"), &root.join("installer"));
     root.join("release.toml")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 /// The workspace's binaries, built once per test process by the cargo

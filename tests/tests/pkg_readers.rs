@@ -315,9 +315,11 @@ fn apple_flat_package_parses_package_info_and_distribution() {
             .unwrap()
             .enable_current_user_home
     );
+    // The title is localized: the key of each language's Localizable.strings
+    // (tests/tests/installer_pages.rs).
     assert_eq!(
         distribution.title.as_ref().map(|t| t.title.as_str()),
-        Some("Demo VPN")
+        Some("SU_TITLE")
     );
     // apple-flat-package's VolumeCheck never matches `allowed-os-versions`
     // (its serde attribute is `rename`, not `rename_all`): read the text.

@@ -18,6 +18,7 @@ use flatpkg::{
 
 use crate::{
     config::Release,
+    installer_pages::Contents,
     templates::{self, TemplateError, TemplateId},
 };
 
@@ -41,6 +42,12 @@ pub enum PkgError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Xar(#[from] xar::XarError),
+    #[error("cannot read the installer resource {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Inputs that make the archive reproducible: the same tree and these give
@@ -186,7 +193,7 @@ pub fn product_archive(
     let component = component_file_name(release);
     let mut vars = vars;
     vars.extend([
-        ("TITLE", release.name.clone()),
+        ("TITLE", release.installer.title_element().to_string()),
         ("MINIMUM_MACOS", release.minimum_macos.clone()),
         ("PACKAGE_ID", release.package_identifier.to_string()),
         ("INSTALL_KBYTES", install_kbytes),
@@ -194,6 +201,27 @@ pub fn product_archive(
         ("COMPONENT_FILE", component.clone()),
     ]);
     let distribution = render(TemplateId::Distribution, &vars)?;
+    // The pages and backgrounds follow the title; built here, with their
+    // attributes escaped, since the template escapes whole values.
+    let distribution = distribution.replacen(
+        "</title>\n",
+        &format!("</title>\n{}", release.installer.distribution_elements()),
+        1,
+    );
+    let resources = release
+        .installer
+        .files
+        .iter()
+        .map(|file| match &file.contents {
+            Contents::File(path) => std::fs::read(path)
+                .map(|bytes| (file.name.clone(), bytes))
+                .map_err(|source| PkgError::Read {
+                    path: path.clone(),
+                    source,
+                }),
+            Contents::Text(text) => Ok((file.name.clone(), text.clone().into_bytes())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // Laid out as pkgbuild writes it (InstallCmds' PackageInfo in public
     // pkgs): both bundles version-checked, strict, replaced whole on
     // upgrade (<upgrade-bundle>, so files a release dropped go and the
@@ -202,6 +230,7 @@ pub fn product_archive(
 
     let archive = product::product_archive(
         &distribution,
+        &resources,
         &[Component {
             file_name: &component,
             bom: &bom,
