@@ -29,6 +29,8 @@ pub enum Command {
     Staple(StapleArgs),
     /// Check the release's inputs before building: every problem at once, each with its fix.
     Doctor(DoctorArgs),
+    /// Check a built .pkg (ours or another tool's): checksums, signatures, certificate, product.
+    Verify(VerifyArgs),
     /// Type-check the VPN's macOS code for both Apple targets, from Linux
     /// (the toolchain and zig a cross build uses; nothing is linked).
     CheckMacos(CheckMacosArgs),
@@ -45,6 +47,15 @@ pub struct DoctorArgs {
     /// The pkg this release replaces: its versions must be lower.
     #[arg(long, value_name = "PKG")]
     pub previous: Option<PathBuf>,
+    /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The flat package.
+    pub pkg: PathBuf,
     /// Print the findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,

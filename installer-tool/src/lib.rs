@@ -42,3 +42,4 @@ pub mod report;
 pub mod signing;
 pub mod templates;
 pub mod toolchain;
+pub mod verify;

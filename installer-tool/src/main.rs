@@ -51,7 +51,11 @@ fn main() -> ExitCode {
                 previous: args.previous,
                 now: chrono::Utc::now(),
             });
-            render::doctor(&report, args.json)
+            render::findings(&report.config, &report.findings, &report, args.json)
+        }
+        Command::Verify(args) => {
+            let report = installer_tool::verify::verify(&args.pkg);
+            render::findings(&report.pkg, &report.findings, &report, args.json)
         }
         Command::CheckMacos(args) => {
             let outcome = requests::release(&args.config).and_then(|release| {

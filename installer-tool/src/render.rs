@@ -2,13 +2,13 @@
 //! report as text or JSON, and a failure with its causes, its fix and its
 //! exit code.
 
-use std::{io::IsTerminal, process::ExitCode, sync::Mutex};
+use std::{io::IsTerminal, path::Path, process::ExitCode, sync::Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use installer_tool::{
     build,
     config::ConfigError,
-    doctor::{DoctorReport, Severity},
+    doctor::{Finding, Severity},
     executables::ExecutablesError,
     progress::{ArchiveProgress, NoProgress, NotaryProgress, Progress},
     report::BuildReport,
@@ -116,16 +116,21 @@ fn help(error: &anyhow::Error) -> Option<String> {
     })
 }
 
-/// The doctor's findings, and exit 1 when any is an error (warnings alone
-/// exit 0).
-pub fn doctor(report: &DoctorReport, json: bool) -> ExitCode {
+/// The findings of `doctor` or `verify` about `subject` (`report` is the
+/// JSON document), and exit 1 when any is an error (warnings alone exit 0).
+pub fn findings(
+    subject: &Path,
+    findings: &[Finding],
+    report: &impl serde::Serialize,
+    json: bool,
+) -> ExitCode {
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).expect("report serialises")
         );
     } else {
-        for finding in &report.findings {
+        for finding in findings {
             let severity = match finding.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
@@ -143,21 +148,15 @@ pub fn doctor(report: &DoctorReport, json: bool) -> ExitCode {
             );
             println!("  fix: {}", finding.fix);
         }
-        let count = |severity| {
-            report
-                .findings
-                .iter()
-                .filter(|f| f.severity == severity)
-                .count()
-        };
+        let count = |severity| findings.iter().filter(|f| f.severity == severity).count();
         println!(
             "{}: {} error(s), {} warning(s)",
-            report.config.display(),
+            subject.display(),
             count(Severity::Error),
             count(Severity::Warning)
         );
     }
-    if report.has_errors() {
+    if findings.iter().any(|f| f.severity == Severity::Error) {
         ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS

@@ -1,0 +1,221 @@
+//! `installer-tool verify` on the pkgs build-pkg writes, on a pkg another
+//! tool built, and on pkgs altered after the fact, one alteration each: a
+//! flipped payload byte, a signature that does not match, a stripped
+//! signature, a missing `hostArchitectures`, a script that lost its mode.
+
+use std::{path::Path, process::Command};
+
+use apple_xar::reader::XarReader;
+use system_tests::{demo_pkg, installer_tool, workspace_root};
+
+/// `verify --json`: the exit code and `(id, file)` of each finding.
+fn verify(pkg: &Path) -> (i32, Vec<(String, String)>) {
+    let output = Command::new(installer_tool())
+        .args(["verify", "--json"])
+        .arg(pkg)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("verify printed no JSON ({e}): {output:?}"));
+    assert_eq!(report["schema_version"], 1);
+    let findings = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["file"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (output.status.code().unwrap(), findings)
+}
+
+fn ids(findings: &[(String, String)]) -> Vec<&str> {
+    let mut ids: Vec<&str> = findings.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort();
+    ids
+}
+
+/// What verify says of the demo pkg as built here: nothing but that its
+/// self-signed identity is not Apple's and that no ticket is stapled.
+const DEMO_WARNINGS: [&str; 2] = ["certificate-not-from-apple", "no-stapled-ticket"];
+
+#[test]
+fn the_demo_pkg_verifies_and_the_text_report_says_so() {
+    let built = demo_pkg();
+    let (code, findings) = verify(&built.pkg);
+    assert_eq!(code, 0, "{findings:?}");
+    assert_eq!(ids(&findings), DEMO_WARNINGS);
+    let text = Command::new(installer_tool())
+        .arg("verify")
+        .arg(&built.pkg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("0 error(s), 2 warning(s)"), "{text}");
+    assert!(text.contains("warning[no-stapled-ticket]"), "{text}");
+}
+
+#[test]
+fn a_pkg_another_tool_built_is_read_and_judged() {
+    let classic = workspace_root().join("tests/fixtures/classic-mkbom-xar.pkg");
+    let (code, findings) = verify(&classic);
+    assert_eq!(code, 1, "unsigned is an error: {findings:?}");
+    assert_eq!(ids(&findings), ["no-stapled-ticket", "unsigned"]);
+}
+
+/// A copy of the demo pkg in `dir`, with `alter` applied to its bytes.
+fn altered(dir: &Path, alter: impl FnOnce(&mut Vec<u8>)) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(&demo_pkg().pkg).unwrap();
+    alter(&mut bytes);
+    let path = dir.join("altered.pkg");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_flipped_payload_byte_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = &demo_pkg().pkg;
+    let reader = XarReader::new(std::fs::File::open(pkg).unwrap()).unwrap();
+    let payload = reader
+        .find_file("DemoVPN.pkg/Payload")
+        .unwrap()
+        .expect("a payload");
+    let data = payload.data.unwrap();
+    let at = (reader.heap_start_offset() + data.offset + data.length / 2) as usize;
+    let path = altered(dir.path(), |bytes| bytes[at] ^= 0x01);
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    let errors: Vec<_> = findings
+        .iter()
+        .filter(|(id, _)| !DEMO_WARNINGS.contains(&id.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [&(
+            "file-checksum".to_string(),
+            "DemoVPN.pkg/Payload".to_string()
+        )],
+        "the TOC and its signatures still hold; the payload does not"
+    );
+}
+
+#[test]
+fn a_signature_that_does_not_match_the_checksum_is_named() {
+    // The RSA signature's bytes changed (as a TOC re-signed by another key
+    // would read against this certificate): the CMS one still holds.
+    let dir = tempfile::tempdir().unwrap();
+    let reader = XarReader::new(std::fs::File::open(&demo_pkg().pkg).unwrap()).unwrap();
+    let signature = reader
+        .table_of_contents()
+        .find_signature(apple_xar::table_of_contents::SignatureStyle::Rsa)
+        .expect("an RSA signature");
+    let at = (reader.heap_start_offset() + signature.offset + signature.size / 2) as usize;
+    let path = altered(dir.path(), |bytes| bytes[at] ^= 0x01);
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    let mut errors: Vec<_> = findings
+        .iter()
+        .filter(|(id, _)| !DEMO_WARNINGS.contains(&id.as_str()))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    errors.sort();
+    assert_eq!(errors, ["rsa-signature"]);
+}
+
+/// The demo pkg's files written again as a new, unsigned archive, with
+/// `edit` applied to each `(path, bytes)` first.
+fn rebuilt(dir: &Path, edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> std::path::PathBuf {
+    let mut reader = XarReader::new(std::fs::File::open(&demo_pkg().pkg).unwrap()).unwrap();
+    let mut writer = flatpkg::xar::XarWriter::new("2026-01-01T00:00:00");
+    let files = reader.files().unwrap();
+    for (path, file) in files {
+        if file.data.is_none() {
+            continue;
+        }
+        let bytes = reader.get_file_data_from_path(&path).unwrap().unwrap();
+        writer.add_compressed(&path, &edit(&path, bytes)).unwrap();
+    }
+    let path = dir.join("rebuilt.pkg");
+    let mut out = std::fs::File::create(&path).unwrap();
+    writer.finish().unwrap().write_to(&mut out).unwrap();
+    path
+}
+
+#[test]
+fn a_stripped_signature_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rebuilt(dir.path(), |_, bytes| bytes);
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    assert_eq!(ids(&findings), ["no-stapled-ticket", "unsigned"]);
+}
+
+#[test]
+fn a_missing_host_architectures_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rebuilt(dir.path(), |path, bytes| {
+        if path != "Distribution" {
+            return bytes;
+        }
+        String::from_utf8(bytes)
+            .unwrap()
+            .replace(" hostArchitectures=\"arm64,x86_64\"", "")
+            .into_bytes()
+    });
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    assert!(
+        findings.contains(&("host-architectures".into(), "Distribution".into())),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_script_that_is_not_executable_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rebuilt(dir.path(), |path, bytes| {
+        if path != "DemoVPN.pkg/Scripts" {
+            return bytes;
+        }
+        // The odc header's mode field (6 octal digits at offset 18) of the
+        // entry named `./postinstall` or `postinstall`, made 0644.
+        let mut cpio = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+            &mut cpio,
+        )
+        .unwrap();
+        let name = cpio
+            .windows(12)
+            .position(|w| w == b"postinstall\0")
+            .expect("postinstall in Scripts");
+        let header = cpio[..name]
+            .windows(6)
+            .rposition(|w| w == b"070707")
+            .unwrap();
+        cpio[header + 18..header + 24].copy_from_slice(b"100644");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &cpio).unwrap();
+        gz.finish().unwrap()
+    });
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    assert!(
+        findings.contains(&("script-not-executable".into(), "DemoVPN.pkg/Scripts".into())),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_pkg_is_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.pkg");
+    std::fs::write(&path, "not a xar archive").unwrap();
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    assert_eq!(ids(&findings), ["malformed"]);
+}
