@@ -10,8 +10,9 @@
 //! payload come next (issue 14).
 
 use std::{
+    fmt::Debug,
     fs::File,
-    io::Cursor,
+    io::{Cursor, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
@@ -69,12 +70,42 @@ impl Checks {
     }
 }
 
+/// What verify reads a pkg from: a file, or bytes in memory.
+pub trait Input: Read + Seek + Debug {}
+impl<T: Read + Seek + Debug> Input for T {}
+
+/// A product archive's table of contents is a few kilobytes; its
+/// Distribution, PackageInfo and Scripts are small too. Nothing larger
+/// is read into memory, whatever the archive claims.
+const TOC_LIMIT: u64 = 16 << 20;
+const SMALL_FILE_LIMIT: u64 = 16 << 20;
+
 /// Checks the flat package at `pkg`.
 pub fn verify(pkg: &Path) -> VerifyReport {
+    match File::open(pkg) {
+        Ok(file) => verify_input(pkg, file),
+        Err(e) => {
+            let mut checks = Checks {
+                findings: Vec::new(),
+            };
+            checks.error(
+                "malformed",
+                "",
+                "",
+                format!("cannot open {}: {e}", pkg.display()),
+                "check the path",
+            );
+            report(pkg, checks)
+        }
+    }
+}
+
+/// Checks the flat package read from `input`, reported as `name`.
+pub fn verify_input(name: &Path, input: impl Input) -> VerifyReport {
     let mut checks = Checks {
         findings: Vec::new(),
     };
-    if let Err(problem) = check(pkg, &mut checks) {
+    if let Err(problem) = check(input, &mut checks) {
         checks.error(
             "malformed",
             "",
@@ -83,6 +114,10 @@ pub fn verify(pkg: &Path) -> VerifyReport {
             "the file is not a readable flat package: rebuild it, or fetch it again",
         );
     }
+    report(name, checks)
+}
+
+fn report(pkg: &Path, checks: Checks) -> VerifyReport {
     VerifyReport {
         schema_version: VerifyReport::SCHEMA_VERSION,
         pkg: pkg.to_path_buf(),
@@ -91,13 +126,14 @@ pub fn verify(pkg: &Path) -> VerifyReport {
 }
 
 /// Runs every check; `Err` when the archive cannot be read far enough.
-fn check(pkg: &Path, checks: &mut Checks) -> Result<(), String> {
-    let file = File::open(pkg).map_err(|e| format!("cannot open {}: {e}", pkg.display()))?;
-    let mut reader = XarReader::new(file).map_err(|e| format!("not a xar archive: {e}"))?;
+fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
+    check_header(&mut input)?;
+    let mut reader = XarReader::new(input).map_err(|e| format!("not a xar archive: {e}"))?;
     check_archive(&mut reader, checks)?;
     check_signature(&mut reader, checks);
-    let mut file = File::open(pkg).map_err(|e| format!("cannot open {}: {e}", pkg.display()))?;
-    match flatpkg::notarization_trailer::last_ticket(&mut file) {
+    check_product(&mut reader, checks)?;
+    let mut input = reader.into_inner();
+    match flatpkg::notarization_trailer::last_ticket(&mut input) {
         Ok(Some(_)) => {}
         Ok(None) => checks.add(
             Severity::Warning,
@@ -116,12 +152,61 @@ fn check(pkg: &Path, checks: &mut Checks) -> Result<(), String> {
             "staple the ticket again (`installer-tool staple PKG`)",
         ),
     }
-    check_product(&mut reader, checks)
+    Ok(())
+}
+
+/// The xar header and table of contents, within bounds, before apple-xar
+/// reads them: it trusts the header's sizes (a header size under 28
+/// underflows, and it reserves the claimed uncompressed size up front).
+/// Leaves `input` at its start.
+fn check_header(input: &mut impl Input) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("cannot read the archive: {e}");
+    let length = input.seek(SeekFrom::End(0)).map_err(io)?;
+    input.rewind().map_err(io)?;
+    let mut header = [0u8; 28];
+    input
+        .read_exact(&mut header)
+        .map_err(|_| "shorter than a xar header".to_string())?;
+    if &header[..4] != b"xar!" {
+        return Err("not a xar archive (no `xar!` magic)".into());
+    }
+    let size = u64::from(u16::from_be_bytes([header[4], header[5]]));
+    let compressed = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
+    let uncompressed = u64::from_be_bytes(header[16..24].try_into().expect("8 bytes"));
+    if size < 28 || size > length || compressed > length - size {
+        return Err(format!(
+            "the header's sizes (header {size}, table of contents {compressed}) do not fit the {length}-byte file"
+        ));
+    }
+    if uncompressed > TOC_LIMIT {
+        return Err(format!(
+            "the table of contents claims {uncompressed} bytes, more than any pkg's"
+        ));
+    }
+    // Inflated here first, with a limit: the claimed size may lie.
+    input.seek(SeekFrom::Start(size)).map_err(io)?;
+    let mut inflated = 0u64;
+    let mut decoder = flate2::read::ZlibDecoder::new(input.by_ref().take(compressed));
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = decoder
+            .read(&mut buffer)
+            .map_err(|e| format!("the table of contents does not inflate: {e}"))?;
+        if read == 0 {
+            break;
+        }
+        inflated += read as u64;
+        if inflated > TOC_LIMIT {
+            return Err("the table of contents inflates past any pkg's".into());
+        }
+    }
+    input.rewind().map_err(io)?;
+    Ok(())
 }
 
 /// The table of contents' checksum, and each file's archived checksum
 /// against its bytes in the heap.
-fn check_archive(reader: &mut XarReader<File>, checks: &mut Checks) -> Result<(), String> {
+fn check_archive<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Result<(), String> {
     match reader.verify_table_of_contents_checksum() {
         Ok(true) => {}
         Ok(false) => checks.error(
@@ -142,14 +227,17 @@ fn check_archive(reader: &mut XarReader<File>, checks: &mut Checks) -> Result<()
         .map_err(|e| format!("the table of contents cannot be read: {e}"))?;
     for (path, file) in files {
         let Some(data) = &file.data else { continue };
-        let mut heap = Vec::new();
-        reader
-            .write_file_data_heap_from_file(&file, &mut heap)
-            .map_err(|e| format!("{path}: its data cannot be read: {e}"))?;
+        // Hashed as it streams from the heap: a payload is never held whole.
         let expected = data.archived_checksum.checksum.trim().to_ascii_lowercase();
+        let mut digest = |mut hasher: Box<dyn DigestWriter>| {
+            reader
+                .write_file_data_heap_from_file(&file, &mut hasher)
+                .map_err(|e| format!("{path}: its data cannot be read: {e}"))?;
+            Ok::<_, String>(hasher.hex())
+        };
         let actual = match data.archived_checksum.style {
-            ChecksumType::Sha1 => hex::encode(sha1::Sha1::digest(&heap)),
-            ChecksumType::Sha256 => hex::encode(sha2::Sha256::digest(&heap)),
+            ChecksumType::Sha1 => digest(Box::new(sha1::Sha1::new()))?,
+            ChecksumType::Sha256 => digest(Box::new(sha2::Sha256::new()))?,
             other => {
                 checks.add(
                     Severity::Warning,
@@ -177,7 +265,7 @@ fn check_archive(reader: &mut XarReader<File>, checks: &mut Checks) -> Result<()
 
 /// Both signatures, and that a Developer ID Installer certificate made
 /// them (what Gatekeeper accepts for a pkg outside the App Store).
-fn check_signature(reader: &mut XarReader<File>, checks: &mut Checks) {
+fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) {
     let certificates = match reader.rsa_signature() {
         Ok(Some((_, certificates))) => certificates,
         Ok(None) => {
@@ -283,7 +371,7 @@ fn check_signature(reader: &mut XarReader<File>, checks: &mut Checks) {
 /// `openssl pkeyutl -verify -pkeyopt digest:sha1` checks the same).
 /// apple-xar's own check hashes the checksum again, so it never matches a
 /// signature made this way.
-fn rsa_signature_verifies(reader: &mut XarReader<File>) -> bool {
+fn rsa_signature_verifies<R: Input>(reader: &mut XarReader<R>) -> bool {
     use rsa::{pkcs1::DecodeRsaPublicKey, Pkcs1v15Sign, RsaPublicKey};
     let (Ok((style, checksum)), Ok(Some((signature, certificates)))) =
         (reader.checksum(), reader.rsa_signature())
@@ -306,7 +394,7 @@ fn rsa_signature_verifies(reader: &mut XarReader<File>) -> bool {
 
 /// The Distribution's architectures, each component's relocation and
 /// scripts.
-fn check_product(reader: &mut XarReader<File>, checks: &mut Checks) -> Result<(), String> {
+fn check_product<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Result<(), String> {
     let Some(distribution) = read_text(reader, "Distribution")? else {
         // A component package alone: its PackageInfo and scripts sit at
         // the top.
@@ -357,8 +445,8 @@ fn check_product(reader: &mut XarReader<File>, checks: &mut Checks) -> Result<()
     Ok(())
 }
 
-fn check_component(
-    reader: &mut XarReader<File>,
+fn check_component<R: Input>(
+    reader: &mut XarReader<R>,
     prefix: &str,
     checks: &mut Checks,
 ) -> Result<(), String> {
@@ -420,14 +508,138 @@ fn check_component(
     Ok(())
 }
 
-fn read_bytes(reader: &mut XarReader<File>, path: &str) -> Result<Option<Vec<u8>>, String> {
+/// A small file of the archive, decoded, within [`SMALL_FILE_LIMIT`]
+/// however it is encoded.
+fn read_bytes<R: Input>(reader: &mut XarReader<R>, path: &str) -> Result<Option<Vec<u8>>, String> {
+    let Some(file) = reader
+        .find_file(path)
+        .map_err(|e| format!("{path} cannot be found: {e}"))?
+    else {
+        return Ok(None);
+    };
+    let Some(data) = &file.data else {
+        return Ok(None);
+    };
+    let mut heap = Limited::new(path);
     reader
-        .get_file_data_from_path(path)
-        .map_err(|e| format!("{path} cannot be read: {e}"))
+        .write_file_data_heap_from_file(&file, &mut heap)
+        .map_err(|e| format!("{path} cannot be read: {e}"))?;
+    let heap = heap.bytes?;
+    let zlib = data.encoding.style.contains("x-gzip") || data.encoding.style.contains("zlib");
+    if !zlib {
+        return Ok(Some(heap));
+    }
+    let mut decoded = Limited::new(path);
+    std::io::copy(
+        &mut flate2::read::ZlibDecoder::new(heap.as_slice()).take(SMALL_FILE_LIMIT + 1),
+        &mut decoded,
+    )
+    .map_err(|e| format!("{path} does not inflate: {e}"))?;
+    decoded.bytes.map(Some)
 }
 
-fn read_text(reader: &mut XarReader<File>, path: &str) -> Result<Option<String>, String> {
+/// A buffer that refuses to grow past [`SMALL_FILE_LIMIT`].
+struct Limited {
+    bytes: Result<Vec<u8>, String>,
+    path: String,
+}
+
+impl Limited {
+    fn new(path: &str) -> Self {
+        Self {
+            bytes: Ok(Vec::new()),
+            path: path.to_string(),
+        }
+    }
+}
+
+impl Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(bytes) = &mut self.bytes {
+            if (bytes.len() + buf.len()) as u64 > SMALL_FILE_LIMIT {
+                self.bytes = Err(format!("{} is larger than any pkg's", self.path));
+            } else {
+                bytes.extend_from_slice(buf);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A digest that bytes are written into.
+trait DigestWriter: Write {
+    fn hex(self: Box<Self>) -> String;
+}
+
+impl<D: Digest + Write> DigestWriter for D {
+    fn hex(self: Box<Self>) -> String {
+        hex::encode(self.finalize())
+    }
+}
+
+fn read_text<R: Input>(reader: &mut XarReader<R>, path: &str) -> Result<Option<String>, String> {
     read_bytes(reader, path)?
         .map(|bytes| String::from_utf8(bytes).map_err(|_| format!("{path} is not UTF-8")))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn header(size: u16, compressed: u64, uncompressed: u64) -> Vec<u8> {
+        let mut bytes = b"xar!".to_vec();
+        bytes.extend(size.to_be_bytes());
+        bytes.extend(1u16.to_be_bytes());
+        bytes.extend(compressed.to_be_bytes());
+        bytes.extend(uncompressed.to_be_bytes());
+        bytes.extend(1u32.to_be_bytes());
+        bytes
+    }
+
+    fn verdict(bytes: Vec<u8>) -> (Vec<&'static str>, String) {
+        let report = verify_input(Path::new("hostile.pkg"), Cursor::new(bytes));
+        let ids = report.findings.iter().map(|f| f.id).collect();
+        let problems = report
+            .findings
+            .iter()
+            .map(|f| f.problem.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        (ids, problems)
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_before_anything_is_reserved() {
+        // A header size under 28 (apple-xar subtracts 28 from it).
+        let (ids, problems) = verdict(header(4, 0, 0));
+        assert_eq!(ids, ["malformed"]);
+        assert!(problems.contains("do not fit"), "{problems}");
+        // A table of contents claiming 2^60 bytes.
+        let (ids, problems) = verdict(header(28, 0, 1 << 60));
+        assert_eq!(ids, ["malformed"]);
+        assert!(problems.contains("more than any pkg's"), "{problems}");
+        // A table of contents longer than the file.
+        let (ids, _) = verdict(header(28, 1 << 40, 100));
+        assert_eq!(ids, ["malformed"]);
+        // One that claims little and inflates to 32 MiB.
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 32 << 20]).unwrap();
+        let bomb = encoder.finish().unwrap();
+        let mut bytes = header(28, bomb.len() as u64, 1000);
+        bytes.extend(bomb);
+        let (ids, problems) = verdict(bytes);
+        assert_eq!(ids, ["malformed"]);
+        assert!(problems.contains("inflates past"), "{problems}");
+        // No magic at all.
+        let (ids, problems) = verdict(b"this is not a pkg, only some words".to_vec());
+        assert_eq!(ids, ["malformed"]);
+        assert!(problems.contains("magic"), "{problems}");
+    }
 }
