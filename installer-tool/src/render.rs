@@ -135,17 +135,25 @@ pub fn findings(
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            let field = if finding.field.is_empty() {
-                String::new()
+            // Where: the file, the field, both or neither (the subject itself).
+            let place = [
+                finding.file.display().to_string(),
+                if finding.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("`{}`", finding.field)
+                },
+            ]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+            let place = if place.is_empty() {
+                subject.display().to_string()
             } else {
-                format!(" `{}`", finding.field)
+                place
             };
-            println!(
-                "{severity}[{}]: {}{field}: {}",
-                finding.id,
-                finding.file.display(),
-                finding.problem
-            );
+            println!("{severity}[{}]: {place}: {}", finding.id, finding.problem);
             println!("  fix: {}", finding.fix);
         }
         let count = |severity| findings.iter().filter(|f| f.severity == severity).count();

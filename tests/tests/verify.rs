@@ -1,6 +1,7 @@
 //! `installer-tool verify` on the pkgs build-pkg writes, on a pkg another
 //! tool built, and on pkgs altered after the fact, one alteration each: a
-//! flipped payload byte, a signature that does not match, a stripped
+//! flipped payload byte, a signature that does not match, a pkg signed
+//! again by another team, a changed byte in an executable, a stripped
 //! signature, a missing `hostArchitectures`, a script that lost its mode.
 
 use std::{path::Path, process::Command};
@@ -63,7 +64,12 @@ fn a_pkg_another_tool_built_is_read_and_judged() {
     let classic = workspace_root().join("tests/fixtures/classic-mkbom-xar.pkg");
     let (code, findings) = verify(&classic);
     assert_eq!(code, 1, "unsigned is an error: {findings:?}");
-    assert_eq!(ids(&findings), ["no-stapled-ticket", "unsigned"]);
+    // Its executable carries only the linker's ad-hoc signature.
+    assert_eq!(
+        ids(&findings),
+        ["code-signature", "no-stapled-ticket", "unsigned"]
+    );
+    assert!(findings.contains(&("code-signature".into(), "classic.pkg/Payload".into())));
 }
 
 /// A copy of the demo pkg in `dir`, with `alter` applied to its bytes.
@@ -94,12 +100,17 @@ fn a_flipped_payload_byte_is_named() {
         .filter(|(id, _)| !DEMO_WARNINGS.contains(&id.as_str()))
         .collect();
     assert_eq!(
-        errors,
-        [&(
+        errors[0],
+        &(
             "file-checksum".to_string(),
             "DemoVPN.pkg/Payload".to_string()
-        )],
-        "the TOC and its signatures still hold; the payload does not"
+        )
+    );
+    // The TOC and its signatures still hold; what else is said is of the
+    // payload (it no longer inflates, or a file in it changed).
+    assert!(
+        errors.iter().all(|(_, file)| file == "DemoVPN.pkg/Payload"),
+        "{errors:?}"
     );
 }
 
@@ -206,6 +217,69 @@ fn a_script_that_is_not_executable_is_named() {
     assert_eq!(code, 1);
     assert!(
         findings.contains(&("script-not-executable".into(), "DemoVPN.pkg/Scripts".into())),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_pkg_signed_again_by_another_team_is_named() {
+    // The demo's files, signed by team ZZZZZ99999: every signature holds,
+    // but the pkg is not the team of the code inside it.
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = rebuilt(dir.path(), |_, bytes| bytes);
+    let other = installer_tool::signing::SigningIdentity::self_signed(
+        installer_tool::signing::Purpose::Installer,
+        &"ZZZZZ99999".parse().unwrap(),
+        "Someone Else",
+    )
+    .unwrap();
+    let path = dir.path().join("other-team.pkg");
+    installer_tool::signing::sign_package(
+        std::fs::File::open(&unsigned).unwrap(),
+        &path,
+        &other,
+        None,
+    )
+    .unwrap();
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    let errors: Vec<_> = findings
+        .iter()
+        .filter(|(id, _)| !DEMO_WARNINGS.contains(&id.as_str()))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(errors, ["team-mismatch"]);
+}
+
+#[test]
+fn a_changed_byte_in_an_executable_fails_its_code_signature() {
+    // One byte of vpn-app's code, past its headers: the page's hash in the
+    // CodeDirectory no longer matches.
+    let dir = tempfile::tempdir().unwrap();
+    let path = rebuilt(dir.path(), |path, bytes| {
+        if path != "DemoVPN.pkg/Payload" {
+            return bytes;
+        }
+        let mut cpio = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+            &mut cpio,
+        )
+        .unwrap();
+        let name = b"./Applications/DemoVPN.app/Contents/MacOS/vpn-app\0";
+        let at = cpio
+            .windows(name.len())
+            .position(|w| w == name)
+            .expect("vpn-app in the payload");
+        cpio[at + name.len() + 0x4010] ^= 0x01;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &cpio).unwrap();
+        gz.finish().unwrap()
+    });
+    let (code, findings) = verify(&path);
+    assert_eq!(code, 1);
+    assert!(
+        findings.contains(&("code-signature".into(), "DemoVPN.pkg/Payload".into())),
         "{findings:?}"
     );
 }

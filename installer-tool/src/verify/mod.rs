@@ -2,17 +2,20 @@
 //! Apple's services will check it, ours or another tool's. Every problem
 //! is a [`Finding`] naming the file inside the pkg and what differs.
 //!
-//! This first part covers the archive and the product: the table of
-//! contents' checksum, each file's checksum against the heap, both
-//! signatures and the kind of certificate, the stapled ticket's presence,
-//! the Distribution's `hostArchitectures`, relocation in PackageInfo and
-//! the scripts' modes. The Mach-O code signatures and the BOM against the
-//! payload come next (issue 14).
+//! It covers the archive (the table of contents' checksum, each file's
+//! checksum against the heap), its signatures and the kind of certificate,
+//! the stapled ticket's presence, the product (the Distribution's
+//! `hostArchitectures`, relocation in PackageInfo, the scripts' modes) and,
+//! in `code`, every Mach-O of the payload and the team they and the
+//! signature name. The BOM against the payload comes next (issue 14).
+
+mod code;
+mod odc;
 
 use std::{
     fmt::Debug,
     fs::File,
-    io::{Cursor, Read, Seek, SeekFrom, Write},
+    io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
@@ -130,9 +133,36 @@ fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
     check_header(&mut input)?;
     let mut reader = XarReader::new(input).map_err(|e| format!("not a xar archive: {e}"))?;
     check_archive(&mut reader, checks)?;
-    check_signature(&mut reader, checks);
-    check_product(&mut reader, checks)?;
+    let signer_team = check_signature(&mut reader, checks);
+    let mut payloads = Vec::new();
+    check_product(&mut reader, &mut payloads, checks)?;
+    let heap_start = reader.heap_start_offset();
     let mut input = reader.into_inner();
+    let mut signed = Vec::new();
+    for payload in payloads {
+        input
+            .seek(SeekFrom::Start(heap_start + payload.offset))
+            .map_err(|e| format!("{}: {e}", payload.path))?;
+        let slice = input.by_ref().take(payload.length);
+        let read = if payload.zlib {
+            code::check_payload(flate2::read::ZlibDecoder::new(slice), &payload.path, checks)
+        } else {
+            code::check_payload(slice, &payload.path, checks)
+        };
+        // A payload that cannot be read to its end is this file's problem,
+        // not the archive's: the other checks stand.
+        match read {
+            Ok(found) => signed.extend(found),
+            Err(problem) => checks.error(
+                "payload-unreadable",
+                &payload.path,
+                "",
+                problem,
+                "the payload is damaged or not a gzipped odc cpio archive: rebuild the pkg",
+            ),
+        }
+    }
+    check_teams(signer_team, &signed, checks);
     match flatpkg::notarization_trailer::last_ticket(&mut input) {
         Ok(Some(_)) => {}
         Ok(None) => checks.add(
@@ -153,6 +183,41 @@ fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
         ),
     }
     Ok(())
+}
+
+/// One team across the executables and the pkg's signature: macOS
+/// refuses to run an extension whose team is not its app's, and a pkg
+/// signed by another team than its code is not the vendor's.
+fn check_teams(signer: Option<String>, signed: &[code::Signed], checks: &mut Checks) {
+    let mut teams: Vec<(&str, &str)> = signed
+        .iter()
+        .filter_map(|s| s.team.as_deref().map(|t| (t, s.path.as_str())))
+        .collect();
+    if let Some(signer) = &signer {
+        teams.push((signer, "the pkg's signature"));
+    }
+    let Some((first, first_where)) = teams.first().copied() else {
+        return;
+    };
+    if let Some((other, other_where)) = teams.iter().find(|(team, _)| *team != first) {
+        checks.error(
+            "team-mismatch",
+            "",
+            "team",
+            format!("{first_where} names team {first}, {other_where} names team {other}"),
+            "sign the app, the extension and the pkg with identities of one team",
+        );
+    }
+}
+
+/// Where a component's payload sits in the heap.
+struct PayloadLocation {
+    path: String,
+    offset: u64,
+    length: u64,
+    /// xar's `application/x-gzip` encoding (zlib) on top of the payload's
+    /// own gzip.
+    zlib: bool,
 }
 
 /// The xar header and table of contents, within bounds, before apple-xar
@@ -265,7 +330,7 @@ fn check_archive<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Re
 
 /// Both signatures, and that a Developer ID Installer certificate made
 /// them (what Gatekeeper accepts for a pkg outside the App Store).
-fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) {
+fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Option<String> {
     let certificates = match reader.rsa_signature() {
         Ok(Some((_, certificates))) => certificates,
         Ok(None) => {
@@ -276,7 +341,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) {
                 "the pkg is not signed".into(),
                 "sign it with a Developer ID Installer identity (build-pkg --installer-p12)",
             );
-            return;
+            return None;
         }
         Err(e) => {
             checks.error(
@@ -286,7 +351,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) {
                 format!("the signature cannot be read: {e}"),
                 "sign the pkg again",
             );
-            return;
+            return None;
         }
     };
     if !rsa_signature_verifies(reader) {
@@ -334,7 +399,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) {
             "the signature carries no certificate".into(),
             "sign it with a Developer ID Installer identity",
         );
-        return;
+        return None;
     };
     let subject = leaf
         .subject_common_name()
@@ -364,6 +429,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) {
             "sign releases with the Developer ID Installer identity Apple issued your team",
         );
     }
+    leaf.apple_team_id()
 }
 
 /// The RSA signature as xar makes it: PKCS#1 v1.5 over the table of
@@ -394,11 +460,15 @@ fn rsa_signature_verifies<R: Input>(reader: &mut XarReader<R>) -> bool {
 
 /// The Distribution's architectures, each component's relocation and
 /// scripts.
-fn check_product<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Result<(), String> {
+fn check_product<R: Input>(
+    reader: &mut XarReader<R>,
+    payloads: &mut Vec<PayloadLocation>,
+    checks: &mut Checks,
+) -> Result<(), String> {
     let Some(distribution) = read_text(reader, "Distribution")? else {
         // A component package alone: its PackageInfo and scripts sit at
         // the top.
-        check_component(reader, "", checks)?;
+        check_component(reader, "", payloads, checks)?;
         return Ok(());
     };
     let document = roxmltree::Document::parse(&distribution)
@@ -440,7 +510,7 @@ fn check_product<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Re
         .filter(|t| !t.is_empty())
         .collect();
     for component in components {
-        check_component(reader, &format!("{component}/"), checks)?;
+        check_component(reader, &format!("{component}/"), payloads, checks)?;
     }
     Ok(())
 }
@@ -448,6 +518,7 @@ fn check_product<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> Re
 fn check_component<R: Input>(
     reader: &mut XarReader<R>,
     prefix: &str,
+    payloads: &mut Vec<PayloadLocation>,
     checks: &mut Checks,
 ) -> Result<(), String> {
     let info_path = format!("{prefix}PackageInfo");
@@ -478,34 +549,49 @@ fn check_component<R: Input>(
             "remove <relocate> (pkgbuild: BundleIsRelocatable false in the component plist)",
         );
     }
+    let payload_path = format!("{prefix}Payload");
+    if let Some(data) = reader
+        .find_file(&payload_path)
+        .map_err(|e| format!("{payload_path} cannot be found: {e}"))?
+        .and_then(|file| file.data)
+    {
+        payloads.push(PayloadLocation {
+            path: payload_path,
+            offset: data.offset,
+            length: data.length,
+            zlib: is_zlib(&data.encoding.style),
+        });
+    }
     let scripts_path = format!("{prefix}Scripts");
     let Some(scripts) = read_bytes(reader, &scripts_path)? else {
         return Ok(());
     };
-    let mut archive = cpio_archive::reader(flate2::read::GzDecoder::new(Cursor::new(scripts)))
-        .map_err(|e| format!("{scripts_path} is not a gzipped cpio archive: {e}"))?;
+    let mut archive = odc::OdcReader::new(flate2::read::GzDecoder::new(scripts.as_slice()));
     while let Some(entry) = archive
-        .read_next()
+        .next_entry()
         .map_err(|e| format!("{scripts_path}: {e}"))?
     {
-        let name = entry.name().trim_start_matches("./").to_string();
+        let name = entry.name.trim_start_matches("./").to_string();
         let script = name == "preinstall" || name == "postinstall";
-        if script && entry.mode() & 0o111 == 0 {
+        if script && entry.mode & 0o111 == 0 {
             checks.error(
                 "script-not-executable",
                 &scripts_path,
                 &name,
                 format!(
                     "has mode {:o}: Installer does not run it",
-                    entry.mode() & 0o7777
+                    entry.mode & 0o7777
                 ),
                 "make the script executable (0755) before packaging",
             );
         }
-        std::io::copy(&mut archive, &mut std::io::sink())
-            .map_err(|e| format!("{scripts_path}: {e}"))?;
     }
     Ok(())
+}
+
+/// xar's `application/x-gzip` (and `zlib`) encodings are zlib streams.
+fn is_zlib(style: &str) -> bool {
+    style.contains("x-gzip") || style.contains("zlib")
 }
 
 /// A small file of the archive, decoded, within [`SMALL_FILE_LIMIT`]
@@ -525,8 +611,7 @@ fn read_bytes<R: Input>(reader: &mut XarReader<R>, path: &str) -> Result<Option<
         .write_file_data_heap_from_file(&file, &mut heap)
         .map_err(|e| format!("{path} cannot be read: {e}"))?;
     let heap = heap.bytes?;
-    let zlib = data.encoding.style.contains("x-gzip") || data.encoding.style.contains("zlib");
-    if !zlib {
+    if !is_zlib(&data.encoding.style) {
         return Ok(Some(heap));
     }
     let mut decoded = Limited::new(path);
@@ -589,7 +674,7 @@ fn read_text<R: Input>(reader: &mut XarReader<R>, path: &str) -> Result<Option<S
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
+    use std::io::{Cursor, Write as _};
 
     use super::*;
 

@@ -1,0 +1,145 @@
+//! verify inside a payload: every Mach-O's code signature, checked by
+//! apple-codesign with the CodeDirectory's page hashes recomputed from the
+//! bytes, its hardened runtime flag and entitlements, and its team.
+
+use std::io::Read;
+
+use apple_codesign::{verify_macho_data, CodeSignatureFlags, MachFile};
+
+use super::{
+    odc::{is_regular_file, OdcReader},
+    Checks,
+};
+use crate::doctor::{Severity, DEBUGGING_ENTITLEMENTS};
+
+/// A Mach-O larger than this is reported, not read.
+const MACHO_LIMIT: u64 = 1 << 30;
+
+/// The Mach-O magics: 32- and 64-bit either way round, and universal.
+fn is_macho(head: &[u8]) -> bool {
+    matches!(
+        head.get(..4),
+        Some(
+            [0xfe, 0xed, 0xfa, 0xce | 0xcf]
+                | [0xce | 0xcf, 0xfa, 0xed, 0xfe]
+                | [0xca, 0xfe, 0xba, 0xbe]
+        )
+    )
+}
+
+/// A signed executable and the team its signature names.
+pub struct Signed {
+    pub path: String,
+    pub team: Option<String>,
+}
+
+/// Checks each Mach-O of the gzipped odc `payload`, named `payload_path`
+/// in the findings; the teams found.
+pub fn check_payload(
+    payload: impl Read,
+    payload_path: &str,
+    checks: &mut Checks,
+) -> Result<Vec<Signed>, String> {
+    let mut archive = OdcReader::new(flate2::read::GzDecoder::new(payload));
+    let mut signed = Vec::new();
+    while let Some(entry) = archive
+        .next_entry()
+        .map_err(|e| format!("{payload_path}: {e}"))?
+    {
+        if !is_regular_file(entry.mode) || entry.size < 4 {
+            continue;
+        }
+        let path = entry.name.trim_start_matches("./").to_string();
+        let Some(data) = archive
+            .data(MACHO_LIMIT)
+            .map_err(|e| format!("{payload_path}: {e}"))?
+        else {
+            checks.add(
+                Severity::Warning,
+                "file-not-checked",
+                payload_path,
+                &path,
+                format!("{} bytes: too large to check here", entry.size),
+                "check it on a Mac with `codesign --verify --strict`",
+            );
+            continue;
+        };
+        if !is_macho(&data) {
+            continue;
+        }
+        signed.push(Signed {
+            team: check_macho(&data, payload_path, &path, checks),
+            path,
+        });
+    }
+    Ok(signed)
+}
+
+/// One Mach-O's signature; the team of its first slice's CodeDirectory.
+fn check_macho(data: &[u8], payload_path: &str, path: &str, checks: &mut Checks) -> Option<String> {
+    let problems = verify_macho_data(data);
+    if let Some(problem) = problems.first() {
+        checks.error(
+            "code-signature",
+            payload_path,
+            path,
+            format!(
+                "its code signature does not verify: {problem}{}",
+                if problems.len() > 1 {
+                    format!(" (and {} more)", problems.len() - 1)
+                } else {
+                    String::new()
+                }
+            ),
+            "sign it with the Developer ID Application identity, inside out, after its last change",
+        );
+        return None;
+    }
+    let mach = MachFile::parse(data).ok()?;
+    let mut team = None;
+    for macho in mach.iter_macho() {
+        let Ok(Some(signature)) = macho.code_signature() else {
+            continue;
+        };
+        if let Ok(Some(directory)) = signature.code_directory() {
+            if !directory.flags.contains(CodeSignatureFlags::RUNTIME) {
+                checks.error(
+                    "no-hardened-runtime",
+                    payload_path,
+                    path,
+                    "is signed without the hardened runtime: notarization refuses it".into(),
+                    "sign with the runtime option (build-pkg always does)",
+                );
+            }
+            team = team.or(directory.team_name.as_ref().map(|t| t.to_string()));
+        }
+        if let Ok(Some(entitlements)) = signature.entitlements() {
+            for key in DEBUGGING_ENTITLEMENTS {
+                if entitlements.as_str().contains(&format!("<key>{key}</key>")) {
+                    checks.error(
+                        "debugging-entitlement",
+                        payload_path,
+                        path,
+                        format!("is signed with `{key}`, which a release must not carry"),
+                        "remove it from the entitlements and sign again",
+                    );
+                }
+            }
+        }
+    }
+    team
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mach_o_is_known_by_its_magic() {
+        assert!(is_macho(&[0xcf, 0xfa, 0xed, 0xfe, 7]));
+        assert!(is_macho(&[0xca, 0xfe, 0xba, 0xbe]));
+        assert!(is_macho(&[0xfe, 0xed, 0xfa, 0xce]));
+        assert!(!is_macho(b"#!/bin/sh"));
+        assert!(!is_macho(&[0xca, 0xfe]));
+    }
+}
