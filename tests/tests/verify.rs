@@ -156,6 +156,17 @@ fn rebuilt(dir: &Path, edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> std::path::Pa
     path
 }
 
+/// `gzipped` (a pkg's Scripts or Payload) inflated, changed by `edit`,
+/// and deflated again.
+fn edit_gzipped_cpio(gzipped: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut cpio = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut cpio).unwrap();
+    edit(&mut cpio);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &cpio).unwrap();
+    gz.finish().unwrap()
+}
+
 #[test]
 fn a_stripped_signature_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,24 +205,17 @@ fn a_script_that_is_not_executable_is_named() {
         }
         // The odc header's mode field (6 octal digits at offset 18) of the
         // entry named `./postinstall` or `postinstall`, made 0644.
-        let mut cpio = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
-            &mut cpio,
-        )
-        .unwrap();
-        let name = cpio
-            .windows(12)
-            .position(|w| w == b"postinstall\0")
-            .expect("postinstall in Scripts");
-        let header = cpio[..name]
-            .windows(6)
-            .rposition(|w| w == b"070707")
-            .unwrap();
-        cpio[header + 18..header + 24].copy_from_slice(b"100644");
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut gz, &cpio).unwrap();
-        gz.finish().unwrap()
+        edit_gzipped_cpio(&bytes, |cpio| {
+            let name = cpio
+                .windows(12)
+                .position(|w| w == b"postinstall\0")
+                .expect("postinstall in Scripts");
+            let header = cpio[..name]
+                .windows(6)
+                .rposition(|w| w == b"070707")
+                .unwrap();
+            cpio[header + 18..header + 24].copy_from_slice(b"100644");
+        })
     });
     let (code, findings) = verify(&path);
     assert_eq!(code, 1);
@@ -260,21 +264,14 @@ fn a_changed_byte_in_an_executable_fails_its_code_signature() {
         if path != "DemoVPN.pkg/Payload" {
             return bytes;
         }
-        let mut cpio = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
-            &mut cpio,
-        )
-        .unwrap();
-        let name = b"./Applications/DemoVPN.app/Contents/MacOS/vpn-app\0";
-        let at = cpio
-            .windows(name.len())
-            .position(|w| w == name)
-            .expect("vpn-app in the payload");
-        cpio[at + name.len() + 0x4010] ^= 0x01;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut gz, &cpio).unwrap();
-        gz.finish().unwrap()
+        edit_gzipped_cpio(&bytes, |cpio| {
+            let name = b"./Applications/DemoVPN.app/Contents/MacOS/vpn-app\0";
+            let at = cpio
+                .windows(name.len())
+                .position(|w| w == name)
+                .expect("vpn-app in the payload");
+            cpio[at + name.len() + 0x4010] ^= 0x01;
+        })
     });
     let (code, findings) = verify(&path);
     assert_eq!(code, 1);
