@@ -70,8 +70,14 @@ impl DoctorReport {
     pub const SCHEMA_VERSION: u32 = 1;
 
     pub fn has_errors(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Error)
+        has_errors(&self.findings)
     }
+}
+
+/// Whether any of `findings` is an error: what makes `doctor` and `verify`
+/// exit 1.
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
 }
 
 /// What the doctor is asked to look at besides the config.

@@ -204,6 +204,12 @@ impl InstallerPages {
                 "add en.lproj with every page: Installer falls back to English",
             ));
         }
+        // Pages sit in every language folder, or at the top without any.
+        let folders: Vec<String> = if languages.is_empty() {
+            vec![String::new()]
+        } else {
+            languages.clone()
+        };
         let mut pages = Vec::new();
         let mut files = Vec::new();
         for (field, element, file) in wanted_pages {
@@ -222,12 +228,7 @@ impl InstallerPages {
                     "name a file directly in each language folder",
                 )
             })?;
-            let folders: Vec<String> = if languages.is_empty() {
-                vec![String::new()]
-            } else {
-                languages.clone()
-            };
-            for folder in folders {
+            for folder in &folders {
                 let name = if folder.is_empty() {
                     file.clone()
                 } else {
@@ -242,15 +243,13 @@ impl InstallerPages {
                     ));
                 }
                 if mime_type == "text/html" {
-                    check_html_references(&source, &dir.join(&folder), &dir).map_err(
-                        |problem| {
-                            invalid(
-                                field,
-                                problem,
-                                "ship every file the page refers to beside it, or link it by URL",
-                            )
-                        },
-                    )?;
+                    check_html_references(&source, &dir.join(folder), &dir).map_err(|problem| {
+                        invalid(
+                            field,
+                            problem,
+                            "ship every file the page refers to beside it, or link it by URL",
+                        )
+                    })?;
                 }
                 files.push(ResourceFile {
                     name,

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use installer_tool::{
     build,
     config::ConfigError,
-    doctor::{Finding, Severity},
+    doctor::{self, Finding, Severity},
     executables::ExecutablesError,
     progress::{ArchiveProgress, NoProgress, NotaryProgress, Progress},
     report::BuildReport,
@@ -164,7 +164,7 @@ pub fn findings(
             count(Severity::Warning)
         );
     }
-    if findings.iter().any(|f| f.severity == Severity::Error) {
+    if doctor::has_errors(findings) {
         ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS

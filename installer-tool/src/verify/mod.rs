@@ -37,7 +37,7 @@ impl VerifyReport {
     pub const SCHEMA_VERSION: u32 = 1;
 
     pub fn has_errors(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Error)
+        crate::doctor::has_errors(&self.findings)
     }
 }
 
@@ -250,20 +250,13 @@ fn check_header(input: &mut impl Input) -> Result<(), String> {
     }
     // Inflated here first, with a limit: the claimed size may lie.
     input.seek(SeekFrom::Start(size)).map_err(io)?;
-    let mut inflated = 0u64;
-    let mut decoder = flate2::read::ZlibDecoder::new(input.by_ref().take(compressed));
-    let mut buffer = [0u8; 16 * 1024];
-    loop {
-        let read = decoder
-            .read(&mut buffer)
-            .map_err(|e| format!("the table of contents does not inflate: {e}"))?;
-        if read == 0 {
-            break;
-        }
-        inflated += read as u64;
-        if inflated > TOC_LIMIT {
-            return Err("the table of contents inflates past any pkg's".into());
-        }
+    let inflated = std::io::copy(
+        &mut flate2::read::ZlibDecoder::new(input.by_ref().take(compressed)).take(TOC_LIMIT + 1),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| format!("the table of contents does not inflate: {e}"))?;
+    if inflated > TOC_LIMIT {
+        return Err("the table of contents inflates past any pkg's".into());
     }
     input.rewind().map_err(io)?;
     Ok(())
