@@ -31,6 +31,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Check a built .pkg (ours or another tool's): checksums, signatures, certificate, product.
     Verify(VerifyArgs),
+    /// Write the configuration profile an MDM server pushes with the pkg:
+    /// extension approved, VPN configured, login items and notifications allowed.
+    MdmProfile(MdmProfileArgs),
     /// Type-check the VPN's macOS code for both Apple targets, from Linux
     /// (the toolchain and zig a cross build uses; nothing is linked).
     CheckMacos(CheckMacosArgs),
@@ -57,6 +60,28 @@ pub struct VerifyArgs {
     /// The flat package.
     pub pkg: PathBuf,
     /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MdmProfileArgs {
+    /// The release config (its `[mdm]` table sets the VPN's server and on-demand rules).
+    #[arg(long, env = "INSTALLER_TOOL_CONFIG", default_value = "release.toml")]
+    pub config: PathBuf,
+    /// Where the profile is written (e.g. DemoVPN.mobileconfig).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// A wg-quick tunnel the profile installs and the extension starts. Its
+    /// private key goes to every Mac that gets the profile; the file is
+    /// written readable by its owner only.
+    #[arg(long, value_name = "FILE")]
+    pub tunnel: Option<PathBuf>,
+    /// Sign the profile with this Developer ID Application identity (.p12);
+    /// password in $INSTALLER_TOOL_SIGN_P12_PASSWORD.
+    #[arg(long, env = "INSTALLER_TOOL_SIGN_P12", value_name = "P12")]
+    pub sign_p12: Option<PathBuf>,
+    /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,
 }

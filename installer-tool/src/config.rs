@@ -13,6 +13,7 @@ use vpn_release::{BundleId, RepairPolicy, ServiceName, TeamId, Version};
 use crate::{
     entitlements::{self, Entitlements, EntitlementsError, Role},
     installer_pages::{InstallerConfig, InstallerPages},
+    mdm_profile::{MdmConfig, MdmSettings},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,9 @@ pub struct ReleaseConfig {
     /// What Installer.app shows (pages, backgrounds, title).
     #[serde(default)]
     pub installer: InstallerConfig,
+    /// What the MDM configuration profile installs.
+    #[serde(default)]
+    pub mdm: MdmConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +143,8 @@ pub struct Release {
     pub repair_policy: RepairPolicy,
     /// Installer.app's title, pages and backgrounds.
     pub installer: InstallerPages,
+    /// The MDM profile's VPN settings.
+    pub mdm: MdmSettings,
     /// Directory of the config file; templates and stand-ins are found from here.
     pub root: PathBuf,
 }
@@ -282,6 +288,7 @@ impl Release {
             entitlements::mach_service_group(&app_entitlements, &extension_entitlements)?;
         entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
         let installer = InstallerPages::load(config.installer, &config.product.name, &root, path)?;
+        let mdm = MdmSettings::check(config.mdm, path)?;
         let service_name = ServiceName::versioned(
             &service_group,
             &config.app.bundle_id,
@@ -315,6 +322,7 @@ impl Release {
             output_dir: resolve(config.package.output_dir),
             repair_policy: config.upgrade.repair_policy,
             installer,
+            mdm,
             root,
         })
     }

@@ -21,6 +21,7 @@
 //!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
 //!   Notarization and stapling are the `notary` crate's.
+//! - [`mdm_profile`]: the configuration profile MDM pushes beside the pkg.
 //!
 //! The library never prints: progress goes through [`progress::Progress`]
 //! and results come back as values.
@@ -35,6 +36,7 @@ pub mod executables;
 pub mod info_plist;
 pub mod installer_pages;
 pub mod macho;
+pub mod mdm_profile;
 pub mod pkg;
 pub mod progress;
 pub mod provisioning;

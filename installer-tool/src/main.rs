@@ -14,6 +14,7 @@ use args::{Cli, Command};
 use installer_tool::{
     build, cross_build,
     doctor::{doctor, DoctorRequest},
+    mdm_profile::{write_profile, MdmRequest},
 };
 
 fn main() -> ExitCode {
@@ -56,6 +57,20 @@ fn main() -> ExitCode {
         Command::Verify(args) => {
             let report = installer_tool::verify::verify(&args.pkg);
             render::findings(&report.pkg, &report.findings, &report, args.json)
+        }
+        Command::MdmProfile(args) => {
+            let outcome = requests::release(&args.config).and_then(|release| {
+                let signer = requests::profile_signer(args.sign_p12.as_deref(), &release)?;
+                write_profile(&MdmRequest {
+                    release: &release,
+                    config_path: &args.config,
+                    tunnel: args.tunnel.as_deref(),
+                    signer: signer.as_ref(),
+                    output: &args.output,
+                })
+                .with_context(|| format!("failed to write {}", args.output.display()))
+            });
+            render::finish(outcome, args.json, render::print_mdm_profile)
         }
         Command::CheckMacos(args) => {
             let outcome = requests::release(&args.config).and_then(|release| {

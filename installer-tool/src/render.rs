@@ -10,8 +10,10 @@ use installer_tool::{
     config::ConfigError,
     doctor::{self, Finding, Severity},
     executables::ExecutablesError,
+    mdm_profile::{MdmError, MdmReport},
     progress::{ArchiveProgress, NoProgress, NotaryProgress, Progress},
     report::BuildReport,
+    signing::SigningError,
 };
 use notary::{NotarizeReport, NotaryError, StapleReport};
 use serde::Serialize;
@@ -111,6 +113,12 @@ fn help(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(config) = e.downcast_ref::<ConfigError>() {
             return config.help();
+        }
+        if let Some(mdm) = e.downcast_ref::<MdmError>() {
+            return mdm.help();
+        }
+        if let Some(signing) = e.downcast_ref::<SigningError>() {
+            return signing.help();
         }
         e.downcast_ref::<ExecutablesError>()?.help()
     })
@@ -306,6 +314,23 @@ pub fn print_staple(report: &StapleReport) {
         report.path.display(),
         report.ticket_record
     );
+}
+
+pub fn print_mdm_profile(report: &MdmReport) {
+    println!("wrote {} ({})", report.profile.display(), report.identifier);
+    for payload in &report.payloads {
+        println!("  {:<36} {}", payload.payload_type, payload.identifier);
+    }
+    match &report.signed_by {
+        Some(identity) => println!(
+            "signed by {}",
+            identity.subject.as_deref().unwrap_or("(no common name)")
+        ),
+        None => println!("unsigned (pass --sign-p12 to sign it)"),
+    }
+    if report.carries_private_key {
+        println!("it carries the tunnel's private key: send it only to the Macs it is for");
+    }
 }
 
 #[cfg(test)]

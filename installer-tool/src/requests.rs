@@ -9,6 +9,7 @@ use installer_tool::{
     build::{BuildRequest, IdentityChoice, NotarizeRequest, Timestamp},
     config::Release,
     executables::ExecutableSource,
+    signing::{Purpose, SigningIdentity},
 };
 use notary::{
     api_key::{ApiKeySource, TokenSource, MAX_TOKEN_LIFETIME},
@@ -17,6 +18,9 @@ use notary::{
 };
 
 use crate::args::{BuildPkgArgs, EndpointArgs, NotarizeArgs, NotaryArgs, StapleArgs};
+
+/// The password of `--sign-p12`.
+const SIGN_P12_PASSWORD: &str = "INSTALLER_TOOL_SIGN_P12_PASSWORD";
 
 fn endpoints(args: &EndpointArgs) -> (Endpoints, LookupPatience) {
     let defaults = Endpoints::default();
@@ -135,4 +139,28 @@ pub fn build_pkg(args: &BuildPkgArgs) -> anyhow::Result<BuildRequest> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     })
+}
+
+/// The identity `mdm-profile --sign-p12` names, password from the environment.
+pub fn profile_signer(
+    p12: Option<&std::path::Path>,
+    release: &Release,
+) -> anyhow::Result<Option<SigningIdentity>> {
+    let Some(path) = p12 else { return Ok(None) };
+    let password = std::env::var(SIGN_P12_PASSWORD)
+        .map(zeroize::Zeroizing::new)
+        .with_context(|| {
+            format!(
+                "no password for {}\nhelp: set ${SIGN_P12_PASSWORD} to the password it was exported with",
+                path.display()
+            )
+        })?;
+    let identity = SigningIdentity::from_p12(
+        path,
+        &password,
+        SIGN_P12_PASSWORD,
+        Purpose::Application,
+        &release.team_id,
+    )?;
+    Ok(Some(identity))
 }

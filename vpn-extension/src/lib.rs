@@ -6,3 +6,4 @@ pub mod engine;
 pub mod log_ring;
 pub mod platform;
 pub mod profiles;
+pub mod start_plan;

@@ -75,6 +75,8 @@ pub enum SigningError {
     },
     #[error("cannot sign the package {path}: {message}")]
     PackageRsa { path: PathBuf, message: String },
+    #[error("cannot sign the configuration profile: {message}")]
+    Profile { message: String },
     #[error("invalid time-stamp URL `{url}`: {message}")]
     TimestampUrl { url: String, message: String },
     #[error("i/o error while signing {path}")]
@@ -215,6 +217,24 @@ pub fn sign_package(
     out.flush().map_err(io_error(output))?;
     drop(out);
     rewrite_rsa_signature(output, identity)
+}
+
+/// A configuration profile signed the way MDM servers and Apple
+/// Configurator sign one: CMS SignedData (RFC 5652) that holds the profile
+/// itself, with the signer's chain, so any Mac can check who made it.
+pub fn sign_profile(profile: &[u8], identity: &SigningIdentity) -> Result<Vec<u8>, SigningError> {
+    cryptographic_message_syntax::SignedDataBuilder::default()
+        .content_inline(profile.to_vec())
+        .signer(cryptographic_message_syntax::SignerBuilder::new(
+            &identity.key,
+            identity.certificate.clone(),
+        ))
+        .certificate(identity.certificate.clone())
+        .certificates(identity.issuers().into_iter())
+        .build_der()
+        .map_err(|e| SigningError::Profile {
+            message: e.to_string(),
+        })
 }
 
 fn rewrite_rsa_signature(path: &Path, identity: &SigningIdentity) -> Result<(), SigningError> {

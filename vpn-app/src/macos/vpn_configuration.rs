@@ -123,7 +123,7 @@ fn unarchive_rules(text: &str) -> Result<Retained<NSArray<NEOnDemandRule>>, Stri
 }
 
 /// The key of the profile name in start options and the provider configuration.
-pub const PROFILE_KEY: &str = "profile";
+pub const PROFILE_KEY: &str = vpn_release::provider_configuration::PROFILE;
 
 fn describe(error: *mut NSError) -> Option<String> {
     // SAFETY: the system passes a valid NSError or null.

@@ -10,7 +10,12 @@ use std::{
 };
 
 use block2::{DynBlock, RcBlock};
-use objc2::{define_class, rc::Retained, runtime::NSObject, AllocAnyThread, Message};
+use objc2::{
+    define_class,
+    rc::Retained,
+    runtime::{AnyObject, NSObject},
+    AllocAnyThread, Message,
+};
 use objc2_foundation::{
     NSArray, NSData, NSDictionary, NSError, NSLocalizedDescriptionKey, NSNumber, NSObjectProtocol,
     NSString,
@@ -28,6 +33,8 @@ use vpn_ipc::{
 use super::{packet_flow::FlowTun, utun::UtunTun, Extension};
 use crate::engine::Tun;
 use crate::platform::{provider_settings::ProviderSettings, NetworkSettings, TunnelDevices};
+use crate::start_plan::{start_requests, StartInputs};
+use vpn_release::provider_configuration;
 
 /// How long the system may take to apply network settings.
 const SETTINGS_TIMEOUT: Duration = Duration::from_secs(20);
@@ -78,20 +85,21 @@ define_class!(
             options: Option<&NSDictionary<NSString, NSObject>>,
             completion: &DynBlock<dyn Fn(*mut NSError)>,
         ) {
-            let profile = self.profile(options);
+            let inputs = self.start_inputs(options);
             *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(CurrentProvider(self.retain()));
             let completion = Completion(completion.copy());
             // Starting blocks on the engine; the system's queue must not.
             std::thread::spawn(move || {
                 let completion = completion;
-                let failure = match (Extension::get(), profile) {
-                    (Err(reason), _) => Some(reason),
-                    (Ok(_), None) => Some("no profile: start the tunnel from the app, which names one".to_string()),
-                    (Ok(extension), Some(profile)) => match extension.service.handle(&Request::Start { profile }) {
-                        Response::Started => None,
-                        Response::Error { message, .. } => Some(message),
-                        other => Some(format!("unexpected answer {other:?}")),
-                    },
+                let failure = match (Extension::get(), start_requests(inputs)) {
+                    (Err(reason), _) | (Ok(_), Err(reason)) => Some(reason),
+                    (Ok(extension), Ok(requests)) => requests.iter().find_map(|request| {
+                        match extension.service.handle(request) {
+                            Response::Started | Response::ConfigSaved => None,
+                            Response::Error { message, .. } => Some(message),
+                            other => Some(format!("unexpected answer {other:?}")),
+                        }
+                    }),
                 };
                 match failure {
                     None => completion.0.call((std::ptr::null_mut(),)),
@@ -174,26 +182,35 @@ define_class!(
 );
 
 impl PacketTunnelProvider {
-    /// The profile to start: the app's start options say it; a tunnel
-    /// started by the system (on demand, at boot) takes the one saved in
-    /// the VPN configuration's provider configuration.
-    fn profile(&self, options: Option<&NSDictionary<NSString, NSObject>>) -> Option<String> {
-        let key = NSString::from_str("profile");
-        let from = |value: Option<Retained<NSObject>>| {
+    /// What to start: the app's start options name a profile; a tunnel
+    /// started by the system (on demand, at boot) takes what the VPN
+    /// configuration's provider configuration holds (the app's profile, or
+    /// an MDM profile's tunnel).
+    fn start_inputs(&self, options: Option<&NSDictionary<NSString, NSObject>>) -> StartInputs {
+        let text = |value: Option<Retained<AnyObject>>| {
             value
                 .and_then(|v| v.downcast::<NSString>().ok())
                 .map(|s| s.to_string())
         };
-        if let Some(profile) = options.and_then(|o| from(o.objectForKey(&key))) {
-            return Some(profile);
-        }
+        let profile = NSString::from_str(provider_configuration::PROFILE);
+        let chosen = options.and_then(|o| text(o.objectForKey(&profile).map(Retained::into_super)));
         // SAFETY: a property getter on the live provider.
         let protocol = unsafe { self.protocolConfiguration() };
-        let protocol = protocol.downcast::<NETunnelProviderProtocol>().ok()?;
-        // SAFETY: as above.
-        let configuration = unsafe { protocol.providerConfiguration() }?;
-        let value = configuration.objectForKey(&key)?;
-        value.downcast::<NSString>().ok().map(|s| s.to_string())
+        let configuration = protocol
+            .downcast::<NETunnelProviderProtocol>()
+            .ok()
+            // SAFETY: as above.
+            .and_then(|protocol| unsafe { protocol.providerConfiguration() });
+        let configured = |key: &str| {
+            configuration
+                .as_ref()
+                .and_then(|c| text(c.objectForKey(&NSString::from_str(key))))
+        };
+        StartInputs {
+            chosen,
+            configured: configured(provider_configuration::PROFILE),
+            configured_tunnel: configured(provider_configuration::WG_QUICK),
+        }
     }
 }
 
