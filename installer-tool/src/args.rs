@@ -34,6 +34,12 @@ pub enum Command {
     /// Write the configuration profile an MDM server pushes with the pkg:
     /// extension approved, VPN configured, login items and notifications allowed.
     MdmProfile(MdmProfileArgs),
+    /// Make the ed25519 key that signs updates (Sparkle's format); prints
+    /// the public key for release.toml's [updates] public-ed-key.
+    GenerateUpdateKey(GenerateUpdateKeyArgs),
+    /// Add a release's pkg to the update feed (a Sparkle appcast), signed
+    /// with the update key.
+    Appcast(AppcastArgs),
     /// Type-check the VPN's macOS code for both Apple targets, from Linux
     /// (the toolchain and zig a cross build uses; nothing is linked).
     CheckMacos(CheckMacosArgs),
@@ -81,6 +87,38 @@ pub struct MdmProfileArgs {
     /// password in $INSTALLER_TOOL_SIGN_P12_PASSWORD.
     #[arg(long, env = "INSTALLER_TOOL_SIGN_P12", value_name = "P12")]
     pub sign_p12: Option<PathBuf>,
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateUpdateKeyArgs {
+    /// Where the private key is written (mode 0600; an existing file is never replaced).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppcastArgs {
+    /// The release's pkg (checked by `verify` first).
+    #[arg(long, value_name = "PKG")]
+    pub pkg: PathBuf,
+    /// The update key (`generate-update-key`, or Sparkle's `generate_keys -x`).
+    #[arg(long, env = "INSTALLER_TOOL_UPDATE_KEY", value_name = "FILE")]
+    pub ed_key: PathBuf,
+    /// The https folder the pkg is published in; its URL is this plus the pkg's file name.
+    #[arg(long, value_name = "URL")]
+    pub download_url_prefix: url::Url,
+    /// Release notes shown before the update: HTML, Markdown (.md) or plain text (.txt).
+    #[arg(long, value_name = "FILE")]
+    pub release_notes: Option<PathBuf>,
+    /// The feed: created if absent, the release added first if present.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,

@@ -14,6 +14,7 @@ use crate::{
     entitlements::{self, Entitlements, EntitlementsError, Role},
     installer_pages::{InstallerConfig, InstallerPages},
     mdm_profile::{MdmConfig, MdmSettings},
+    updates::{UpdateSettings, UpdatesConfig},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,9 @@ pub struct ReleaseConfig {
     /// What the MDM configuration profile installs.
     #[serde(default)]
     pub mdm: MdmConfig,
+    /// Where the app finds updates and the key they are signed with.
+    #[serde(default)]
+    pub updates: UpdatesConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +149,8 @@ pub struct Release {
     pub installer: InstallerPages,
     /// The MDM profile's VPN settings.
     pub mdm: MdmSettings,
+    /// The app's feed and update key (`SUFeedURL`, `SUPublicEDKey`).
+    pub updates: UpdateSettings,
     /// Directory of the config file; templates and stand-ins are found from here.
     pub root: PathBuf,
 }
@@ -289,6 +295,7 @@ impl Release {
         entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
         let installer = InstallerPages::load(config.installer, &config.product.name, &root, path)?;
         let mdm = MdmSettings::check(config.mdm, path)?;
+        let updates = UpdateSettings::check(config.updates, path)?;
         let service_name = ServiceName::versioned(
             &service_group,
             &config.app.bundle_id,
@@ -323,6 +330,7 @@ impl Release {
             repair_policy: config.upgrade.repair_policy,
             installer,
             mdm,
+            updates,
             root,
         })
     }

@@ -322,7 +322,7 @@ fn previous_bundles(
 /// Whether dotted version `new` is greater than `old`, component by
 /// component as numbers (a missing component is 0). A component that is
 /// not a number compares as text.
-fn newer(new: &str, old: &str) -> bool {
+pub(crate) fn newer(new: &str, old: &str) -> bool {
     let parts = |v: &str| -> Vec<String> { v.split('.').map(str::to_string).collect() };
     let (new, old) = (parts(new), parts(old));
     for i in 0..new.len().max(old.len()) {

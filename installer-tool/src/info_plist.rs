@@ -4,7 +4,8 @@
 
 use plist::{Dictionary, Value};
 use vpn_release::info_plist::{
-    AppInfoPlist, BundleKeys, ExtensionInfoPlist, NetworkExtensionKeys, PACKET_TUNNEL_PROVIDER,
+    AppInfoPlist, BundleKeys, ExtensionInfoPlist, NetworkExtensionKeys, UpdateKeys,
+    PACKET_TUNNEL_PROVIDER,
 };
 
 use crate::{config::Release, templates::TemplateId};
@@ -54,6 +55,10 @@ pub fn app_info_plist(release: &Release) -> Dictionary {
         display_name: release.name.clone(),
         service_name: release.service_name.clone(),
         extension_id: release.extension.bundle_id.clone(),
+        updates: UpdateKeys {
+            feed_url: release.updates.feed_url.as_ref().map(url::Url::to_string),
+            public_ed_key: release.updates.public_ed_key.clone(),
+        },
     };
     over_template(TemplateId::AppInfoPlist, &keys)
 }

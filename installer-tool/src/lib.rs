@@ -21,11 +21,14 @@
 //!   [`pkg::signing_split`] lets the payload be compressed while signing runs.
 //! - [`build`]: the pipeline that ties them together; [`report`]: its JSON.
 //!   Notarization and stapling are the `notary` crate's.
-//! - [`mdm_profile`]: the configuration profile MDM pushes beside the pkg.
+//! - [`mdm_profile`]: the configuration profile MDM pushes beside the pkg;
+//!   [`updates`]: the update key and the app's feed, [`appcast`]: the
+//!   signed feed of releases.
 //!
 //! The library never prints: progress goes through [`progress::Progress`]
 //! and results come back as values.
 
+pub mod appcast;
 pub mod build;
 pub mod bundle;
 pub mod config;
@@ -44,4 +47,5 @@ pub mod report;
 pub mod signing;
 pub mod templates;
 pub mod toolchain;
+pub mod updates;
 pub mod verify;

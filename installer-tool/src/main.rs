@@ -12,9 +12,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use args::{Cli, Command};
 use installer_tool::{
+    appcast::{write_appcast, AppcastRequest},
     build, cross_build,
     doctor::{doctor, DoctorRequest},
     mdm_profile::{write_profile, MdmRequest},
+    updates::{GeneratedKey, UpdateKey},
 };
 
 fn main() -> ExitCode {
@@ -71,6 +73,37 @@ fn main() -> ExitCode {
                 .with_context(|| format!("failed to write {}", args.output.display()))
             });
             render::finish(outcome, args.json, render::print_mdm_profile)
+        }
+        Command::GenerateUpdateKey(args) => {
+            let outcome = UpdateKey::generate(&args.output)
+                .map(|key| GeneratedKey {
+                    key_file: args.output.clone(),
+                    public_ed_key: key.public_key(),
+                })
+                .with_context(|| format!("failed to write {}", args.output.display()));
+            render::finish(outcome, args.json, render::print_generated_key)
+        }
+        Command::Appcast(args) => {
+            let outcome = UpdateKey::load(&args.ed_key)
+                .map_err(anyhow::Error::from)
+                .and_then(|key| {
+                    Ok(write_appcast(&AppcastRequest {
+                        pkg: &args.pkg,
+                        key: &key,
+                        download_url_prefix: &args.download_url_prefix,
+                        release_notes: args.release_notes.as_deref(),
+                        output: &args.output,
+                        now: chrono::Utc::now(),
+                    })?)
+                })
+                .with_context(|| {
+                    format!(
+                        "failed to add {} to {}",
+                        args.pkg.display(),
+                        args.output.display()
+                    )
+                });
+            render::finish(outcome, args.json, render::print_appcast)
         }
         Command::CheckMacos(args) => {
             let outcome = requests::release(&args.config).and_then(|release| {

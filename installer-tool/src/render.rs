@@ -6,6 +6,7 @@ use std::{io::IsTerminal, path::Path, process::ExitCode, sync::Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use installer_tool::{
+    appcast::{AppcastError, AppcastReport},
     build,
     config::ConfigError,
     doctor::{self, Finding, Severity},
@@ -14,6 +15,7 @@ use installer_tool::{
     progress::{ArchiveProgress, NoProgress, NotaryProgress, Progress},
     report::BuildReport,
     signing::SigningError,
+    updates::{GeneratedKey, UpdateKeyError},
 };
 use notary::{NotarizeReport, NotaryError, StapleReport};
 use serde::Serialize;
@@ -113,6 +115,12 @@ fn help(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(config) = e.downcast_ref::<ConfigError>() {
             return config.help();
+        }
+        if let Some(appcast) = e.downcast_ref::<AppcastError>() {
+            return appcast.help();
+        }
+        if let Some(key) = e.downcast_ref::<UpdateKeyError>() {
+            return key.help();
         }
         if let Some(mdm) = e.downcast_ref::<MdmError>() {
             return mdm.help();
@@ -314,6 +322,31 @@ pub fn print_staple(report: &StapleReport) {
         report.path.display(),
         report.ticket_record
     );
+}
+
+pub fn print_generated_key(report: &GeneratedKey) {
+    println!(
+        "wrote the update key {} (readable by you only; keep it with your signing secrets)",
+        report.key_file.display()
+    );
+    println!(
+        "public key, for release.toml:\n\n[updates]\npublic-ed-key = \"{}\"",
+        report.public_ed_key
+    );
+}
+
+pub fn print_appcast(report: &AppcastReport) {
+    println!(
+        "{} now offers {} ({}) from {}, {} item(s)",
+        report.appcast.display(),
+        report.short_version,
+        report.version,
+        report.url,
+        report.items
+    );
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
 }
 
 pub fn print_mdm_profile(report: &MdmReport) {

@@ -55,6 +55,41 @@ pub struct AppInfoPlist {
     /// The bundle id of the extension to activate.
     #[serde(rename = "VPNExtensionBundleIdentifier")]
     pub extension_id: BundleId,
+    /// Where `vpn-app update` looks for releases, and the base64 ed25519
+    /// public key they must be signed with: Sparkle's own keys, so a
+    /// Sparkle-based app reads the same feed.
+    #[serde(flatten)]
+    pub updates: UpdateKeys,
+}
+
+/// The app's update keys ([`AppInfoPlist::updates`]); absent when the
+/// release configures no updates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateKeys {
+    #[serde(
+        rename = "SUFeedURL",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "present"
+    )]
+    pub feed_url: Option<String>,
+    #[serde(
+        rename = "SUPublicEDKey",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "present"
+    )]
+    pub public_ed_key: Option<String>,
+}
+
+/// A present optional key as its plain value. Flattened into the app's
+/// plist, these fields are written as map entries, where the plist crate
+/// would write an option as a `{Some: value}` dictionary.
+fn present<S: serde::Serializer>(value: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.serialize_str(value),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The extension's Info.plist.
@@ -150,11 +185,21 @@ mod tests {
             display_name: "DemoVPN".into(),
             service_name: extension.network_extension.mach_service_name.clone(),
             extension_id: extension.bundle.bundle_id.clone(),
+            updates: UpdateKeys {
+                feed_url: Some("https://updates.example.com/appcast.xml".into()),
+                public_ed_key: Some("tXs3tnUwwOt6RkD3xJ6y8HQpl2NvCLe3b0kG3WZYw2s=".into()),
+            },
         };
         plist::to_file_xml(&path, &app).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains(&format!("<key>{APP_SERVICE_NAME}</key>")),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "<key>SUPublicEDKey</key>\n\t<string>tXs3tnUwwOt6RkD3xJ6y8HQpl2NvCLe3b0kG3WZYw2s=</string>"
+            ),
             "{text}"
         );
         assert_eq!(AppInfoPlist::read(&path).unwrap(), app);

@@ -7,6 +7,7 @@ use std::io::Read;
 use apple_codesign::{verify_macho_data, CodeSignatureFlags, MachFile};
 
 use super::{
+    bundle_info,
     odc::{is_regular_file, OdcReader},
     Checks,
 };
@@ -50,6 +51,24 @@ pub fn check_payload(
             continue;
         }
         let path = entry.name.trim_start_matches("./").to_string();
+        if let Some(bundle) = bundle_info::bundle_of(&path) {
+            let read = archive
+                .data(bundle_info::INFO_PLIST_LIMIT)
+                .map_err(|e| format!("{payload_path}: {e}"))?
+                .ok_or_else(|| format!("{} bytes: too large for an Info.plist", entry.size))
+                .and_then(|data| bundle_info::read(bundle, &data));
+            match read {
+                Ok(info) => checks.bundles.push(info),
+                Err(problem) => checks.error(
+                    "info-plist-unreadable",
+                    payload_path,
+                    &path,
+                    problem,
+                    "rebuild the bundle with a valid Info.plist",
+                ),
+            }
+            continue;
+        }
         let Some(data) = archive
             .data(MACHO_LIMIT)
             .map_err(|e| format!("{payload_path}: {e}"))?

@@ -7,10 +7,14 @@
 //! the stapled ticket's presence, the product (the Distribution's
 //! `hostArchitectures`, relocation in PackageInfo, the scripts' modes) and,
 //! in `code`, every Mach-O of the payload and the team they and the
-//! signature name. The BOM against the payload comes next (issue 14).
+//! signature name, and in `bundle_info` what each bundle's Info.plist says.
+//! The BOM against the payload comes next (issue 14).
 
+mod bundle_info;
 mod code;
 mod odc;
+
+pub use bundle_info::BundleInfo;
 
 use std::{
     fmt::Debug,
@@ -31,6 +35,8 @@ pub struct VerifyReport {
     pub schema_version: u32,
     pub pkg: PathBuf,
     pub findings: Vec<Finding>,
+    /// Every bundle in the payloads, as its Info.plist describes it.
+    pub bundles: Vec<BundleInfo>,
 }
 
 impl VerifyReport {
@@ -39,13 +45,24 @@ impl VerifyReport {
     pub fn has_errors(&self) -> bool {
         crate::doctor::has_errors(&self.findings)
     }
+
+    /// The outermost app: the one Installer puts in place and the one
+    /// whose versions an update feed announces.
+    pub fn app(&self) -> Option<&BundleInfo> {
+        self.bundles
+            .iter()
+            .filter(|b| b.path.ends_with(".app"))
+            .min_by_key(|b| b.path.matches(".app/").count())
+    }
 }
 
 /// The Mach-O architectures a universal VPN pkg declares.
 const ARCHITECTURES: [&str; 2] = ["arm64", "x86_64"];
 
+#[derive(Default)]
 struct Checks {
     findings: Vec<Finding>,
+    bundles: Vec<BundleInfo>,
 }
 
 impl Checks {
@@ -88,9 +105,7 @@ pub fn verify(pkg: &Path) -> VerifyReport {
     match File::open(pkg) {
         Ok(file) => verify_input(pkg, file),
         Err(e) => {
-            let mut checks = Checks {
-                findings: Vec::new(),
-            };
+            let mut checks = Checks::default();
             checks.error(
                 "malformed",
                 "",
@@ -105,9 +120,7 @@ pub fn verify(pkg: &Path) -> VerifyReport {
 
 /// Checks the flat package read from `input`, reported as `name`.
 pub fn verify_input(name: &Path, input: impl Input) -> VerifyReport {
-    let mut checks = Checks {
-        findings: Vec::new(),
-    };
+    let mut checks = Checks::default();
     if let Err(problem) = check(input, &mut checks) {
         checks.error(
             "malformed",
@@ -125,6 +138,7 @@ fn report(pkg: &Path, checks: Checks) -> VerifyReport {
         schema_version: VerifyReport::SCHEMA_VERSION,
         pkg: pkg.to_path_buf(),
         findings: checks.findings,
+        bundles: checks.bundles,
     }
 }
 
