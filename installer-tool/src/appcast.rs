@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use quick_xml::escape::escape;
 use serde::Serialize;
+use vpn_release::version_order::compare;
 
 use crate::{
-    doctor::{newer, Severity},
+    doctor::Severity,
+    output_file::{self, OutputError},
     updates::UpdateKey,
     verify::{verify, BundleInfo},
 };
@@ -35,6 +37,8 @@ pub enum AppcastError {
     NoApp { pkg: PathBuf },
     #[error("the app in {pkg} has no {key}")]
     MissingKey { pkg: PathBuf, key: &'static str },
+    #[error("the app in {pkg} has no SUPublicEDKey: once installed, it could never check another update")]
+    NoPublicKey { pkg: PathBuf },
     #[error("the app in {pkg} trusts the update key {trusted}, not this key's {signing}")]
     WrongKey {
         pkg: PathBuf,
@@ -57,12 +61,10 @@ pub enum AppcastError {
         version: String,
         newest: String,
     },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{pkg} is not named like a pkg (NAME.pkg, in UTF-8)")]
+    PkgName { pkg: PathBuf },
+    #[error(transparent)]
+    Write(#[from] OutputError),
 }
 
 impl AppcastError {
@@ -75,6 +77,8 @@ impl AppcastError {
             Self::AlreadyListed { .. } => "raise the version in Cargo.toml and rebuild, or remove that <item> from the feed first".into(),
             Self::NotNewest { .. } => "announce only a version above every one the feed offers".into(),
             Self::MissingKey { .. } => "build the pkg with installer-tool, which writes both version keys".into(),
+            Self::NoPublicKey { .. } => "set [updates] feed-url and public-ed-key in release.toml and rebuild the pkg".into(),
+            Self::PkgName { .. } => "rename the file NAME.pkg: Sparkle and Installer go by the extension".into(),
             _ => return None,
         })
     }
@@ -104,7 +108,7 @@ pub struct AppcastReport {
     pub ed_signature: String,
     /// Items in the feed, this one included.
     pub items: usize,
-    /// What verify or the app's keys warn of, not stopping the release.
+    /// What verify warns of, not stopping the release.
     pub warnings: Vec<String>,
 }
 
@@ -131,7 +135,7 @@ pub fn write_appcast(request: &AppcastRequest) -> Result<AppcastReport, AppcastE
                 .join("\n"),
         });
     }
-    let mut warnings: Vec<String> = warnings.iter().map(|f| f.problem.clone()).collect();
+    let warnings: Vec<String> = warnings.iter().map(|f| f.problem.clone()).collect();
     let app = verified.app().ok_or_else(|| AppcastError::NoApp {
         pkg: pkg.to_path_buf(),
     })?;
@@ -143,24 +147,14 @@ pub fn write_appcast(request: &AppcastRequest) -> Result<AppcastReport, AppcastE
     };
     let version = required(&app.version, "CFBundleVersion")?;
     let short_version = required(&app.short_version, "CFBundleShortVersionString")?;
-    check_key(app, request.key, pkg, &mut warnings)?;
+    check_key(app, request.key, pkg)?;
 
     let bytes = std::fs::read(pkg).map_err(|source| AppcastError::Read {
         path: pkg.to_path_buf(),
         source,
     })?;
     let ed_signature = request.key.sign(&bytes);
-    let file_name = pkg.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let mut folder = request.download_url_prefix.clone();
-    if !folder.path().ends_with('/') {
-        folder.set_path(&format!("{}/", folder.path()));
-    }
-    let url = folder
-        .join(file_name)
-        .map_err(|_| AppcastError::NotHttps {
-            url: request.download_url_prefix.to_string(),
-        })?
-        .to_string();
+    let url = download_url(request.download_url_prefix, pkg)?;
     let notes = request
         .release_notes
         .map(|path| {
@@ -177,7 +171,9 @@ pub fn write_appcast(request: &AppcastRequest) -> Result<AppcastReport, AppcastE
             "{} {short_version}",
             app.name.as_deref().unwrap_or("Version")
         ),
-        published: request.now.to_rfc2822(),
+        // RFC 822 with a two-digit day, as Sparkle's generate_appcast
+        // writes it (`EEE, dd MMM yyyy HH:mm:ss ZZ`).
+        published: request.now.format("%a, %d %b %Y %H:%M:%S %z").to_string(),
         version: &version,
         short_version: &short_version,
         minimum_system_version: app.minimum_system_version.as_deref(),
@@ -191,10 +187,7 @@ pub fn write_appcast(request: &AppcastRequest) -> Result<AppcastReport, AppcastE
 
     let output = request.output;
     let (feed, items) = match std::fs::read_to_string(output) {
-        Ok(existing) => (
-            add_item(&existing, &item, output)?,
-            1 + count_items(&existing),
-        ),
+        Ok(existing) => add_item(&existing, &item, output)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let title = app.name.clone().unwrap_or_else(|| short_version.clone());
             (new_feed(&title, &item), 1)
@@ -206,7 +199,8 @@ pub fn write_appcast(request: &AppcastRequest) -> Result<AppcastReport, AppcastE
             })
         }
     };
-    write_replacing(output, feed.as_bytes())?;
+    // Published as it is: readable by all, like any web page.
+    output_file::replace(output, feed.as_bytes(), 0o644)?;
     Ok(AppcastReport {
         appcast: output.to_path_buf(),
         pkg: pkg.to_path_buf(),
@@ -222,29 +216,20 @@ pub fn write_appcast(request: &AppcastRequest) -> Result<AppcastReport, AppcastE
 }
 
 /// The installed app checks each update with the key it ships, the one
-/// this pkg's app carries: signing with another means every Mac refuses it.
-fn check_key(
-    app: &BundleInfo,
-    key: &UpdateKey,
-    pkg: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<(), AppcastError> {
+/// this pkg's app carries: signing with another means every Mac refuses
+/// it, and an app without one can never take the update after this.
+fn check_key(app: &BundleInfo, key: &UpdateKey, pkg: &Path) -> Result<(), AppcastError> {
     let signing = key.public_key();
     match &app.public_ed_key {
-        Some(trusted) if trusted.trim() != signing => Err(AppcastError::WrongKey {
+        Some(trusted) if trusted.trim() == signing => Ok(()),
+        Some(trusted) => Err(AppcastError::WrongKey {
             pkg: pkg.to_path_buf(),
             trusted: trusted.clone(),
             signing,
         }),
-        Some(_) => Ok(()),
-        None => {
-            warnings.push(format!(
-                "{} has no SUPublicEDKey: once installed it cannot check the update after this one \
-                 (set [updates] in release.toml)",
-                app.path
-            ));
-            Ok(())
-        }
+        None => Err(AppcastError::NoPublicKey {
+            pkg: pkg.to_path_buf(),
+        }),
     }
 }
 
@@ -308,6 +293,26 @@ impl Item<'_> {
     }
 }
 
+/// Where the pkg is downloaded from: the folder URL and its file name, as
+/// one path segment (a `#` or `?` in the name stays part of it).
+fn download_url(prefix: &url::Url, pkg: &Path) -> Result<String, AppcastError> {
+    let name = pkg
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.len() > 4 && n.ends_with(".pkg"))
+        .ok_or_else(|| AppcastError::PkgName {
+            pkg: pkg.to_path_buf(),
+        })?;
+    let mut url = prefix.clone();
+    url.path_segments_mut()
+        .map_err(|()| AppcastError::NotHttps {
+            url: prefix.to_string(),
+        })?
+        .pop_if_empty()
+        .push(name);
+    Ok(url.to_string())
+}
+
 fn new_feed(title: &str, item: &Item) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
@@ -318,15 +323,9 @@ fn new_feed(title: &str, item: &Item) -> String {
     )
 }
 
-fn count_items(feed: &str) -> usize {
-    roxmltree::Document::parse(feed)
-        .map(|d| d.descendants().filter(|n| n.has_tag_name("item")).count())
-        .unwrap_or_default()
-}
-
-/// `feed` with `item` as its first item; everything else kept byte for
-/// byte.
-fn add_item(feed: &str, item: &Item, path: &Path) -> Result<String, AppcastError> {
+/// `feed` with `item` as its first item, everything else kept byte for
+/// byte; and how many items it then has.
+fn add_item(feed: &str, item: &Item, path: &Path) -> Result<(String, usize), AppcastError> {
     let not_appcast = |problem: String| AppcastError::NotAnAppcast {
         path: path.to_path_buf(),
         problem,
@@ -362,13 +361,14 @@ fn add_item(feed: &str, item: &Item, path: &Path) -> Result<String, AppcastError
             })
             .map(str::trim);
         let Some(version) = version else { continue };
-        if !newer(item.version, version) && !newer(version, item.version) {
+        let order = compare(item.version, version);
+        if order.is_eq() {
             return Err(AppcastError::AlreadyListed {
                 path: path.to_path_buf(),
                 version: item.version.to_string(),
             });
         }
-        if newer(version, item.version) {
+        if order.is_lt() {
             return Err(AppcastError::NotNewest {
                 path: path.to_path_buf(),
                 version: item.version.to_string(),
@@ -393,33 +393,13 @@ fn add_item(feed: &str, item: &Item, path: &Path) -> Result<String, AppcastError
         .filter(|prefix| prefix.trim().is_empty())
         .unwrap_or_default();
     let xml = item.to_xml(&format!("{line_indent}{nested}"));
-    Ok(format!(
+    let feed = format!(
         "{}{}\n{line_indent}{}",
         &feed[..at],
         &xml[line_indent.len()..],
         &feed[at..]
-    ))
-}
-
-/// Replaces `path` in one step: a failure leaves the old feed whole.
-fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), AppcastError> {
-    use std::os::unix::fs::PermissionsExt;
-    let write_error = |source| AppcastError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-    // Published as it is: readable by all, like any web page.
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(write_error)?;
-    std::io::Write::write_all(&mut file, bytes).map_err(write_error)?;
-    file.persist(path).map_err(|e| write_error(e.error))?;
-    Ok(())
+    );
+    Ok((feed, items.len() + 1))
 }
 
 #[cfg(test)]
@@ -447,7 +427,8 @@ mod tests {
     fn a_release_goes_first_indented_like_its_neighbours() {
         let path = Path::new("appcast.xml");
         let empty = format!("{HEAD}  <channel>\n    <title>Demo</title>\n  </channel>\n</rss>\n");
-        let one = add_item(&empty, &item("1.0.0"), path).unwrap();
+        let (one, count) = add_item(&empty, &item("1.0.0"), path).unwrap();
+        assert_eq!(count, 1);
         assert!(
             one.contains(
                 "    <title>Demo</title>\n    <item>\n      <title>Demo VPN 1.0.0</title>"
@@ -455,12 +436,26 @@ mod tests {
             "{one}"
         );
         assert!(one.contains("    </item>\n  </channel>"), "{one}");
-        let two = add_item(&one, &item("1.1.0"), path).unwrap();
+        let (two, count) = add_item(&one, &item("1.1.0"), path).unwrap();
         let (first, second) = (two.find("1.1.0").unwrap(), two.find("1.0.0").unwrap());
         assert!(first < second, "{two}");
         assert!(two.contains("    </item>\n    <item>\n"), "{two}");
-        assert_eq!(count_items(&two), 2);
+        assert_eq!(count, 2);
         assert!(roxmltree::Document::parse(&two).is_ok());
+    }
+
+    #[test]
+    fn the_download_url_is_the_folder_and_the_name_as_one_segment() {
+        let pkg = Path::new("/out/Demo VPN#2.pkg");
+        for prefix in ["https://e.com/vpn", "https://e.com/vpn/"] {
+            let url = download_url(&url::Url::parse(prefix).unwrap(), pkg).unwrap();
+            assert_eq!(url, "https://e.com/vpn/Demo%20VPN%232.pkg");
+        }
+        let error = download_url(
+            &url::Url::parse("https://e.com/").unwrap(),
+            Path::new("a.zip"),
+        );
+        assert!(matches!(error, Err(AppcastError::PkgName { .. })));
     }
 
     #[test]

@@ -83,9 +83,10 @@ pub struct MdmProfileArgs {
     /// written readable by its owner only.
     #[arg(long, value_name = "FILE")]
     pub tunnel: Option<PathBuf>,
-    /// Sign the profile with this Developer ID Application identity (.p12);
-    /// password in $INSTALLER_TOOL_SIGN_P12_PASSWORD.
-    #[arg(long, env = "INSTALLER_TOOL_SIGN_P12", value_name = "P12")]
+    /// Sign the profile with the Developer ID Application identity (.p12,
+    /// the one build-pkg's --app-p12 takes); password in
+    /// $INSTALLER_TOOL_APP_P12_PASSWORD.
+    #[arg(long, env = "INSTALLER_TOOL_APP_P12", value_name = "P12")]
     pub sign_p12: Option<PathBuf>,
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]

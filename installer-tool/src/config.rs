@@ -13,7 +13,7 @@ use vpn_release::{BundleId, RepairPolicy, ServiceName, TeamId, Version};
 use crate::{
     entitlements::{self, Entitlements, EntitlementsError, Role},
     installer_pages::{InstallerConfig, InstallerPages},
-    mdm_profile::{MdmConfig, MdmSettings},
+    mdm_profile::MdmConfig,
     updates::{UpdateSettings, UpdatesConfig},
 };
 
@@ -148,7 +148,7 @@ pub struct Release {
     /// Installer.app's title, pages and backgrounds.
     pub installer: InstallerPages,
     /// The MDM profile's VPN settings.
-    pub mdm: MdmSettings,
+    pub mdm: MdmConfig,
     /// The app's feed and update key (`SUFeedURL`, `SUPublicEDKey`).
     pub updates: UpdateSettings,
     /// Directory of the config file; templates and stand-ins are found from here.
@@ -294,7 +294,7 @@ impl Release {
             entitlements::mach_service_group(&app_entitlements, &extension_entitlements)?;
         entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
         let installer = InstallerPages::load(config.installer, &config.product.name, &root, path)?;
-        let mdm = MdmSettings::check(config.mdm, path)?;
+        config.mdm.check(path)?;
         let updates = UpdateSettings::check(config.updates, path)?;
         let service_name = ServiceName::versioned(
             &service_group,
@@ -329,7 +329,7 @@ impl Release {
             output_dir: resolve(config.package.output_dir),
             repair_policy: config.upgrade.repair_policy,
             installer,
-            mdm,
+            mdm: config.mdm,
             updates,
             root,
         })

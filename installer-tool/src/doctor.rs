@@ -16,6 +16,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use vpn_release::version_order::is_newer;
 
 use crate::{
     config::{ConfigError, Release},
@@ -285,7 +286,7 @@ fn previous_version(release: &Release, previous: &Path) -> Vec<Finding> {
         ];
         for (key, old) in versions {
             let Some(old) = old else { continue };
-            if !newer(release.version.as_str(), old) {
+            if !is_newer(release.version.as_str(), old) {
                 findings.push(Finding {
                     id: "version-not-greater",
                     severity: Severity::Error,
@@ -317,40 +318,4 @@ fn previous_bundles(
         .filter_map(|c| c.package_info())
         .flat_map(|info| info.bundle.iter().cloned())
         .collect())
-}
-
-/// Whether dotted version `new` is greater than `old`, component by
-/// component as numbers (a missing component is 0). A component that is
-/// not a number compares as text.
-pub(crate) fn newer(new: &str, old: &str) -> bool {
-    let parts = |v: &str| -> Vec<String> { v.split('.').map(str::to_string).collect() };
-    let (new, old) = (parts(new), parts(old));
-    for i in 0..new.len().max(old.len()) {
-        let (a, b) = (
-            new.get(i).map_or("0", String::as_str),
-            old.get(i).map_or("0", String::as_str),
-        );
-        let order = match (a.parse::<u64>(), b.parse::<u64>()) {
-            (Ok(a), Ok(b)) => a.cmp(&b),
-            _ => a.cmp(b),
-        };
-        if order.is_ne() {
-            return order.is_gt();
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::newer;
-
-    #[test]
-    fn versions_compare_as_numbers() {
-        assert!(newer("1.0.10", "1.0.9"));
-        assert!(newer("1.1", "1.0.9"));
-        assert!(!newer("1.0.0", "1.0"));
-        assert!(!newer("1.0.0", "1.0.0"));
-        assert!(!newer("0.9.0", "1.0.0"));
-    }
 }

@@ -40,6 +40,7 @@ pub mod info_plist;
 pub mod installer_pages;
 pub mod macho;
 pub mod mdm_profile;
+pub mod output_file;
 pub mod pkg;
 pub mod progress;
 pub mod provisioning;

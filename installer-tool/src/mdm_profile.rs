@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::{ConfigError, Release},
+    output_file::{self, OutputError},
     signing::{self, IdentitySummary, Purpose, SigningError, SigningIdentity},
 };
 
-/// `[mdm]` as written: how the profile's VPN configuration behaves.
-#[derive(Debug, Default, Deserialize)]
+/// `[mdm]`: how the profile's VPN configuration behaves.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MdmConfig {
     /// The organisation System Settings names as the profile's source.
@@ -50,24 +51,15 @@ pub enum OnDemand {
     OutsideTrustedWifi,
 }
 
-/// `[mdm]`, checked.
-#[derive(Debug, Clone, Default)]
-pub struct MdmSettings {
-    pub organization: Option<String>,
-    pub remote_address: Option<String>,
-    pub on_demand: OnDemand,
-    pub trusted_ssids: Vec<String>,
-}
-
-impl MdmSettings {
-    pub fn check(config: MdmConfig, path: &Path) -> Result<Self, ConfigError> {
+impl MdmConfig {
+    pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |field, problem: &str, help: &str| ConfigError::Invalid {
             path: path.to_path_buf(),
             field,
             problem: problem.into(),
             help: help.into(),
         };
-        match (config.on_demand, config.trusted_ssids.is_empty()) {
+        match (self.on_demand, self.trusted_ssids.is_empty()) {
             (OnDemand::OutsideTrustedWifi, true) => return Err(invalid(
                 "mdm.trusted-ssids",
                 "is empty, so `outside-trusted-wifi` would connect everywhere",
@@ -82,26 +74,21 @@ impl MdmSettings {
             }
             _ => {}
         }
-        if config.trusted_ssids.iter().any(String::is_empty) {
+        if self.trusted_ssids.iter().any(String::is_empty) {
             return Err(invalid(
                 "mdm.trusted-ssids",
                 "holds an empty name",
                 "remove the empty entry",
             ));
         }
-        if config.remote_address.as_deref() == Some("") {
+        if self.remote_address.as_deref() == Some("") {
             return Err(invalid(
                 "mdm.remote-address",
                 "is empty",
                 "name the VPN server (host or host:port), or remove the key",
             ));
         }
-        Ok(Self {
-            organization: config.organization,
-            remote_address: config.remote_address,
-            on_demand: config.on_demand,
-            trusted_ssids: config.trusted_ssids,
-        })
+        Ok(())
     }
 }
 
@@ -123,12 +110,8 @@ pub enum MdmError {
     NoRemoteAddress { config: PathBuf },
     #[error(transparent)]
     Sign(#[from] SigningError),
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] OutputError),
 }
 
 impl MdmError {
@@ -141,7 +124,7 @@ impl MdmError {
                     .into(),
             ),
             Self::Sign(error) => error.help(),
-            Self::ReadTunnel { .. } | Self::Write { .. } => None,
+            Self::ReadTunnel { .. } | Self::Write(_) => None,
         }
     }
 }
@@ -151,7 +134,6 @@ impl MdmError {
 /// MOBILECONFIG.md); the extension reads it from its provider
 /// configuration. The extension parses it fully when it starts; here only
 /// what the profile needs is read.
-#[derive(Debug, Clone)]
 pub struct TunnelFile {
     /// The profile name the extension stores it under: the file's stem, as
     /// `vpn-app import` names it.
@@ -159,6 +141,16 @@ pub struct TunnelFile {
     pub text: String,
     /// The first peer's `Endpoint`.
     pub endpoint: Option<String>,
+}
+
+/// The text holds the tunnel's private key: never in a debug print.
+impl std::fmt::Debug for TunnelFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelFile")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TunnelFile {
@@ -175,11 +167,11 @@ impl TunnelFile {
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())
-            .filter(|s| !s.is_empty())
+            .filter(|s| vpn_release::provider_configuration::is_profile_name(s))
             .ok_or_else(|| {
                 tunnel_error(
-                    "has no file name to name the profile after",
-                    "name the file after the profile, e.g. office.conf",
+                    "is not named like a profile: the extension stores it under the file's name",
+                    "name the file with 1 to 64 letters, digits, `-` or `_`, e.g. office.conf",
                 )
             })?
             .to_string();
@@ -219,10 +211,10 @@ impl TunnelFile {
 }
 
 /// The payload types, in the profile's order.
-pub const SYSTEM_EXTENSION_POLICY: &str = "com.apple.system-extension-policy";
-pub const VPN: &str = "com.apple.vpn.managed";
-pub const LOGIN_ITEMS: &str = "com.apple.servicemanagement";
-pub const NOTIFICATIONS: &str = "com.apple.notificationsettings";
+const SYSTEM_EXTENSION_POLICY: &str = "com.apple.system-extension-policy";
+const VPN: &str = "com.apple.vpn.managed";
+const LOGIN_ITEMS: &str = "com.apple.servicemanagement";
+const NOTIFICATIONS: &str = "com.apple.notificationsettings";
 
 /// What the profile is made of, for the report.
 #[derive(Debug, Clone, Serialize)]
@@ -234,13 +226,11 @@ pub struct PayloadSummary {
 }
 
 /// The profile: stable identifiers under the app's bundle id (a later
-/// profile with the same identifiers replaces this one), fresh UUIDs from
-/// `uuid`.
-pub fn configuration_profile(
+/// profile with the same identifiers replaces this one), fresh UUIDs.
+fn configuration_profile(
     release: &Release,
     config_path: &Path,
     tunnel: Option<&TunnelFile>,
-    mut uuid: impl FnMut() -> String,
 ) -> Result<(Dictionary, Vec<PayloadSummary>), MdmError> {
     let team = release.team_id.to_string();
     let app = release.app.bundle_id.to_string();
@@ -386,7 +376,7 @@ pub fn configuration_profile(
     let mut content = Vec::new();
     for (payload_type, suffix, display_name, mut payload) in payloads {
         let identifier = format!("{profile_id}.{suffix}");
-        let payload_uuid = uuid();
+        let payload_uuid = fresh_uuid();
         for (key, value) in [
             ("PayloadType", string(payload_type)),
             ("PayloadIdentifier", string(&identifier)),
@@ -408,7 +398,7 @@ pub fn configuration_profile(
         ("PayloadType", string("Configuration")),
         ("PayloadVersion", Value::Integer(1.into())),
         ("PayloadIdentifier", string(&profile_id)),
-        ("PayloadUUID", Value::String(uuid())),
+        ("PayloadUUID", Value::String(fresh_uuid())),
         ("PayloadDisplayName", string(&release.name)),
         (
             "PayloadDescription",
@@ -429,7 +419,7 @@ pub fn configuration_profile(
 }
 
 /// Stable across releases, so a new profile replaces the old one.
-pub fn profile_identifier(release: &Release) -> String {
+fn profile_identifier(release: &Release) -> String {
     format!("{}.profile", release.app.bundle_id)
 }
 
@@ -438,15 +428,8 @@ fn rule<const N: usize>(entries: [(&str, Value); N]) -> Value {
 }
 
 /// A fresh UUID in the upper case Apple's tools write.
-pub fn fresh_uuid() -> String {
+fn fresh_uuid() -> String {
     uuid::Uuid::new_v4().to_string().to_uppercase()
-}
-
-/// The profile as an XML property list.
-pub fn to_xml(profile: &Dictionary) -> Vec<u8> {
-    let mut out = Vec::new();
-    plist::to_writer_xml(&mut out, profile).expect("a dictionary of plain values serialises");
-    out
 }
 
 /// What `installer-tool mdm-profile` was asked for.
@@ -476,39 +459,18 @@ pub struct MdmReport {
 /// so a failure leaves the previous one as it was.
 pub fn write_profile(request: &MdmRequest) -> Result<MdmReport, MdmError> {
     let tunnel = request.tunnel.map(TunnelFile::read).transpose()?;
-    let (profile, payloads) = configuration_profile(
-        request.release,
-        request.config_path,
-        tunnel.as_ref(),
-        fresh_uuid,
-    )?;
-    let xml = to_xml(&profile);
+    let (profile, payloads) =
+        configuration_profile(request.release, request.config_path, tunnel.as_ref())?;
+    let xml = crate::info_plist::to_xml(&profile);
     let bytes = match request.signer {
         Some(identity) => signing::sign_profile(&xml, identity)?,
         None => xml,
     };
-    let output = request.output;
-    let write_error = |source| MdmError::Write {
-        path: output.to_path_buf(),
-        source,
-    };
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-    if tunnel.is_none() {
-        use std::os::unix::fs::PermissionsExt;
-        // Nothing secret inside: readable like any release artefact (the
-        // temporary file starts at 0600).
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(write_error)?;
-    }
-    std::io::Write::write_all(&mut file, &bytes).map_err(write_error)?;
-    file.persist(output).map_err(|e| write_error(e.error))?;
+    // A tunnel's private key is for its owner's eyes only.
+    let mode = if tunnel.is_some() { 0o600 } else { 0o644 };
+    output_file::replace(request.output, &bytes, mode)?;
     Ok(MdmReport {
-        profile: output.to_path_buf(),
+        profile: request.output.to_path_buf(),
         identifier: profile_identifier(request.release),
         payloads,
         signed_by: request

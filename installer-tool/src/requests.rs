@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use installer_tool::{
-    build::{BuildRequest, IdentityChoice, NotarizeRequest, Timestamp},
+    build::{load_identity, BuildRequest, IdentityChoice, NotarizeRequest, Timestamp},
     config::Release,
     executables::ExecutableSource,
     signing::{Purpose, SigningIdentity},
@@ -19,8 +19,9 @@ use notary::{
 
 use crate::args::{BuildPkgArgs, EndpointArgs, NotarizeArgs, NotaryArgs, StapleArgs};
 
-/// The password of `--sign-p12`.
-const SIGN_P12_PASSWORD: &str = "INSTALLER_TOOL_SIGN_P12_PASSWORD";
+/// The password of the Developer ID Application p12 (`--app-p12`, and
+/// `mdm-profile --sign-p12`).
+const APP_P12_PASSWORD: &str = "INSTALLER_TOOL_APP_P12_PASSWORD";
 
 fn endpoints(args: &EndpointArgs) -> (Endpoints, LookupPatience) {
     let defaults = Endpoints::default();
@@ -124,7 +125,7 @@ pub fn build_pkg(args: &BuildPkgArgs) -> anyhow::Result<BuildRequest> {
             .unwrap_or_else(|| release.output_dir.clone()),
         release,
         executables,
-        app_identity: identity(&args.app_p12, "INSTALLER_TOOL_APP_P12_PASSWORD"),
+        app_identity: identity(&args.app_p12, APP_P12_PASSWORD),
         installer_identity: identity(&args.installer_p12, "INSTALLER_TOOL_INSTALLER_P12_PASSWORD"),
         dev: args.dev,
         source_date_epoch,
@@ -141,26 +142,16 @@ pub fn build_pkg(args: &BuildPkgArgs) -> anyhow::Result<BuildRequest> {
     })
 }
 
-/// The identity `mdm-profile --sign-p12` names, password from the environment.
+/// The identity `mdm-profile --sign-p12` names: the Developer ID
+/// Application identity, its password where build-pkg reads it.
 pub fn profile_signer(
     p12: Option<&std::path::Path>,
     release: &Release,
 ) -> anyhow::Result<Option<SigningIdentity>> {
     let Some(path) = p12 else { return Ok(None) };
-    let password = std::env::var(SIGN_P12_PASSWORD)
-        .map(zeroize::Zeroizing::new)
-        .with_context(|| {
-            format!(
-                "no password for {}\nhelp: set ${SIGN_P12_PASSWORD} to the password it was exported with",
-                path.display()
-            )
-        })?;
-    let identity = SigningIdentity::from_p12(
-        path,
-        &password,
-        SIGN_P12_PASSWORD,
-        Purpose::Application,
-        &release.team_id,
-    )?;
-    Ok(Some(identity))
+    let choice = IdentityChoice::P12 {
+        path: path.to_path_buf(),
+        password_env: APP_P12_PASSWORD,
+    };
+    Ok(Some(load_identity(&choice, Purpose::Application, release)?))
 }

@@ -11,8 +11,7 @@
 //! (sign_update/main.swift; SUSignatureVerifier.m checks them that way).
 
 use std::{
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
@@ -21,7 +20,10 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::config::ConfigError;
+use crate::{
+    config::ConfigError,
+    output_file::{self, OutputError},
+};
 
 /// `[updates]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -95,14 +97,8 @@ fn public_key_bytes(text: &str) -> Option<[u8; 32]> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateKeyError {
-    #[error("{path} exists: a key is never overwritten")]
-    Exists { path: PathBuf },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] OutputError),
     #[error("cannot read the update key {path}")]
     Read {
         path: PathBuf,
@@ -111,8 +107,13 @@ pub enum UpdateKeyError {
     },
     #[error("the update key {path} is readable by others (mode {mode:o})")]
     Exposed { path: PathBuf, mode: u32 },
-    #[error("{path} is not an update key: {problem}")]
-    Invalid { path: PathBuf, problem: String },
+    #[error("{path} is not an update key this tool signs with: {problem}")]
+    Invalid {
+        path: PathBuf,
+        problem: String,
+        /// Sparkle's legacy 96-byte export.
+        legacy: bool,
+    },
     #[error("cannot make a key: {message}")]
     Generate { message: String },
 }
@@ -120,8 +121,9 @@ pub enum UpdateKeyError {
 impl UpdateKeyError {
     pub fn help(&self) -> Option<String> {
         Some(match self {
-            Self::Exists { .. } => "choose another --output, or remove the old key if it was never used to sign a release (apps that trust it then take no update)".into(),
+            Self::Write(OutputError::Exists { .. }) => "choose another --output; remove the old key only if no release ever shipped its public half (apps that trust it take no update signed by another)".into(),
             Self::Exposed { path, .. } => format!("chmod 600 {}: whoever reads it can sign updates your users install", path.display()),
+            Self::Invalid { legacy: true, .. } => "sign this release with Sparkle's `sign_update`, which reads that format: apps in the field trust only this key, and Sparkle cannot change the key of package updates".into(),
             Self::Invalid { .. } => "pass the file `installer-tool generate-update-key` (or Sparkle's `generate_keys -x`) wrote".into(),
             _ => return None,
         })
@@ -152,24 +154,9 @@ impl UpdateKey {
             },
         )?;
         let key = Self::from_seed(seed.as_ref(), path)?;
-        let write_error = |source| UpdateKeyError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => UpdateKeyError::Exists {
-                    path: path.to_path_buf(),
-                },
-                _ => write_error(source),
-            })?;
         // Sparkle's export has no newline; its import trims one anyway.
-        file.write_all(Zeroizing::new(STANDARD.encode(seed.as_ref())).as_bytes())
-            .map_err(write_error)?;
+        let text = Zeroizing::new(STANDARD.encode(seed.as_ref()));
+        output_file::create_new(path, text.as_bytes(), 0o600)?;
         Ok(key)
     }
 
@@ -193,6 +180,7 @@ impl UpdateKey {
         let invalid = |problem: &str| UpdateKeyError::Invalid {
             path: path.to_path_buf(),
             problem: problem.into(),
+            legacy: false,
         };
         let bytes = Zeroizing::new(
             STANDARD
@@ -203,10 +191,11 @@ impl UpdateKey {
             32 => Self::from_seed(&bytes, path),
             // Sparkle's legacy export: the expanded secret, from which the
             // seed cannot be recovered (common_cli/secret.swift).
-            96 => Err(invalid(
-                "it is Sparkle's legacy 96-byte key, which cannot be turned back into a seed; \
-                 make a new key and ship its public half before signing with it",
-            )),
+            96 => Err(UpdateKeyError::Invalid {
+                path: path.to_path_buf(),
+                problem: "it is Sparkle's legacy 96-byte key, which holds no seed".into(),
+                legacy: true,
+            }),
             n => Err(invalid(&format!(
                 "it holds {n} bytes, not a 32-byte ed25519 seed"
             ))),
@@ -218,6 +207,7 @@ impl UpdateKey {
             Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| UpdateKeyError::Invalid {
                 path: path.to_path_buf(),
                 problem: "the seed is not an ed25519 key".into(),
+                legacy: false,
             })?;
         Ok(Self { pair })
     }

@@ -23,5 +23,6 @@ pub use readers::{
     unpack_xar,
 };
 pub use workspace::{
-    binary, installer_tool, release_binary, release_config_copy, run_ok, sh, workspace_root, zig,
+    binary, installer_tool, release_binary, release_config_copy, release_config_with, run_ok, sh,
+    workspace_root, zig,
 };

@@ -38,6 +38,19 @@ pub fn release_config_copy(dir: &Path, version: &str) -> PathBuf {
     root.join("release.toml")
 }
 
+/// [`release_config_copy`] with its table `[table]` replaced by `body`
+/// (TOML); comments are not kept.
+pub fn release_config_with(dir: &Path, version: &str, table: &str, body: &str) -> PathBuf {
+    let config = release_config_copy(dir, version);
+    let mut document: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let body: toml::Table =
+        toml::from_str(body).unwrap_or_else(|e| panic!("[{table}] {body}: {e}"));
+    document.insert(table.to_string(), toml::Value::Table(body));
+    std::fs::write(&config, toml::to_string(&document).unwrap()).unwrap();
+    config
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {

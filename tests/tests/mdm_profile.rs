@@ -13,7 +13,7 @@ use std::{
 
 use serde_json::Value;
 use system_tests::{
-    installer_tool, make_p12, release_config_copy, run_ok, workspace_root, CertKind, P12_PASSWORD,
+    installer_tool, make_p12, release_config_with, run_ok, workspace_root, CertKind, P12_PASSWORD,
     TEAM_ID,
 };
 
@@ -30,18 +30,7 @@ const TUNNEL: &str = "[Interface]\n\
 
 /// A copy of the release config whose `[mdm]` table is `mdm`.
 fn config_with_mdm(dir: &Path, mdm: &str) -> PathBuf {
-    let config = release_config_copy(dir, "1.0.0");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let start = text
-        .find("\n[mdm]")
-        .expect("release.toml has an [mdm] table");
-    let rest = &text[start + 1..];
-    assert!(
-        !rest[1..].contains("\n["),
-        "[mdm] is the last table of release.toml"
-    );
-    std::fs::write(&config, format!("{}\n{mdm}", &text[..start])).unwrap();
-    config
+    release_config_with(dir, "1.0.0", "mdm", mdm)
 }
 
 fn mdm_profile(config: &Path, output: &Path, extra: &[&str]) -> Output {
@@ -52,19 +41,21 @@ fn mdm_profile(config: &Path, output: &Path, extra: &[&str]) -> Output {
         .arg("--output")
         .arg(output)
         .args(extra)
-        .env_remove("INSTALLER_TOOL_SIGN_P12")
-        .env_remove("INSTALLER_TOOL_SIGN_P12_PASSWORD")
+        .env_remove("INSTALLER_TOOL_APP_P12")
+        .env_remove("INSTALLER_TOOL_APP_P12_PASSWORD")
         .output()
         .expect("installer-tool runs")
 }
 
-fn written(what: &str, output: Output) -> Output {
+/// `mdm-profile` run to success.
+fn written(config: &Path, output: &Path, extra: &[&str]) -> Output {
+    let out = mdm_profile(config, output, extra);
     assert!(
-        output.status.success(),
-        "{what} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        out.status.success(),
+        "mdm-profile failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    output
+    out
 }
 
 /// The profile as Python's plistlib reads it, as JSON.
@@ -131,16 +122,13 @@ fn the_profile_pre_approves_the_extension_and_configures_the_vpn_by_apples_schem
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_mdm(
         dir.path(),
-        "[mdm]\norganization = \"Example Inc.\"\non-demand = \"outside-trusted-wifi\"\n\
+        "organization = \"Example Inc.\"\non-demand = \"outside-trusted-wifi\"\n\
          trusted-ssids = [\"Office\", \"Home Wi-Fi\"]\n",
     );
     let tunnel = dir.path().join("office.conf");
     std::fs::write(&tunnel, TUNNEL).unwrap();
     let output = dir.path().join("DemoVPN.mobileconfig");
-    written(
-        "mdm-profile",
-        mdm_profile(&config, &output, &["--tunnel", tunnel.to_str().unwrap()]),
-    );
+    written(&config, &output, &["--tunnel", tunnel.to_str().unwrap()]);
 
     schema_check(&output)
         .unwrap_or_else(|violations| panic!("the profile breaks Apple's schemas:\n{violations}"));
@@ -230,10 +218,10 @@ fn the_schema_check_names_what_a_broken_profile_gets_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_mdm(
         dir.path(),
-        "[mdm]\nremote-address = \"vpn.example.com\"\non-demand = \"always\"\n",
+        "remote-address = \"vpn.example.com\"\non-demand = \"always\"\n",
     );
     let output = dir.path().join("p.mobileconfig");
-    written("mdm-profile", mdm_profile(&config, &output, &[]));
+    written(&config, &output, &[]);
     schema_check(&output).unwrap();
     // A boolean where Apple's schema wants the integer 1, and a misspelt key.
     let text = std::fs::read_to_string(&output).unwrap();
@@ -260,13 +248,13 @@ fn the_schema_check_names_what_a_broken_profile_gets_wrong() {
 #[test]
 fn identifiers_stay_and_uuids_are_fresh_on_every_run() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with_mdm(dir.path(), "[mdm]\nremote-address = \"vpn.example.com\"\n");
+    let config = config_with_mdm(dir.path(), "remote-address = \"vpn.example.com\"\n");
     let (first, second) = (
         dir.path().join("1.mobileconfig"),
         dir.path().join("2.mobileconfig"),
     );
-    written("mdm-profile", mdm_profile(&config, &first, &[]));
-    written("mdm-profile", mdm_profile(&config, &second, &[]));
+    written(&config, &first, &[]);
+    written(&config, &second, &[]);
     let ids = |path: &Path| {
         let profile = read_plist(path);
         let mut pairs = vec![(
@@ -302,10 +290,10 @@ fn identifiers_stay_and_uuids_are_fresh_on_every_run() {
 #[test]
 fn a_signed_profile_holds_itself_and_verifies_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with_mdm(dir.path(), "[mdm]\nremote-address = \"vpn.example.com\"\n");
+    let config = config_with_mdm(dir.path(), "remote-address = \"vpn.example.com\"\n");
     let p12 = make_p12(dir.path(), CertKind::Application, TEAM_ID);
     let output = dir.path().join("signed.mobileconfig");
-    let report = written(
+    let report = run_ok(
         "mdm-profile --sign-p12",
         Command::new(installer_tool())
             .args(["mdm-profile", "--json", "--config"])
@@ -314,9 +302,7 @@ fn a_signed_profile_holds_itself_and_verifies_with_openssl() {
             .arg(&output)
             .arg("--sign-p12")
             .arg(&p12)
-            .env("INSTALLER_TOOL_SIGN_P12_PASSWORD", P12_PASSWORD)
-            .output()
-            .unwrap(),
+            .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD),
     );
     let report: Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(report["signed_by"]["purpose"], "application", "{report:#}");
@@ -366,7 +352,7 @@ fn a_signed_profile_holds_itself_and_verifies_with_openssl() {
         .arg(dir.path().join("other.mobileconfig"))
         .arg("--sign-p12")
         .arg(&installer)
-        .env("INSTALLER_TOOL_SIGN_P12_PASSWORD", P12_PASSWORD)
+        .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -382,9 +368,11 @@ fn bad_input_is_named_with_its_fix_and_the_previous_profile_is_kept() {
     std::fs::write(&output, "the previous profile").unwrap();
     let no_key = dir.path().join("broken.conf");
     std::fs::write(&no_key, "[Peer]\nEndpoint = vpn.example.net:51820\n").unwrap();
-    let cases: [(&str, &[&str], &[&str]); 3] = [
+    let badly_named = dir.path().join("office vpn.conf");
+    std::fs::write(&badly_named, TUNNEL).unwrap();
+    let cases: [(&str, &[&str], &[&str]); 4] = [
         (
-            "[mdm]\non-demand = \"outside-trusted-wifi\"\nremote-address = \"vpn.example.com\"\n",
+            "on-demand = \"outside-trusted-wifi\"\nremote-address = \"vpn.example.com\"\n",
             &[],
             &[
                 "release.toml",
@@ -393,14 +381,23 @@ fn bad_input_is_named_with_its_fix_and_the_previous_profile_is_kept() {
             ],
         ),
         (
-            "[mdm]\n",
+            "",
             &[],
             &["mdm.remote-address", "help: set [mdm] remote-address"],
         ),
         (
-            "[mdm]\n",
+            "",
             &["--tunnel", no_key.to_str().unwrap()],
             &["broken.conf", "PrivateKey", "help: pass the tunnel's .conf"],
+        ),
+        (
+            "",
+            &["--tunnel", badly_named.to_str().unwrap()],
+            &[
+                "office vpn.conf",
+                "not named like a profile",
+                "help: name the file",
+            ],
         ),
     ];
     for (index, (mdm, extra, expected)) in cases.into_iter().enumerate() {
@@ -426,7 +423,7 @@ fn bad_input_is_named_with_its_fix_and_the_previous_profile_is_kept() {
 #[test]
 fn a_profile_with_a_tunnel_is_private_and_its_key_is_never_printed() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with_mdm(dir.path(), "[mdm]\n");
+    let config = config_with_mdm(dir.path(), "");
     let tunnel = dir.path().join("office.conf");
     std::fs::write(&tunnel, TUNNEL).unwrap();
     let private = dir.path().join("private.mobileconfig");
@@ -435,10 +432,7 @@ fn a_profile_with_a_tunnel_is_private_and_its_key_is_never_printed() {
         if json {
             extra.push("--json");
         }
-        let out = written(
-            "mdm-profile --tunnel",
-            mdm_profile(&config, &private, &extra),
-        );
+        let out = written(&config, &private, &extra);
         for stream in [&out.stdout, &out.stderr] {
             assert!(!String::from_utf8_lossy(stream).contains(PRIVATE_KEY));
         }
@@ -451,9 +445,9 @@ fn a_profile_with_a_tunnel_is_private_and_its_key_is_never_printed() {
     let public = dir.path().join("public.mobileconfig");
     let config = config_with_mdm(
         &dir.path().join("public"),
-        "[mdm]\nremote-address = \"vpn.example.com\"\n",
+        "remote-address = \"vpn.example.com\"\n",
     );
-    written("mdm-profile", mdm_profile(&config, &public, &[]));
+    written(&config, &public, &[]);
     let mode = std::fs::metadata(&public).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644);
 }

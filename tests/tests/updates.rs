@@ -13,7 +13,7 @@ use std::{
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::Value;
-use system_tests::{build_ok, build_pkg, installer_tool, release_config_copy, run_ok};
+use system_tests::{build_ok, build_pkg, installer_tool, release_config_with, run_ok};
 
 const SPARKLE: &str = "http://www.andymatuschak.org/xml-namespaces/sparkle";
 const PREFIX: &str = "https://updates.example.com/demovpn/";
@@ -55,14 +55,10 @@ fn generate_key(dir: &Path, name: &str) -> (PathBuf, String) {
 /// `public_key`; the pkg.
 fn release(dir: &Path, version: &str, public_key: Option<&str>) -> PathBuf {
     let project = dir.join(format!("release-{version}"));
-    let config = release_config_copy(&project, version);
-    if let Some(key) = public_key {
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "\n[updates]\nfeed-url = \"{PREFIX}appcast.xml\"\npublic-ed-key = \"{key}\"\n"
-        ));
-        std::fs::write(&config, text).unwrap();
-    }
+    let updates = public_key
+        .map(|key| format!("feed-url = \"{PREFIX}appcast.xml\"\npublic-ed-key = \"{key}\"\n"))
+        .unwrap_or_default();
+    let config = release_config_with(&project, version, "updates", &updates);
     let report = build_ok(
         "build-pkg",
         build_pkg(&project.join("out"))
@@ -279,6 +275,12 @@ fn the_feed_offers_each_release_signed_newest_first_as_sparkle_reads_it() {
 
     let items = items(&feed);
     assert_eq!(items.len(), 2);
+    // RFC 822 dates with a two-digit day, as Sparkle's generate_appcast
+    // writes them (`EEE, dd MMM yyyy HH:mm:ss ZZ`), read by Python's
+    // email.utils.
+    let rfc_822 =
+        regex::Regex::new(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
+            .unwrap();
     for (item, pkg, version) in [(&items[0], &second, "1.1.0"), (&items[1], &first, "1.0.0")] {
         let name = pkg.file_name().unwrap().to_str().unwrap();
         assert_eq!(item["version"], version, "{item:#}");
@@ -296,8 +298,17 @@ fn the_feed_offers_each_release_signed_newest_first_as_sparkle_reads_it() {
             openssl_verifies(&public_key, pkg, signature),
             "openssl refuses the signature of {version}"
         );
-        // RFC 822 dates, as Sparkle parses them (`E, dd MMM yyyy HH:mm:ss Z`).
-        chrono::DateTime::parse_from_rfc2822(item["pubDate"].as_str().unwrap()).unwrap();
+        let date = item["pubDate"].as_str().unwrap();
+        assert!(rfc_822.is_match(date), "{date}");
+        run_ok(
+            "email.utils.parsedate_to_datetime",
+            Command::new("python3")
+                .args([
+                    "-c",
+                    "import email.utils, sys; email.utils.parsedate_to_datetime(sys.argv[1])",
+                ])
+                .arg(date),
+        );
     }
     assert_eq!(items[0]["format"], "markdown");
     assert_eq!(
@@ -325,6 +336,7 @@ fn nothing_is_announced_that_a_mac_would_refuse_and_the_feed_is_kept() {
     let (other_key, other_public) = generate_key(dir.path(), "other.key");
     let older = release(dir.path(), "1.0.0", Some(&public_key));
     let newer = release(dir.path(), "1.1.0", Some(&public_key));
+    let keyless = release(dir.path(), "1.2.0", None);
     let feed = dir.path().join("appcast.xml");
     succeeded("appcast 1.1.0", appcast(&newer, &key, &feed, &[]));
     let kept = std::fs::read_to_string(&feed).unwrap();
@@ -341,7 +353,14 @@ fn nothing_is_announced_that_a_mac_would_refuse_and_the_feed_is_kept() {
     bytes[middle] ^= 0xff;
     std::fs::write(&damaged, bytes).unwrap();
 
-    let cases: [(&str, &str, &Path, &Path, &[&str]); 7] = [
+    let cases: [(&str, &str, &Path, &Path, &[&str]); 8] = [
+        (
+            "an app without a key",
+            PREFIX,
+            &keyless,
+            &key,
+            &["has no SUPublicEDKey", "help: set [updates]"],
+        ),
         (
             "another key",
             PREFIX,
@@ -431,6 +450,7 @@ fn update_settings_are_both_or_neither_and_the_feed_is_https() {
             "updates.feed-url",
         ),
         ("feed-url = \"https://updates.example.com/appcast.xml\"\n", "updates.public-ed-key"),
+        ("public-ed-key = \"tXs3tnUwwOt6RkD3xJ6y8HQpl2NvCLe3b0kG3WZYw2s=\"\n", "updates.feed-url"),
         (
             "feed-url = \"https://updates.example.com/appcast.xml\"\npublic-ed-key = \"c2hvcnQ=\"\n",
             "updates.public-ed-key",
@@ -438,10 +458,7 @@ fn update_settings_are_both_or_neither_and_the_feed_is_https() {
     ];
     for (index, (table, field)) in cases.into_iter().enumerate() {
         let project = dir.path().join(format!("case{index}"));
-        let config = release_config_copy(&project, "1.0.0");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!("\n[updates]\n{table}"));
-        std::fs::write(&config, text).unwrap();
+        let config = release_config_with(&project, "1.0.0", "updates", table);
         let out = build_pkg(&project.join("out"))
             .arg("--config")
             .arg(&config)

@@ -62,10 +62,33 @@ pub enum Command {
         #[command(subcommand)]
         command: UpgradeCommand,
     },
+    /// New releases from the app's update feed (SUFeedURL), checked before
+    /// Installer sees them.
+    Update {
+        #[command(subcommand)]
+        command: UpdateCommand,
+    },
     /// The extension itself.
     Extension {
         #[command(subcommand)]
         command: ExtensionCommand,
+    },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Whether the feed offers a newer version for this Mac.
+    Check {
+        /// Another https feed than the app's SUFeedURL.
+        #[arg(long, value_name = "URL")]
+        feed: Option<String>,
+    },
+    /// Download the newest version, check its signatures and version, and
+    /// hand it to Installer.
+    Install {
+        /// Another https feed than the app's SUFeedURL.
+        #[arg(long, value_name = "URL")]
+        feed: Option<String>,
     },
 }
 

@@ -11,6 +11,7 @@ pub mod macos;
 pub mod menu_bar;
 pub mod report;
 pub mod system_extension;
+pub mod update;
 pub mod upgrade;
 
 /// This app's version and build (one number, the workspace version).

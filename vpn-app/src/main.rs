@@ -12,7 +12,7 @@ mod menu_bar_app;
 use std::process::ExitCode;
 
 use clap::Parser;
-use commands::{doctor, extension, tunnel, upgrade};
+use commands::{doctor, extension, tunnel, update, upgrade};
 use vpn_app::{
     cli::{Cli, Command, ExtensionCommand},
     report::{self, Report},
@@ -65,6 +65,7 @@ fn run(cli: &Cli, command: &Command) -> anyhow::Result<Report> {
         Command::Logs { lines } => tunnel::logs(cli, *lines),
         Command::Doctor => Ok(doctor::report(cli)),
         Command::Upgrade { command } => upgrade::run(cli, command),
+        Command::Update { command } => update::run(cli, command),
         Command::Extension { command } => match command {
             ExtensionCommand::Status => extension::status(cli),
             ExtensionCommand::Activate => extension::activate(cli),

@@ -411,6 +411,53 @@ fn each_upgrade_outcome_tells_the_user_what_happened() {
 }
 
 #[test]
+fn check_for_updates_offers_a_newer_release_and_installs_only_when_asked() {
+    let (mut bar, _) = launched(None);
+    bar.on(Event::Observed(ready_with_profiles(&["home"])));
+    let effects = bar.on(Event::Chose(Action::CheckForUpdates));
+    assert_eq!(runs(&effects), [&Task::CheckForUpdates]);
+    snapshot("checking-for-updates", &bar);
+    // Up to date: said, and nothing else happens.
+    let effects = bar.on(Event::Finished(
+        Task::CheckForUpdates,
+        TaskOutcome::Done(String::new()),
+    ));
+    assert_eq!(notices(&effects), ["DemoVPN is up to date"]);
+    assert!(dialog_titles(&effects).is_empty());
+
+    bar.on(Event::Chose(Action::CheckForUpdates));
+    let effects = bar.on(Event::Finished(
+        Task::CheckForUpdates,
+        TaskOutcome::UpdateAvailable("1.3.0".into()),
+    ));
+    let Some(Effect::Show(dialog)) = effects.iter().find(|e| matches!(e, Effect::Show(_))) else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(dialog.title, "DemoVPN 1.3.0 is available");
+    assert!(
+        dialog.message.contains("You have 1.2.0"),
+        "{}",
+        dialog.message
+    );
+    assert_eq!(dialog.confirm, Some(Confirmed::InstallUpdate));
+    assert!(
+        !runs(&effects).contains(&&Task::InstallUpdate),
+        "nothing installs unasked"
+    );
+    let effects = bar.on(Event::Confirmed(Confirmed::InstallUpdate));
+    assert_eq!(runs(&effects), [&Task::InstallUpdate]);
+    assert!(bar.menu().to_text().contains("Downloading the update…"));
+
+    let effects = bar.on(Event::Finished(
+        Task::InstallUpdate,
+        TaskOutcome::Failed(
+            "refused DemoVPN-1.3.0.pkg: its bytes are not what the update key signed".into(),
+        ),
+    ));
+    assert_eq!(dialog_titles(&effects), ["The update was not installed"]);
+}
+
+#[test]
 fn launch_at_login_follows_the_service_state() {
     let (mut bar, _) = launched(None);
     bar.on(Event::Observed(ready_with_profiles(&["home"])));

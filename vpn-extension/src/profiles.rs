@@ -28,12 +28,7 @@ pub struct ProfileStore {
 }
 
 fn check_name(name: &str) -> Result<(), ProfileError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid {
+    if vpn_release::provider_configuration::is_profile_name(name) {
         Ok(())
     } else {
         Err(ProfileError::BadName(name.to_string()))

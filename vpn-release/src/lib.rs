@@ -6,7 +6,8 @@
 //! of both Info.plists ([`info_plist`]), where the product keeps its data
 //! ([`paths`]), the keys the extension reads from its VPN configuration
 //! ([`provider_configuration`]), the [`RepairPolicy`] a release hands to `upgrade finish`,
-//! and the upgrade's state and report ([`upgrade_state`]).
+//! the upgrade's state and report ([`upgrade_state`]), and how versions
+//! compare ([`version_order`]).
 
 pub mod code_requirement;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod paths;
 pub mod provider_configuration;
 mod repair_policy;
 pub mod upgrade_state;
+pub mod version_order;
 
 pub use ids::{BundleId, IdError, ServiceName, TeamId, Version};
 pub use repair_policy::RepairPolicy;

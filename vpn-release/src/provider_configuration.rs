@@ -11,3 +11,13 @@ pub const PROFILE: &str = "profile";
 /// WireGuard's own (wireguard-apple, MOBILECONFIG.md: `VendorConfig` ->
 /// `WgQuickConfig`), so an admin's existing profile carries over.
 pub const WG_QUICK: &str = "WgQuickConfig";
+
+/// Whether `name` may name a stored profile: 1 to 64 letters, digits, `-`
+/// and `_` (it becomes a file name in the extension's store).
+pub fn is_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -160,7 +160,8 @@ fn check_findings(
     }
 }
 
-fn load_identity(
+/// The identity `choice` names, checked for `purpose` and the release's team.
+pub fn load_identity(
     choice: &IdentityChoice,
     purpose: Purpose,
     release: &Release,

@@ -4,6 +4,7 @@
 pub mod doctor;
 pub mod extension;
 pub mod tunnel;
+pub mod update;
 pub mod upgrade;
 
 use vpn_app::{channel::ready_at, cli::Cli};

@@ -46,6 +46,10 @@ pub enum Task {
     /// `doctor` and the extension's log, for [`text::diagnostics`].
     CollectDiagnostics,
     SetLaunchAtLogin(bool),
+    /// `update check`; a newer release is [`TaskOutcome::UpdateAvailable`].
+    CheckForUpdates,
+    /// `update install`: download, check, hand to Installer.
+    InstallUpdate,
 }
 
 /// How a task ended.
@@ -55,6 +59,8 @@ pub enum TaskOutcome {
     Done(String),
     /// The extension waits for the user's approval.
     NeedsApproval,
+    /// The feed offers this version (as people read it).
+    UpdateAvailable(String),
     Failed(String),
 }
 
@@ -72,6 +78,7 @@ pub struct Dialog {
 pub enum Confirmed {
     Repair,
     OpenApprovalSettings,
+    InstallUpdate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,6 +186,7 @@ impl MenuBar {
             Event::Chose(action) => self.chose(action),
             Event::FilesOpened(files) => self.files_opened(files),
             Event::Confirmed(Confirmed::Repair) => self.run(Task::Repair),
+            Event::Confirmed(Confirmed::InstallUpdate) => self.run(Task::InstallUpdate),
             Event::Confirmed(Confirmed::OpenApprovalSettings) => {
                 vec![Effect::OpenApprovalSettings]
             }
@@ -284,6 +292,7 @@ impl MenuBar {
                 confirm: Some(Confirmed::Repair),
             })],
             Action::CopyDiagnostics => self.run(Task::CollectDiagnostics),
+            Action::CheckForUpdates => self.run(Task::CheckForUpdates),
             Action::ToggleLaunchAtLogin => match self.observed.login_item {
                 // Registered but switched off by the user: only they can
                 // switch it on again, in System Settings.
@@ -349,7 +358,8 @@ impl MenuBar {
             }
             (Task::Repair, outcome) => {
                 let (left, title, body) = match outcome {
-                    TaskOutcome::Done(_) => (
+                    // (A repair offers no update.)
+                    TaskOutcome::Done(_) | TaskOutcome::UpdateAvailable(_) => (
                         None,
                         "VPN repaired",
                         "The app reaches its extension again.".to_string(),
@@ -384,6 +394,30 @@ impl MenuBar {
                 effects.push(Effect::Notify(Notice {
                     title: "Diagnostics copied".into(),
                     body: "Paste them into your support ticket; keys are left out.".into(),
+                }));
+            }
+            (Task::CheckForUpdates, TaskOutcome::UpdateAvailable(version)) => {
+                effects.push(Effect::Show(Dialog {
+                    title: format!("{} {version} is available", self.app.name),
+                    message: format!(
+                        "You have {}. {} downloads it, checks that it is genuine and newer, \
+                         and opens Installer; the tunnel comes back on its own after the update.",
+                        self.app.version, self.app.name
+                    ),
+                    button: "Install".into(),
+                    confirm: Some(Confirmed::InstallUpdate),
+                }));
+            }
+            (Task::CheckForUpdates, TaskOutcome::Done(_)) => {
+                effects.push(Effect::Notify(Notice {
+                    title: format!("{} is up to date", self.app.name),
+                    body: format!("{} is the newest version.", self.app.version),
+                }));
+            }
+            (Task::InstallUpdate, TaskOutcome::Done(_)) => {
+                effects.push(Effect::Notify(Notice {
+                    title: "Installer is open".into(),
+                    body: "The update is genuine: follow Installer to finish.".into(),
                 }));
             }
             (Task::Import(file), TaskOutcome::Failed(why)) => {
@@ -524,6 +558,11 @@ impl MenuBar {
             Action::CopyDiagnostics,
             ready,
         ));
+        items.push(Item::action(
+            "Check for Updates…",
+            Action::CheckForUpdates,
+            ready,
+        ));
         items.push(Item::Separator);
         let login_title = match observed.login_item {
             LoginItem::RequiresApproval => "Launch at Login (allow in System Settings…)",
@@ -590,6 +629,8 @@ fn working_on(task: &Task) -> String {
         Task::Repair => "Repairing…".into(),
         Task::CollectDiagnostics => "Collecting diagnostics…".into(),
         Task::SetLaunchAtLogin(_) => "Changing Launch at Login…".into(),
+        Task::CheckForUpdates => "Checking for updates…".into(),
+        Task::InstallUpdate => "Downloading the update…".into(),
     }
 }
 
@@ -600,6 +641,8 @@ fn failure_title(task: &Task) -> String {
         Task::CollectDiagnostics => "Diagnostics could not be collected".into(),
         Task::SetLaunchAtLogin(true) => "Launch at Login could not be turned on".into(),
         Task::SetLaunchAtLogin(false) => "Launch at Login could not be turned off".into(),
+        Task::CheckForUpdates => "Checking for updates failed".into(),
+        Task::InstallUpdate => "The update was not installed".into(),
         other => format!("{} failed", working_on(other).trim_end_matches('…')),
     }
 }

@@ -49,6 +49,7 @@ pub enum Action {
     Import,
     Repair,
     CopyDiagnostics,
+    CheckForUpdates,
     ToggleLaunchAtLogin,
     About,
     Quit,

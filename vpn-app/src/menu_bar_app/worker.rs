@@ -16,13 +16,14 @@ use block2::{Block, RcBlock};
 use objc2::rc::autoreleasepool;
 use objc2_service_management::SMAppService;
 use vpn_app::{
-    cli::{Cli, UpgradeCommand},
+    cli::{Cli, UpdateCommand, UpgradeCommand},
     macos::{
         system_extension::{request, submit, PendingRequest, RequestKind},
         vpn_configuration::VpnConfiguration,
         AppBundle,
     },
     menu_bar::{text, Event, ExtensionState, LoginItem, Observed, Session, Task, TaskOutcome},
+    update,
     upgrade::{self, RepairPolicy, RequestOutcome},
 };
 use vpn_ipc::{
@@ -129,6 +130,11 @@ impl Worker {
             Task::Repair => self.repair(),
             Task::CollectDiagnostics => self.diagnostics(),
             Task::SetLaunchAtLogin(on) => set_launch_at_login(*on),
+            Task::CheckForUpdates => check_for_updates(),
+            Task::InstallUpdate => done(commands::update::run(
+                &self.cli,
+                &UpdateCommand::Install { feed: None },
+            )),
         };
         Event::Finished(task, outcome)
     }
@@ -278,6 +284,17 @@ impl Worker {
 fn done(result: anyhow::Result<vpn_app::report::Report>) -> TaskOutcome {
     match result {
         Ok(report) => TaskOutcome::Done(report.text),
+        Err(e) => TaskOutcome::Failed(format!("{e:#}")),
+    }
+}
+
+fn check_for_updates() -> TaskOutcome {
+    let offer = update::InstalledApp::running().and_then(|app| update::check(&app, None));
+    match offer {
+        Ok(offer) => match offer.available {
+            Some(item) => TaskOutcome::UpdateAvailable(item.short_version),
+            None => TaskOutcome::Done(String::new()),
+        },
         Err(e) => TaskOutcome::Failed(format!("{e:#}")),
     }
 }
