@@ -2,7 +2,8 @@
 //! tool built, and on pkgs altered after the fact, one alteration each: a
 //! flipped payload byte, a signature that does not match, a pkg signed
 //! again by another team, a changed byte in an executable, a stripped
-//! signature, a missing `hostArchitectures`, a script that lost its mode.
+//! signature, a missing `hostArchitectures`, a script that lost its mode,
+//! a payload file whose mode is not the BOM's.
 
 use std::{path::Path, process::Command};
 
@@ -274,6 +275,60 @@ fn a_changed_byte_in_an_executable_fails_its_code_signature() {
         findings.contains(&("code-signature".into(), "DemoVPN.pkg/Payload".into())),
         "{findings:?}"
     );
+    // The BOM's cksum of the file no longer holds either.
+    assert!(
+        findings.contains(&("bom-payload-mismatch".into(), "DemoVPN.pkg/Bom".into())),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_payload_that_disagrees_with_its_bom_is_named() {
+    // Installer installs the payload but records the BOM: a file whose
+    // mode differs is reported with the path and both modes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = rebuilt(dir.path(), |path, bytes| {
+        if path != "DemoVPN.pkg/Payload" {
+            return bytes;
+        }
+        edit_gzipped_cpio(&bytes, |cpio| {
+            let name = b"./Applications/DemoVPN.app/Contents/Info.plist\0";
+            let at = cpio
+                .windows(name.len())
+                .position(|w| w == name)
+                .expect("the Info.plist in the payload");
+            // The odc header (76 bytes) ends where the name starts; its mode
+            // is six octal digits at offset 18.
+            let mode = at - 76 + 18;
+            assert_eq!(&cpio[mode..mode + 6], b"100644");
+            cpio[mode..mode + 6].copy_from_slice(b"100600");
+        })
+    });
+    let output = Command::new(installer_tool())
+        .args(["verify", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mismatches: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"].as_str().unwrap().starts_with("bom-"))
+        .collect();
+    assert_eq!(mismatches.len(), 1, "{report:#}");
+    let finding = mismatches[0];
+    assert_eq!(finding["id"], "bom-payload-mismatch");
+    assert_eq!(finding["file"], "DemoVPN.pkg/Bom");
+    assert_eq!(
+        finding["field"],
+        "Applications/DemoVPN.app/Contents/Info.plist"
+    );
+    assert_eq!(
+        finding["problem"],
+        "mode 100644 in the BOM, 100600 in the payload"
+    );
+    assert_eq!(output.status.code(), Some(1));
 }
 
 #[test]

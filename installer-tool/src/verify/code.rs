@@ -7,8 +7,9 @@ use std::io::Read;
 use apple_codesign::{verify_macho_data, CodeSignatureFlags, MachFile};
 
 use super::{
+    bom::BomIndex,
     bundle_info,
-    odc::{is_regular_file, OdcReader},
+    odc::{is_regular_file, is_symlink, OdcReader},
     Checks,
 };
 use crate::doctor::{Severity, DEBUGGING_ENTITLEMENTS};
@@ -34,11 +35,13 @@ pub struct Signed {
     pub team: Option<String>,
 }
 
-/// Checks each Mach-O of the gzipped odc `payload`, named `payload_path`
-/// in the findings; the teams found.
+/// Checks each entry of the gzipped odc `payload`, named `payload_path`
+/// in the findings, against the component's BOM, and each Mach-O's code
+/// signature; the teams found.
 pub fn check_payload(
     payload: impl Read,
     payload_path: &str,
+    mut bom: Option<BomIndex>,
     checks: &mut Checks,
 ) -> Result<Vec<Signed>, String> {
     let mut archive = OdcReader::new(flate2::read::GzDecoder::new(payload));
@@ -47,16 +50,40 @@ pub fn check_payload(
         .next_entry()
         .map_err(|e| format!("{payload_path}: {e}"))?
     {
-        if !is_regular_file(entry.mode) || entry.size < 4 {
+        let path = entry.name.trim_start_matches("./").to_string();
+        let file = is_regular_file(entry.mode);
+        // A file is read whole (its cksum, its code signature) up to the
+        // limit; a symlink's data is its target.
+        let data = if file || is_symlink(entry.mode) {
+            archive
+                .data(MACHO_LIMIT)
+                .map_err(|e| format!("{payload_path}: {e}"))?
+        } else {
+            None
+        };
+        if let Some(bom) = bom.as_mut() {
+            bom.check(payload_path, &entry, data.as_deref(), checks);
+        }
+        if !file {
             continue;
         }
-        let path = entry.name.trim_start_matches("./").to_string();
+        let Some(data) = data else {
+            checks.add(
+                Severity::Warning,
+                "file-not-checked",
+                payload_path,
+                &path,
+                format!("{} bytes: too large to check here", entry.size),
+                "check it on a Mac with `codesign --verify --strict`",
+            );
+            continue;
+        };
         if let Some(bundle) = bundle_info::bundle_of(&path) {
-            let read = archive
-                .data(bundle_info::INFO_PLIST_LIMIT)
-                .map_err(|e| format!("{payload_path}: {e}"))?
-                .ok_or_else(|| format!("{} bytes: too large for an Info.plist", entry.size))
-                .and_then(|data| bundle_info::read(bundle, &data));
+            let read = if data.len() as u64 > bundle_info::INFO_PLIST_LIMIT {
+                Err(format!("{} bytes: too large for an Info.plist", data.len()))
+            } else {
+                bundle_info::read(bundle, &data)
+            };
             match read {
                 Ok(info) => checks.bundles.push(info),
                 Err(problem) => checks.error(
@@ -69,20 +96,6 @@ pub fn check_payload(
             }
             continue;
         }
-        let Some(data) = archive
-            .data(MACHO_LIMIT)
-            .map_err(|e| format!("{payload_path}: {e}"))?
-        else {
-            checks.add(
-                Severity::Warning,
-                "file-not-checked",
-                payload_path,
-                &path,
-                format!("{} bytes: too large to check here", entry.size),
-                "check it on a Mac with `codesign --verify --strict`",
-            );
-            continue;
-        };
         if !is_macho(&data) {
             continue;
         }
@@ -90,6 +103,9 @@ pub fn check_payload(
             team: check_macho(&data, payload_path, &path, checks),
             path,
         });
+    }
+    if let Some(bom) = bom {
+        bom.finish(payload_path, checks);
     }
     Ok(signed)
 }

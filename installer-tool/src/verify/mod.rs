@@ -7,9 +7,10 @@
 //! the stapled ticket's presence, the product (the Distribution's
 //! `hostArchitectures`, relocation in PackageInfo, the scripts' modes) and,
 //! in `code`, every Mach-O of the payload and the team they and the
-//! signature name, and in `bundle_info` what each bundle's Info.plist says.
-//! The BOM against the payload comes next (issue 14).
+//! signature name, in `bundle_info` what each bundle's Info.plist says, and
+//! in `bom` the component's BOM against its payload.
 
+mod bom;
 mod bundle_info;
 mod code;
 mod odc;
@@ -159,9 +160,14 @@ fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", payload.path))?;
         let slice = input.by_ref().take(payload.length);
         let read = if payload.zlib {
-            code::check_payload(flate2::read::ZlibDecoder::new(slice), &payload.path, checks)
+            code::check_payload(
+                flate2::read::ZlibDecoder::new(slice),
+                &payload.path,
+                payload.bom,
+                checks,
+            )
         } else {
-            code::check_payload(slice, &payload.path, checks)
+            code::check_payload(slice, &payload.path, payload.bom, checks)
         };
         // A payload that cannot be read to its end is this file's problem,
         // not the archive's: the other checks stand.
@@ -232,6 +238,8 @@ struct PayloadLocation {
     /// xar's `application/x-gzip` encoding (zlib) on top of the payload's
     /// own gzip.
     zlib: bool,
+    /// The component's BOM, to hold the payload to.
+    bom: Option<bom::BomIndex>,
 }
 
 /// The xar header and table of contents, within bounds, before apple-xar
@@ -562,11 +570,37 @@ fn check_component<R: Input>(
         .map_err(|e| format!("{payload_path} cannot be found: {e}"))?
         .and_then(|file| file.data)
     {
+        let bom_path = format!("{prefix}Bom");
+        let bom = match read_bytes(reader, &bom_path)? {
+            Some(bytes) => bom::BomIndex::read(&bom_path, &bytes)
+                .map_err(|problem| {
+                    checks.error(
+                        "bom-unreadable",
+                        &bom_path,
+                        "",
+                        format!("is not a BOM apple-bom reads: {problem}"),
+                        "rebuild the pkg (mkbom, or installer-tool build-pkg)",
+                    )
+                })
+                .ok(),
+            None => {
+                checks.error(
+                    "bom-missing",
+                    &bom_path,
+                    "",
+                    "is missing: Installer records the BOM as the receipt of what it installed"
+                        .into(),
+                    "rebuild the pkg with a BOM of its payload",
+                );
+                None
+            }
+        };
         payloads.push(PayloadLocation {
             path: payload_path,
             offset: data.offset,
             length: data.length,
             zlib: is_zlib(&data.encoding.style),
+            bom,
         });
     }
     let scripts_path = format!("{prefix}Scripts");

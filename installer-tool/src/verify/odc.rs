@@ -11,12 +11,19 @@ use std::io::Read;
 pub struct Entry {
     pub name: String,
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
     pub size: u64,
 }
 
 /// `S_IFMT` and `S_IFREG` of `mode`.
 pub fn is_regular_file(mode: u32) -> bool {
     mode & 0o170000 == 0o100000
+}
+
+/// `S_IFMT` and `S_IFLNK` of `mode`.
+pub fn is_symlink(mode: u32) -> bool {
+    mode & 0o170000 == 0o120000
 }
 
 pub struct OdcReader<R> {
@@ -47,6 +54,8 @@ impl<R: Read> OdcReader<R> {
             return Err("not a portable (odc) cpio archive".into());
         }
         let mode = octal(&header[18..24])? as u32;
+        let uid = octal(&header[24..30])? as u32;
+        let gid = octal(&header[30..36])? as u32;
         let name_size = octal(&header[59..65])?;
         let size = octal(&header[65..76])?;
         // Six octal digits: at most 262,143 bytes, read as they come.
@@ -64,7 +73,13 @@ impl<R: Read> OdcReader<R> {
             return Ok(None);
         }
         self.left = size;
-        Ok(Some(Entry { name, mode, size }))
+        Ok(Some(Entry {
+            name,
+            mode,
+            uid,
+            gid,
+            size,
+        }))
     }
 
     /// The current entry's data, up to `limit` bytes (`None` when larger).
