@@ -31,6 +31,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Check a built .pkg (ours or another tool's): checksums, signatures, certificate, product.
     Verify(VerifyArgs),
+    /// Show what a .pkg holds (ours or another tool's): product, components,
+    /// scripts, payload, bundles, executables, signature, ticket.
+    Inspect(InspectArgs),
     /// Write the configuration profile an MDM server pushes with the pkg:
     /// extension approved, VPN configured, login items and notifications allowed.
     MdmProfile(MdmProfileArgs),
@@ -66,6 +69,15 @@ pub struct VerifyArgs {
     /// The flat package.
     pub pkg: PathBuf,
     /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The flat package.
+    pub pkg: PathBuf,
+    /// Print it as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

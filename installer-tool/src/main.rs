@@ -60,6 +60,9 @@ fn main() -> ExitCode {
             let report = installer_tool::verify::verify(&args.pkg);
             render::findings(&report.pkg, &report.findings, &report, args.json)
         }
+        Command::Inspect(args) => {
+            render::inspect(&installer_tool::verify::verify(&args.pkg), args.json)
+        }
         Command::MdmProfile(args) => {
             let outcome = requests::release(&args.config).and_then(|release| {
                 let signer = requests::profile_signer(args.sign_p12.as_deref(), &release)?;

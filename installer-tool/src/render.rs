@@ -16,6 +16,7 @@ use installer_tool::{
     report::BuildReport,
     signing::SigningError,
     updates::{GeneratedKey, UpdateKeyError},
+    verify::VerifyReport,
 };
 use notary::{NotarizeReport, NotaryError, StapleReport};
 use serde::Serialize;
@@ -322,6 +323,133 @@ pub fn print_staple(report: &StapleReport) {
         report.path.display(),
         report.ticket_record
     );
+}
+
+/// `inspect`: the tree a person reads, or the same as JSON; exit 1 only
+/// when the file could not be read as a pkg (verify judges the rest).
+pub fn inspect(report: &VerifyReport, json: bool) -> ExitCode {
+    let malformed = report.findings.iter().any(|f| f.id == "malformed");
+    let (errors, warnings) = report
+        .findings
+        .iter()
+        .fold((0, 0), |(e, w), f| match f.severity {
+            Severity::Error => (e + 1, w),
+            Severity::Warning => (e, w + 1),
+        });
+    if json {
+        let value = serde_json::json!({
+            "schema_version": VerifyReport::SCHEMA_VERSION,
+            "pkg": report.pkg,
+            "inventory": report.inventory,
+            "bundles": report.bundles,
+            "errors": errors,
+            "warnings": warnings,
+        });
+        println!("{value:#}");
+    } else {
+        print_inventory(report);
+        println!("  verify: {errors} error(s), {warnings} warning(s) (`installer-tool verify` lists them)");
+    }
+    if malformed {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_inventory(report: &VerifyReport) {
+    let inventory = &report.inventory;
+    let or = |value: &Option<String>, none: &str| value.clone().unwrap_or_else(|| none.into());
+    println!("{}", report.pkg.display());
+    println!(
+        "  signed by: {}{}",
+        or(&inventory.signer, "nobody"),
+        if inventory.timestamped {
+            ", time-stamped"
+        } else {
+            ", no time-stamp"
+        }
+    );
+    println!(
+        "  ticket: {}",
+        if inventory.ticket_stapled {
+            "stapled"
+        } else {
+            "none stapled"
+        }
+    );
+    println!(
+        "  product: {}, hostArchitectures {}, macOS {} or later",
+        or(&inventory.title, "(no title)"),
+        or(&inventory.host_architectures, "(none)"),
+        or(&inventory.minimum_macos, "(any)")
+    );
+    for component in &inventory.components {
+        println!(
+            "  component {}: {} {}, installs into {}",
+            if component.path.is_empty() {
+                "(top)"
+            } else {
+                &component.path
+            },
+            or(&component.identifier, "(no identifier)"),
+            or(&component.version, "(no version)"),
+            or(&component.install_location, "/")
+        );
+        for (title, entries) in [
+            ("scripts", &component.scripts),
+            ("payload", &component.payload),
+        ] {
+            println!("    {title} ({} entries):", entries.len());
+            for entry in entries {
+                println!("      {} {:>12}  {}", entry.mode, entry.size, entry.path);
+            }
+        }
+    }
+    if !report.bundles.is_empty() {
+        println!("  bundles:");
+    }
+    for bundle in &report.bundles {
+        println!(
+            "    {}: {} {} ({}), macOS {}+{}{}",
+            bundle.path,
+            or(&bundle.identifier, "(no identifier)"),
+            or(&bundle.short_version, "?"),
+            or(&bundle.version, "?"),
+            or(&bundle.minimum_system_version, "?"),
+            bundle
+                .service_name
+                .as_ref()
+                .map(|s| format!(", service {s}"))
+                .unwrap_or_default(),
+            bundle
+                .feed_url
+                .as_ref()
+                .map(|f| format!(", updates from {f}"))
+                .unwrap_or_default()
+        );
+    }
+    if !inventory.executables.is_empty() {
+        println!("  executables:");
+    }
+    for executable in &inventory.executables {
+        println!(
+            "    {}: {}; team {}; {}; entitlements: {}",
+            executable.path,
+            executable.architectures.join(", "),
+            or(&executable.team, "(none)"),
+            if executable.hardened_runtime {
+                "hardened runtime"
+            } else {
+                "no hardened runtime"
+            },
+            if executable.entitlements.is_empty() {
+                "none".to_string()
+            } else {
+                executable.entitlements.join(", ")
+            }
+        );
+    }
 }
 
 pub fn print_generated_key(report: &GeneratedKey) {

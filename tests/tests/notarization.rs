@@ -56,6 +56,31 @@ fn timestamped_pkg() -> &'static Path {
     pkg
 }
 
+#[test]
+fn verify_finds_the_time_stamp_and_holds_it_to_the_signature() {
+    let ids = |pkg: &Path| -> Vec<String> {
+        let output = Command::new(installer_tool())
+            .args(["verify", "--json"])
+            .arg(pkg)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let stamped = ids(timestamped_pkg());
+    assert!(
+        !stamped.iter().any(|id| id.contains("timestamp")),
+        "{stamped:?}"
+    );
+    // The demo, signed without one, is warned about.
+    assert!(ids(&demo_pkg().pkg).contains(&"no-timestamp".to_string()));
+}
+
 /// A private copy of the timestamped demo pkg (stapling writes to it).
 fn demo_pkg_copy(dir: &Path) -> PathBuf {
     let pkg = dir.join("DemoVPN.pkg");

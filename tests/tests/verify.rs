@@ -3,7 +3,8 @@
 //! flipped payload byte, a signature that does not match, a pkg signed
 //! again by another team, a changed byte in an executable, a stripped
 //! signature, a missing `hostArchitectures`, a script that lost its mode,
-//! a payload file whose mode is not the BOM's.
+//! a payload file whose mode is not the BOM's, an app and extension that
+//! name different XPC services.
 
 use std::{path::Path, process::Command};
 
@@ -50,8 +51,14 @@ fn ids(findings: &[(String, String)]) -> Vec<&str> {
 }
 
 /// What verify says of the demo pkg as built here: nothing but that its
-/// self-signed identity is not Apple's and that no ticket is stapled.
-const DEMO_WARNINGS: [&str; 2] = ["certificate-not-from-apple", "no-stapled-ticket"];
+/// self-signed identity is not Apple's, that its signature has no
+/// time-stamp (build-pkg asks Apple's server for Apple's identities only)
+/// and that no ticket is stapled.
+const DEMO_WARNINGS: [&str; 3] = [
+    "certificate-not-from-apple",
+    "no-stapled-ticket",
+    "no-timestamp",
+];
 
 #[test]
 fn the_demo_pkg_verifies_and_the_text_report_says_so() {
@@ -65,7 +72,7 @@ fn the_demo_pkg_verifies_and_the_text_report_says_so() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("0 error(s), 2 warning(s)"), "{text}");
+    assert!(text.contains("0 error(s), 3 warning(s)"), "{text}");
     assert!(text.contains("warning[no-stapled-ticket]"), "{text}");
 }
 
@@ -327,6 +334,61 @@ fn a_payload_that_disagrees_with_its_bom_is_named() {
     assert_eq!(
         finding["problem"],
         "mode 100644 in the BOM, 100600 in the payload"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn a_service_name_the_two_bundles_do_not_share_is_named() {
+    // The app's Info.plist names the service of another release than its
+    // extension's: the app would look up a service nobody serves.
+    let dir = tempfile::tempdir().unwrap();
+    let path = rebuilt(dir.path(), |path, bytes| {
+        if path != "DemoVPN.pkg/Payload" {
+            return bytes;
+        }
+        edit_gzipped_cpio(&bytes, |cpio| {
+            let key = b"<key>VPNExtensionMachServiceName</key>";
+            let at = cpio
+                .windows(key.len())
+                .position(|w| w == key)
+                .expect("the app's service name key");
+            let value = b"tunnel.1.0.0</string>";
+            let from = at
+                + cpio[at..]
+                    .windows(value.len())
+                    .position(|w| w == value)
+                    .expect("its value");
+            cpio[from..from + value.len()].copy_from_slice(b"tunnel.0.9.0</string>");
+        })
+    });
+    let output = Command::new(installer_tool())
+        .args(["verify", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let problems: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "service-name")
+        .map(|f| f["problem"].as_str().unwrap())
+        .collect();
+    let ours = "ABCDE12345.group.com.example.demovpn.tunnel";
+    assert!(
+        problems.contains(
+            &format!("names the service {ours}.1.0.0, Applications/DemoVPN.app names {ours}.0.9.0")
+                .as_str()
+        ),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(
+            &format!("{ours}.0.9.0 is not versioned with the bundle's CFBundleVersion 1.0.0")
+                .as_str()
+        ),
+        "{problems:?}"
     );
     assert_eq!(output.status.code(), Some(1));
 }

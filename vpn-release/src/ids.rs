@@ -173,6 +173,18 @@ impl ServiceName {
         Self(format!("{group}.{below}.{version}"))
     }
 
+    /// The release version the name ends with.
+    pub fn version(&self) -> String {
+        let mut parts = self.0.rsplitn(4, '.');
+        let (patch, minor, major) = (parts.next(), parts.next(), parts.next());
+        format!(
+            "{}.{}.{}",
+            major.unwrap_or_default(),
+            minor.unwrap_or_default(),
+            patch.unwrap_or_default()
+        )
+    }
+
     /// The team whose app group the name lives under.
     pub fn team(&self) -> TeamId {
         let (team, _) = self.0.split_once('.').expect("a parsed name has a team");
@@ -196,6 +208,11 @@ mod tests {
         assert!("1.4.2".parse::<Version>().is_ok());
         assert!("1.4".parse::<Version>().is_err());
         assert!("1.4.2-beta".parse::<Version>().is_err());
+        let name: ServiceName = "ABCDE12345.group.com.example.vpn.tunnel.1.4.2"
+            .parse()
+            .unwrap();
+        assert_eq!(name.version(), "1.4.2");
+        assert_eq!(name.team().as_str(), "ABCDE12345");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct BundleInfo {
     pub feed_url: Option<String>,
     /// `SUPublicEDKey`.
     pub public_ed_key: Option<String>,
+    /// The extension's XPC service: the app's `VPNExtensionMachServiceName`,
+    /// the extension's `NetworkExtension` > `NEMachServiceName`.
+    pub service_name: Option<String>,
 }
 
 /// The bundle folder whose Info.plist `path` is: `X.app/Contents/Info.plist`
@@ -56,6 +59,13 @@ pub fn read(bundle: &str, data: &[u8]) -> Result<BundleInfo, String> {
         minimum_system_version: text("LSMinimumSystemVersion"),
         feed_url: text("SUFeedURL"),
         public_ed_key: text("SUPublicEDKey"),
+        service_name: text(vpn_release::info_plist::APP_SERVICE_NAME).or_else(|| {
+            dict.get("NetworkExtension")
+                .and_then(Value::as_dictionary)
+                .and_then(|n| n.get("NEMachServiceName"))
+                .and_then(Value::as_string)
+                .map(str::to_string)
+        }),
     })
 }
 

@@ -9,6 +9,7 @@ use apple_codesign::{verify_macho_data, CodeSignatureFlags, MachFile};
 use super::{
     bom::BomIndex,
     bundle_info,
+    inventory::{Entry, Executable},
     odc::{is_regular_file, is_symlink, OdcReader},
     Checks,
 };
@@ -41,6 +42,7 @@ pub struct Signed {
 pub fn check_payload(
     payload: impl Read,
     payload_path: &str,
+    component: usize,
     mut bom: Option<BomIndex>,
     checks: &mut Checks,
 ) -> Result<Vec<Signed>, String> {
@@ -63,6 +65,11 @@ pub fn check_payload(
         };
         if let Some(bom) = bom.as_mut() {
             bom.check(payload_path, &entry, data.as_deref(), checks);
+        }
+        if !matches!(path.as_str(), "" | ".") {
+            checks.inventory.components[component]
+                .payload
+                .push(Entry::new(path.clone(), entry.mode, entry.size));
         }
         if !file {
             continue;
@@ -132,12 +139,26 @@ fn check_macho(data: &[u8], payload_path: &str, path: &str, checks: &mut Checks)
     }
     let mach = MachFile::parse(data).ok()?;
     let mut team = None;
+    let mut summary = Executable {
+        path: path.to_string(),
+        architectures: Vec::new(),
+        team: None,
+        hardened_runtime: true,
+        entitlements: Vec::new(),
+    };
     for macho in mach.iter_macho() {
+        let header = &macho.macho.header;
+        summary.architectures.push(
+            goblin::mach::cputype::get_arch_name_from_types(header.cputype, header.cpusubtype)
+                .unwrap_or("unknown")
+                .to_string(),
+        );
         let Ok(Some(signature)) = macho.code_signature() else {
             continue;
         };
         if let Ok(Some(directory)) = signature.code_directory() {
             if !directory.flags.contains(CodeSignatureFlags::RUNTIME) {
+                summary.hardened_runtime = false;
                 checks.error(
                     "no-hardened-runtime",
                     payload_path,
@@ -149,6 +170,16 @@ fn check_macho(data: &[u8], payload_path: &str, path: &str, checks: &mut Checks)
             team = team.or(directory.team_name.as_ref().map(|t| t.to_string()));
         }
         if let Ok(Some(entitlements)) = signature.entitlements() {
+            if let Some(keys) = plist::Value::from_reader_xml(entitlements.as_str().as_bytes())
+                .ok()
+                .and_then(plist::Value::into_dictionary)
+            {
+                for key in keys.keys() {
+                    if !summary.entitlements.contains(key) {
+                        summary.entitlements.push(key.clone());
+                    }
+                }
+            }
             for key in DEBUGGING_ENTITLEMENTS {
                 if entitlements.as_str().contains(&format!("<key>{key}</key>")) {
                     checks.error(
@@ -162,6 +193,8 @@ fn check_macho(data: &[u8], payload_path: &str, path: &str, checks: &mut Checks)
             }
         }
     }
+    summary.team = team.clone();
+    checks.inventory.executables.push(summary);
     team
 }
 

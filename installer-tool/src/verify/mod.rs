@@ -13,9 +13,11 @@
 mod bom;
 mod bundle_info;
 mod code;
+pub mod inventory;
 mod odc;
 
 pub use bundle_info::BundleInfo;
+pub use inventory::Inventory;
 
 use std::{
     fmt::Debug,
@@ -38,6 +40,9 @@ pub struct VerifyReport {
     pub findings: Vec<Finding>,
     /// Every bundle in the payloads, as its Info.plist describes it.
     pub bundles: Vec<BundleInfo>,
+    /// What the pkg holds (`inspect` prints it; verify's report leaves it out).
+    #[serde(skip)]
+    pub inventory: Inventory,
 }
 
 impl VerifyReport {
@@ -64,6 +69,7 @@ const ARCHITECTURES: [&str; 2] = ["arm64", "x86_64"];
 struct Checks {
     findings: Vec<Finding>,
     bundles: Vec<BundleInfo>,
+    inventory: Inventory,
 }
 
 impl Checks {
@@ -140,6 +146,7 @@ fn report(pkg: &Path, checks: Checks) -> VerifyReport {
         pkg: pkg.to_path_buf(),
         findings: checks.findings,
         bundles: checks.bundles,
+        inventory: checks.inventory,
     }
 }
 
@@ -163,11 +170,12 @@ fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
             code::check_payload(
                 flate2::read::ZlibDecoder::new(slice),
                 &payload.path,
+                payload.component,
                 payload.bom,
                 checks,
             )
         } else {
-            code::check_payload(slice, &payload.path, payload.bom, checks)
+            code::check_payload(slice, &payload.path, payload.component, payload.bom, checks)
         };
         // A payload that cannot be read to its end is this file's problem,
         // not the archive's: the other checks stand.
@@ -182,9 +190,10 @@ fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
             ),
         }
     }
-    check_teams(signer_team, &signed, checks);
+    let team = check_teams(signer_team, &signed, checks);
+    check_service_names(team.as_deref(), checks);
     match flatpkg::notarization_trailer::last_ticket(&mut input) {
-        Ok(Some(_)) => {}
+        Ok(Some(_)) => checks.inventory.ticket_stapled = true,
         Ok(None) => checks.add(
             Severity::Warning,
             "no-stapled-ticket",
@@ -207,8 +216,13 @@ fn check<R: Input>(mut input: R, checks: &mut Checks) -> Result<(), String> {
 
 /// One team across the executables and the pkg's signature: macOS
 /// refuses to run an extension whose team is not its app's, and a pkg
-/// signed by another team than its code is not the vendor's.
-fn check_teams(signer: Option<String>, signed: &[code::Signed], checks: &mut Checks) {
+/// signed by another team than its code is not the vendor's. The team
+/// found first.
+fn check_teams(
+    signer: Option<String>,
+    signed: &[code::Signed],
+    checks: &mut Checks,
+) -> Option<String> {
     let mut teams: Vec<(&str, &str)> = signed
         .iter()
         .filter_map(|s| s.team.as_deref().map(|t| (t, s.path.as_str())))
@@ -216,9 +230,7 @@ fn check_teams(signer: Option<String>, signed: &[code::Signed], checks: &mut Che
     if let Some(signer) = &signer {
         teams.push((signer, "the pkg's signature"));
     }
-    let Some((first, first_where)) = teams.first().copied() else {
-        return;
-    };
+    let (first, first_where) = teams.first().copied()?;
     if let Some((other, other_where)) = teams.iter().find(|(team, _)| *team != first) {
         checks.error(
             "team-mismatch",
@@ -227,6 +239,64 @@ fn check_teams(signer: Option<String>, signed: &[code::Signed], checks: &mut Che
             format!("{first_where} names team {first}, {other_where} names team {other}"),
             "sign the app, the extension and the pkg with identities of one team",
         );
+    }
+    Some(first.to_string())
+}
+
+/// The XPC service the app and the extension meet on: one name in both
+/// Info.plists, of the form `<team's app group>.<extension>.<version>`,
+/// owned by the signing team and versioned with the bundle that carries
+/// it (a name reused across releases lets the app reach the old
+/// extension's stale service after an upgrade; see vpn-release's
+/// `ServiceName`). Bundles without the key (another vendor's pkg) are not
+/// held to it.
+fn check_service_names(team: Option<&str>, checks: &mut Checks) {
+    const FIX: &str =
+        "build with installer-tool, which writes one versioned service name into both Info.plists";
+    let named: Vec<(String, String, Option<String>)> = checks
+        .bundles
+        .iter()
+        .filter_map(|b| Some((b.path.clone(), b.service_name.clone()?, b.version.clone())))
+        .collect();
+    let mut problems = Vec::new();
+    if let Some((first_path, first, _)) = named.first() {
+        if let Some((path, other, _)) = named.iter().find(|(_, name, _)| name != first) {
+            problems.push((
+                path.clone(),
+                format!("names the service {other}, {first_path} names {first}"),
+            ));
+        }
+    }
+    for (path, name, version) in &named {
+        let Ok(parsed) = name.parse::<vpn_release::ServiceName>() else {
+            problems.push((
+                path.clone(),
+                format!("{name} is not <team's app group>.<extension>.<version>"),
+            ));
+            continue;
+        };
+        if version.as_deref().is_some_and(|v| v != parsed.version()) {
+            problems.push((
+                path.clone(),
+                format!(
+                    "{name} is not versioned with the bundle's CFBundleVersion {}",
+                    version.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        if team.is_some_and(|t| t != parsed.team().as_str()) {
+            problems.push((
+                path.clone(),
+                format!(
+                    "{name} lives under team {}'s group, the code is team {}'s",
+                    parsed.team(),
+                    team.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    for (path, problem) in problems {
+        checks.error("service-name", &path, "Info.plist", problem, FIX);
     }
 }
 
@@ -240,6 +310,8 @@ struct PayloadLocation {
     zlib: bool,
     /// The component's BOM, to hold the payload to.
     bom: Option<bom::BomIndex>,
+    /// Its component in the inventory.
+    component: usize,
 }
 
 /// The xar header and table of contents, within bounds, before apple-xar
@@ -379,7 +451,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> 
         );
     }
     match reader.cms_signature() {
-        Ok(Some(_)) => {
+        Ok(Some(signed_data)) => {
             if !reader.verify_cms_signature().unwrap_or(false) {
                 checks.error(
                     "cms-signature",
@@ -389,6 +461,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> 
                     "the pkg was altered after signing: sign it again",
                 );
             }
+            check_timestamp(&signed_data, checks);
         }
         Ok(None) => checks.add(
             Severity::Warning,
@@ -419,6 +492,7 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> 
     let subject = leaf
         .subject_common_name()
         .unwrap_or_else(|| "(no common name)".into());
+    checks.inventory.signer = Some(subject.clone());
     let kinds = leaf.apple_code_signing_extensions();
     if !kinds.contains(&CodeSigningCertificateExtension::DeveloperIdInstaller) {
         let what = if kinds.contains(&CodeSigningCertificateExtension::DeveloperIdApplication) {
@@ -445,6 +519,35 @@ fn check_signature<R: Input>(reader: &mut XarReader<R>, checks: &mut Checks) -> 
         );
     }
     leaf.apple_team_id()
+}
+
+/// A signature without a secure time-stamp is only as good as its
+/// certificate's validity: once that expires, Installer rejects the pkg
+/// (`pkgutil --check-signature` prints "Signed with a trusted timestamp on"
+/// for those that have one). A token that is there must verify.
+fn check_timestamp(signed_data: &cryptographic_message_syntax::SignedData, checks: &mut Checks) {
+    for signer in signed_data.signers() {
+        match signer.verify_time_stamp_token() {
+            Ok(Some(())) => checks.inventory.timestamped = true,
+            Ok(None) => checks.add(
+                Severity::Warning,
+                "no-timestamp",
+                "",
+                "x-signature",
+                "the signature has no secure time-stamp: Installer rejects the pkg once the \
+                 certificate expires"
+                    .into(),
+                "sign with a time-stamp (build-pkg does for Apple's identities; --timestamp-url)",
+            ),
+            Err(e) => checks.error(
+                "timestamp",
+                "",
+                "x-signature",
+                format!("the signature's time-stamp token does not verify: {e}"),
+                "sign the pkg again with a time-stamp",
+            ),
+        }
+    }
 }
 
 /// The RSA signature as xar makes it: PKCS#1 v1.5 over the table of
@@ -492,6 +595,17 @@ fn check_product<R: Input>(
         .descendants()
         .find(|n| n.has_tag_name("options"))
         .and_then(|n| n.attribute("hostArchitectures"));
+    checks.inventory.title = document
+        .descendants()
+        .find(|n| n.has_tag_name("title"))
+        .and_then(|n| n.text())
+        .map(|t| t.trim().to_string());
+    checks.inventory.host_architectures = architectures.map(str::to_string);
+    checks.inventory.minimum_macos = document
+        .descendants()
+        .find(|n| n.has_tag_name("os-version"))
+        .and_then(|n| n.attribute("min"))
+        .map(str::to_string);
     match architectures {
         None => checks.error(
             "host-architectures",
@@ -549,6 +663,15 @@ fn check_component<R: Input>(
     };
     let document =
         roxmltree::Document::parse(&info).map_err(|e| format!("{info_path} is not XML: {e}"))?;
+    let root = document.root_element();
+    let attribute = |name: &str| root.attribute(name).map(str::to_string);
+    checks.inventory.components.push(inventory::Component {
+        path: prefix.trim_end_matches('/').to_string(),
+        identifier: attribute("identifier"),
+        version: attribute("version"),
+        install_location: attribute("install-location"),
+        ..Default::default()
+    });
     // An empty <relocate/> (what pkgbuild writes for a bundle that is not
     // relocatable) relocates nothing; a bundle inside it is relocated.
     let relocated = document
@@ -601,6 +724,7 @@ fn check_component<R: Input>(
             length: data.length,
             zlib: is_zlib(&data.encoding.style),
             bom,
+            component: checks.inventory.components.len() - 1,
         });
     }
     let scripts_path = format!("{prefix}Scripts");
@@ -613,6 +737,13 @@ fn check_component<R: Input>(
         .map_err(|e| format!("{scripts_path}: {e}"))?
     {
         let name = entry.name.trim_start_matches("./").to_string();
+        if let Some(component) = checks.inventory.components.last_mut() {
+            if name != "." {
+                component
+                    .scripts
+                    .push(inventory::Entry::new(name.clone(), entry.mode, entry.size));
+            }
+        }
         let script = name == "preinstall" || name == "postinstall";
         if script && entry.mode & 0o111 == 0 {
             checks.error(
