@@ -88,6 +88,22 @@ pub fn build_with_p12s(dir: &Path, extra: &[&str]) -> serde_json::Value {
     )
 }
 
+/// The demo built with stand-ins at `version` in `dir/<name>`, its
+/// config's `[updates]` table being `updates` (TOML, empty for none); the
+/// pkg.
+pub fn stand_in_release(dir: &Path, name: &str, version: &str, updates: &str) -> PathBuf {
+    let project = dir.join(name);
+    let config = crate::release_config_with(&project, version, "updates", updates);
+    let report = build_ok(
+        "build-pkg",
+        build_pkg(&project.join("out"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--stand-ins"),
+    );
+    PathBuf::from(report["pkg"].as_str().expect("the report names the pkg"))
+}
+
 pub fn demo_pkg() -> &'static BuiltPkg {
     static BUILT: OnceLock<BuiltPkg> = OnceLock::new();
     BUILT.get_or_init(|| {

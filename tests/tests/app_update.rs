@@ -19,9 +19,7 @@ use std::{
 };
 
 use serde_json::Value;
-use system_tests::{
-    binary, build_ok, build_pkg, installer_tool, release_config_with, run_ok, TEAM_ID,
-};
+use system_tests::{binary, installer_tool, run_ok, stand_in_release, TEAM_ID};
 
 /// An HTTPS server for `root` on a free loopback port.
 struct FeedServer {
@@ -170,21 +168,12 @@ fn script(path: &Path, text: &str) {
 
 /// The demo at `version`, its app reading `feed` and trusting `key`.
 fn release(dir: &Path, version: &str, feed: &str, key: &str) -> PathBuf {
-    let project = dir.join(format!("release-{version}-{}", &key[..6].replace('/', "_")));
-    let config = release_config_with(
-        &project,
+    stand_in_release(
+        dir,
+        &format!("release-{version}-{}", &key[..6].replace('/', "_")),
         version,
-        "updates",
         &format!("feed-url = \"{feed}\"\npublic-ed-key = \"{key}\"\n"),
-    );
-    let report = build_ok(
-        "build-pkg",
-        build_pkg(&project.join("out"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--stand-ins"),
-    );
-    PathBuf::from(report["pkg"].as_str().unwrap())
+    )
 }
 
 fn public_key(dir: &Path, name: &str) -> (PathBuf, String) {

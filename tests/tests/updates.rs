@@ -13,7 +13,7 @@ use std::{
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::Value;
-use system_tests::{build_ok, build_pkg, installer_tool, release_config_with, run_ok};
+use system_tests::{build_pkg, installer_tool, release_config_with, run_ok, stand_in_release};
 
 const SPARKLE: &str = "http://www.andymatuschak.org/xml-namespaces/sparkle";
 const PREFIX: &str = "https://updates.example.com/demovpn/";
@@ -54,19 +54,10 @@ fn generate_key(dir: &Path, name: &str) -> (PathBuf, String) {
 /// The demo built with stand-ins at `version`, its app trusting
 /// `public_key`; the pkg.
 fn release(dir: &Path, version: &str, public_key: Option<&str>) -> PathBuf {
-    let project = dir.join(format!("release-{version}"));
     let updates = public_key
         .map(|key| format!("feed-url = \"{PREFIX}appcast.xml\"\npublic-ed-key = \"{key}\"\n"))
         .unwrap_or_default();
-    let config = release_config_with(&project, version, "updates", &updates);
-    let report = build_ok(
-        "build-pkg",
-        build_pkg(&project.join("out"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--stand-ins"),
-    );
-    PathBuf::from(report["pkg"].as_str().unwrap())
+    stand_in_release(dir, &format!("release-{version}"), version, &updates)
 }
 
 fn appcast(pkg: &Path, key: &Path, feed: &Path, extra: &[&str]) -> Output {

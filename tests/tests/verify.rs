@@ -164,6 +164,37 @@ fn rebuilt(dir: &Path, edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> std::path::Pa
     path
 }
 
+/// The demo pkg rebuilt with `edit` applied to its payload's cpio bytes.
+fn payload_edited(dir: &Path, edit: impl Fn(&mut Vec<u8>)) -> std::path::PathBuf {
+    rebuilt(dir, |path, bytes| {
+        if path == "DemoVPN.pkg/Payload" {
+            edit_gzipped_cpio(&bytes, &edit)
+        } else {
+            bytes
+        }
+    })
+}
+
+/// Where `needle` starts in `haystack`, at or after `from`.
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> usize {
+    from + haystack[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{} is in the payload", String::from_utf8_lossy(needle)))
+}
+
+/// `verify --json`'s findings in full, and its exit code.
+fn findings(pkg: &Path) -> (i32, Vec<serde_json::Value>) {
+    let output = Command::new(installer_tool())
+        .args(["verify", "--json"])
+        .arg(pkg)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap().clone();
+    (output.status.code().unwrap(), findings)
+}
+
 /// `gzipped` (a pkg's Scripts or Payload) inflated, changed by `edit`,
 /// and deflated again.
 fn edit_gzipped_cpio(gzipped: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
@@ -263,18 +294,10 @@ fn a_changed_byte_in_an_executable_fails_its_code_signature() {
     // One byte of vpn-app's code, past its headers: the page's hash in the
     // CodeDirectory no longer matches.
     let dir = tempfile::tempdir().unwrap();
-    let path = rebuilt(dir.path(), |path, bytes| {
-        if path != "DemoVPN.pkg/Payload" {
-            return bytes;
-        }
-        edit_gzipped_cpio(&bytes, |cpio| {
-            let name = b"./Applications/DemoVPN.app/Contents/MacOS/vpn-app\0";
-            let at = cpio
-                .windows(name.len())
-                .position(|w| w == name)
-                .expect("vpn-app in the payload");
-            cpio[at + name.len() + 0x4010] ^= 0x01;
-        })
+    let path = payload_edited(dir.path(), |cpio| {
+        let name = b"./Applications/DemoVPN.app/Contents/MacOS/vpn-app\0";
+        let at = find(cpio, name, 0);
+        cpio[at + name.len() + 0x4010] ^= 0x01;
     });
     let (code, findings) = verify(&path);
     assert_eq!(code, 1);
@@ -294,36 +317,20 @@ fn a_payload_that_disagrees_with_its_bom_is_named() {
     // Installer installs the payload but records the BOM: a file whose
     // mode differs is reported with the path and both modes.
     let dir = tempfile::tempdir().unwrap();
-    let path = rebuilt(dir.path(), |path, bytes| {
-        if path != "DemoVPN.pkg/Payload" {
-            return bytes;
-        }
-        edit_gzipped_cpio(&bytes, |cpio| {
-            let name = b"./Applications/DemoVPN.app/Contents/Info.plist\0";
-            let at = cpio
-                .windows(name.len())
-                .position(|w| w == name)
-                .expect("the Info.plist in the payload");
-            // The odc header (76 bytes) ends where the name starts; its mode
-            // is six octal digits at offset 18.
-            let mode = at - 76 + 18;
-            assert_eq!(&cpio[mode..mode + 6], b"100644");
-            cpio[mode..mode + 6].copy_from_slice(b"100600");
-        })
+    let path = payload_edited(dir.path(), |cpio| {
+        let at = find(cpio, b"./Applications/DemoVPN.app/Contents/Info.plist\0", 0);
+        // The odc header (76 bytes) ends where the name starts; its mode
+        // is six octal digits at offset 18.
+        let mode = at - 76 + 18;
+        assert_eq!(&cpio[mode..mode + 6], b"100644");
+        cpio[mode..mode + 6].copy_from_slice(b"100600");
     });
-    let output = Command::new(installer_tool())
-        .args(["verify", "--json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mismatches: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
+    let (code, all) = findings(&path);
+    let mismatches: Vec<&serde_json::Value> = all
         .iter()
         .filter(|f| f["id"].as_str().unwrap().starts_with("bom-"))
         .collect();
-    assert_eq!(mismatches.len(), 1, "{report:#}");
+    assert_eq!(mismatches.len(), 1, "{all:#?}");
     let finding = mismatches[0];
     assert_eq!(finding["id"], "bom-payload-mismatch");
     assert_eq!(finding["file"], "DemoVPN.pkg/Bom");
@@ -335,7 +342,7 @@ fn a_payload_that_disagrees_with_its_bom_is_named() {
         finding["problem"],
         "mode 100644 in the BOM, 100600 in the payload"
     );
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(code, 1);
 }
 
 #[test]
@@ -343,34 +350,14 @@ fn a_service_name_the_two_bundles_do_not_share_is_named() {
     // The app's Info.plist names the service of another release than its
     // extension's: the app would look up a service nobody serves.
     let dir = tempfile::tempdir().unwrap();
-    let path = rebuilt(dir.path(), |path, bytes| {
-        if path != "DemoVPN.pkg/Payload" {
-            return bytes;
-        }
-        edit_gzipped_cpio(&bytes, |cpio| {
-            let key = b"<key>VPNExtensionMachServiceName</key>";
-            let at = cpio
-                .windows(key.len())
-                .position(|w| w == key)
-                .expect("the app's service name key");
-            let value = b"tunnel.1.0.0</string>";
-            let from = at
-                + cpio[at..]
-                    .windows(value.len())
-                    .position(|w| w == value)
-                    .expect("its value");
-            cpio[from..from + value.len()].copy_from_slice(b"tunnel.0.9.0</string>");
-        })
+    let path = payload_edited(dir.path(), |cpio| {
+        let key = find(cpio, b"<key>VPNExtensionMachServiceName</key>", 0);
+        let value = b"tunnel.1.0.0</string>";
+        let at = find(cpio, value, key);
+        cpio[at..at + value.len()].copy_from_slice(b"tunnel.0.9.0</string>");
     });
-    let output = Command::new(installer_tool())
-        .args(["verify", "--json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let problems: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
+    let (code, all) = findings(&path);
+    let problems: Vec<&str> = all
         .iter()
         .filter(|f| f["id"] == "service-name")
         .map(|f| f["problem"].as_str().unwrap())
@@ -390,7 +377,7 @@ fn a_service_name_the_two_bundles_do_not_share_is_named() {
         ),
         "{problems:?}"
     );
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(code, 1);
 }
 
 #[test]
