@@ -59,6 +59,14 @@ pub struct DoctorArgs {
     /// The pkg this release replaces: its versions must be lower.
     #[arg(long, value_name = "PKG")]
     pub previous: Option<PathBuf>,
+    /// The Developer ID Application identity build-pkg will sign with
+    /// (password in $INSTALLER_TOOL_APP_P12_PASSWORD): its kind, team and expiry.
+    #[arg(long, env = "INSTALLER_TOOL_APP_P12", value_name = "P12")]
+    pub app_p12: Option<PathBuf>,
+    /// The Developer ID Installer identity (password in
+    /// $INSTALLER_TOOL_INSTALLER_P12_PASSWORD): its kind, team and expiry.
+    #[arg(long, env = "INSTALLER_TOOL_INSTALLER_P12", value_name = "P12")]
+    pub installer_p12: Option<PathBuf>,
     /// Print the findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -14,6 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use apple_codesign::AppleCertificate;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use vpn_release::version_order::is_newer;
@@ -22,6 +23,7 @@ use crate::{
     config::{ConfigError, Release},
     entitlements::{Entitlements, EntitlementsError},
     provisioning::{self, Expected},
+    signing::{Purpose, SigningIdentity},
 };
 
 /// Entitlements that open a hardened process to debuggers or injected
@@ -87,9 +89,20 @@ pub struct DoctorRequest {
     pub config: PathBuf,
     /// The App Store Connect API key notarization will use.
     pub api_key: Option<PathBuf>,
+    /// The p12 identities the release signs with, each with the variable
+    /// holding its password and the purpose it must serve.
+    pub identities: Vec<IdentityToCheck>,
     /// The pkg this release replaces.
     pub previous: Option<PathBuf>,
     pub now: DateTime<Utc>,
+}
+
+/// A p12 doctor is asked to check.
+#[derive(Clone, Debug)]
+pub struct IdentityToCheck {
+    pub p12: PathBuf,
+    pub password_env: &'static str,
+    pub purpose: Purpose,
 }
 
 pub fn doctor(request: &DoctorRequest) -> DoctorReport {
@@ -101,6 +114,9 @@ pub fn doctor(request: &DoctorRequest) -> DoctorReport {
         Err(error) => findings.push(config_finding(&error)),
         Ok(release) => {
             findings.extend(release_findings(&release, request.now));
+            for identity in &request.identities {
+                findings.extend(identity_findings(identity, &release, request.now));
+            }
             if let Some(previous) = &request.previous {
                 findings.extend(previous_version(&release, previous));
             }
@@ -254,6 +270,100 @@ fn notary_key(path: &Path) -> Option<Finding> {
     })
 }
 
+/// A p12 the release signs with: readable with its password, of the kind
+/// its purpose needs and of the release's team (the checks build-pkg makes
+/// when it loads it), issued by Apple, and not expired or about to.
+fn identity_findings(
+    identity: &IdentityToCheck,
+    release: &Release,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let finding = |problem: String, fix: String| Finding {
+        id: "certificate",
+        severity: Severity::Error,
+        file: identity.p12.clone(),
+        field: String::new(),
+        problem,
+        fix,
+    };
+    let Ok(password) = std::env::var(identity.password_env).map(zeroize::Zeroizing::new) else {
+        return vec![finding(
+            format!("has no password in ${}", identity.password_env),
+            format!(
+                "set ${} to the password it was exported with",
+                identity.password_env
+            ),
+        )];
+    };
+    match SigningIdentity::from_p12(
+        &identity.p12,
+        &password,
+        identity.password_env,
+        identity.purpose,
+        &release.team_id,
+    ) {
+        Ok(loaded) => certificate_findings(&identity.p12, &loaded.certificate, now),
+        Err(error) => vec![finding(
+            error.to_string(),
+            error
+                .help()
+                .unwrap_or_else(|| "export the identity from Keychain Access again".into()),
+        )],
+    }
+}
+
+/// When `certificate` (from `file`) stops signing: an expired one signs
+/// nothing Gatekeeper accepts, and one expiring soon should be renewed
+/// before the next release; one not issued by Apple is for tests only.
+pub fn certificate_findings(
+    file: &Path,
+    certificate: &x509_certificate::CapturedX509Certificate,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let subject = certificate
+        .subject_common_name()
+        .unwrap_or_else(|| "(no common name)".into());
+    let expires = certificate.validity_not_after();
+    let mut findings = Vec::new();
+    let mut add = |id, severity, problem: String, fix: &str| {
+        findings.push(Finding {
+            id,
+            severity,
+            file: file.to_path_buf(),
+            field: String::new(),
+            problem,
+            fix: fix.into(),
+        })
+    };
+    if expires <= now {
+        add(
+            "certificate-expired",
+            Severity::Error,
+            format!("`{subject}` expired on {}", expires.format("%Y-%m-%d")),
+            "create a new certificate in your Apple developer account and export it as .p12",
+        );
+    } else if expires - now < Duration::days(EXPIRY_WARNING_DAYS) {
+        add(
+            "certificate-expires-soon",
+            Severity::Warning,
+            format!(
+                "`{subject}` expires on {}, within {EXPIRY_WARNING_DAYS} days",
+                expires.format("%Y-%m-%d")
+            ),
+            "renew it before the next release (signatures with a time-stamp stay valid)",
+        );
+    }
+    if !certificate.chains_to_apple_root_ca() {
+        add(
+            "certificate-not-from-apple",
+            Severity::Warning,
+            format!("`{subject}` is not issued by Apple: Gatekeeper rejects what it signs"),
+            "sign releases with the Developer ID identity Apple issued your team",
+        );
+    }
+    findings
+}
+
 /// Both version keys of the app and the extension must be strictly greater
 /// than in the pkg being replaced, or macOS keeps the old extension.
 fn previous_version(release: &Release, previous: &Path) -> Vec<Finding> {
@@ -318,4 +428,32 @@ fn previous_bundles(
         .filter_map(|c| c.package_info())
         .flat_map(|info| info.bundle.iter().cloned())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed Developer ID identity lives 30 days from now.
+    #[test]
+    fn a_certificate_is_judged_by_when_it_expires_and_who_issued_it() {
+        let team: vpn_release::TeamId = "ABCDE12345".parse().unwrap();
+        let identity = SigningIdentity::self_signed(Purpose::Installer, &team, "Test").unwrap();
+        let ids = |now: DateTime<Utc>| -> Vec<&'static str> {
+            certificate_findings(Path::new("id.p12"), &identity.certificate, now)
+                .iter()
+                .map(|f| f.id)
+                .collect()
+        };
+        let now = Utc::now();
+        assert_eq!(
+            ids(now),
+            ["certificate-expires-soon", "certificate-not-from-apple"]
+        );
+        assert_eq!(ids(now - Duration::days(5)), ["certificate-not-from-apple"]);
+        assert_eq!(
+            ids(now + Duration::days(31)),
+            ["certificate-expired", "certificate-not-from-apple"]
+        );
+    }
 }

@@ -14,7 +14,7 @@ use args::{Cli, Command};
 use installer_tool::{
     appcast::{write_appcast, AppcastRequest},
     build, cross_build,
-    doctor::{doctor, DoctorRequest},
+    doctor::doctor,
     mdm_profile::{write_profile, MdmRequest},
     updates::{GeneratedKey, UpdateKey},
 };
@@ -48,13 +48,9 @@ fn main() -> ExitCode {
             render::finish(outcome, args.json, render::print_staple)
         }
         Command::Doctor(args) => {
-            let report = doctor(&DoctorRequest {
-                config: args.config,
-                api_key: args.api_key,
-                previous: args.previous,
-                now: chrono::Utc::now(),
-            });
-            render::findings(&report.config, &report.findings, &report, args.json)
+            let json = args.json;
+            let report = doctor(&requests::doctor(args));
+            render::findings(&report.config, &report.findings, &report, json)
         }
         Command::Verify(args) => {
             let report = installer_tool::verify::verify(&args.pkg);

@@ -8,6 +8,7 @@ use anyhow::Context;
 use installer_tool::{
     build::{load_identity, BuildRequest, IdentityChoice, NotarizeRequest, Timestamp},
     config::Release,
+    doctor::{DoctorRequest, IdentityToCheck},
     executables::ExecutableSource,
     signing::{Purpose, SigningIdentity},
 };
@@ -17,11 +18,12 @@ use notary::{
     Endpoints, NotarizeOptions,
 };
 
-use crate::args::{BuildPkgArgs, EndpointArgs, NotarizeArgs, NotaryArgs, StapleArgs};
+use crate::args::{BuildPkgArgs, DoctorArgs, EndpointArgs, NotarizeArgs, NotaryArgs, StapleArgs};
 
 /// The password of the Developer ID Application p12 (`--app-p12`, and
 /// `mdm-profile --sign-p12`).
 const APP_P12_PASSWORD: &str = "INSTALLER_TOOL_APP_P12_PASSWORD";
+const INSTALLER_P12_PASSWORD: &str = "INSTALLER_TOOL_INSTALLER_P12_PASSWORD";
 
 fn endpoints(args: &EndpointArgs) -> (Endpoints, LookupPatience) {
     let defaults = Endpoints::default();
@@ -126,7 +128,7 @@ pub fn build_pkg(args: &BuildPkgArgs) -> anyhow::Result<BuildRequest> {
         release,
         executables,
         app_identity: identity(&args.app_p12, APP_P12_PASSWORD),
-        installer_identity: identity(&args.installer_p12, "INSTALLER_TOOL_INSTALLER_P12_PASSWORD"),
+        installer_identity: identity(&args.installer_p12, INSTALLER_P12_PASSWORD),
         dev: args.dev,
         source_date_epoch,
         timestamp,
@@ -154,4 +156,33 @@ pub fn profile_signer(
         password_env: APP_P12_PASSWORD,
     };
     Ok(Some(load_identity(&choice, Purpose::Application, release)?))
+}
+
+/// `doctor`: the p12s given are checked with their passwords where
+/// build-pkg reads them.
+pub fn doctor(args: DoctorArgs) -> DoctorRequest {
+    let identities = [
+        (args.app_p12, APP_P12_PASSWORD, Purpose::Application),
+        (
+            args.installer_p12,
+            INSTALLER_P12_PASSWORD,
+            Purpose::Installer,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(p12, password_env, purpose)| {
+        Some(IdentityToCheck {
+            p12: p12?,
+            password_env,
+            purpose,
+        })
+    })
+    .collect();
+    DoctorRequest {
+        config: args.config,
+        api_key: args.api_key,
+        identities,
+        previous: args.previous,
+        now: chrono::Utc::now(),
+    }
 }

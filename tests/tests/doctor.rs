@@ -12,8 +12,9 @@ use plist::Value;
 use system_tests::{
     build_ok, build_pkg, demo_pkg, installer_tool,
     json_shape::json_shape,
+    make_p12,
     profiles::{profile_plist, project_with_profiles, write_profile},
-    release_config_copy,
+    release_config_copy, CertKind, P12_PASSWORD, TEAM_ID,
 };
 
 /// `installer-tool doctor --json` on `config` with `args`: its exit code
@@ -232,4 +233,99 @@ fn a_version_not_above_the_previous_pkgs_is_an_error() {
     let (code, findings) = doctor(&config, &["--previous", not_a_pkg.to_str().unwrap()]);
     assert_eq!(code, 1);
     only(&findings, "previous-pkg");
+}
+
+#[test]
+fn the_signing_identities_are_held_to_their_kind_team_and_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let app = make_p12(dir.path(), CertKind::Application, TEAM_ID);
+    let installer = make_p12(dir.path(), CertKind::Installer, TEAM_ID);
+    let other_team = make_p12(dir.path(), CertKind::Application, "ZZZZZ99999");
+    let run = |app: &Path, installer: &Path, passwords: bool| {
+        let mut command = Command::new(installer_tool());
+        command
+            .args(["doctor", "--json", "--config"])
+            .arg(&config)
+            .arg("--app-p12")
+            .arg(app)
+            .arg("--installer-p12")
+            .arg(installer)
+            .env_remove("INSTALLER_TOOL_API_KEY")
+            .env_remove("INSTALLER_TOOL_APP_P12_PASSWORD")
+            .env_remove("INSTALLER_TOOL_INSTALLER_P12_PASSWORD");
+        if passwords {
+            command
+                .env("INSTALLER_TOOL_APP_P12_PASSWORD", P12_PASSWORD)
+                .env("INSTALLER_TOOL_INSTALLER_P12_PASSWORD", P12_PASSWORD);
+        }
+        let output = command.output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let findings: Vec<(String, String)> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["problem"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (output.status.code().unwrap(), findings)
+    };
+    let ids = |findings: &[(String, String)]| -> Vec<String> {
+        let mut ids: Vec<String> = findings.iter().map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        ids
+    };
+
+    // The right pair: only what a 30-day test identity is, twice.
+    let (code, findings) = run(&app, &installer, true);
+    assert_eq!(code, 0, "{findings:#?}");
+    assert_eq!(
+        ids(&findings),
+        [
+            "certificate-expires-soon",
+            "certificate-expires-soon",
+            "certificate-not-from-apple",
+            "certificate-not-from-apple"
+        ]
+    );
+
+    // Swapped: each named for the kind it is.
+    let (code, findings) = run(&installer, &app, true);
+    assert_eq!(code, 1);
+    let problems: Vec<&str> = findings
+        .iter()
+        .filter(|(id, _)| id == "certificate")
+        .map(|(_, p)| p.as_str())
+        .collect();
+    assert_eq!(problems.len(), 2, "{findings:#?}");
+    for wanted in [
+        "holds a developer-id-installer certificate, but --app-p12 needs a developer-id-application",
+        "holds a developer-id-application certificate, but --installer-p12 needs a developer-id-installer",
+    ] {
+        assert!(problems.iter().any(|p| p.contains(wanted)), "{problems:?}");
+    }
+
+    // Another team's identity.
+    let (code, findings) = run(&other_team, &installer, true);
+    assert_eq!(code, 1);
+    assert!(
+        findings
+            .iter()
+            .any(|(id, p)| id == "certificate" && p.contains("ZZZZZ99999")),
+        "{findings:#?}"
+    );
+
+    // No password where build-pkg reads it.
+    let (code, findings) = run(&app, &installer, false);
+    assert_eq!(code, 1);
+    assert!(
+        findings
+            .iter()
+            .any(|(id, p)| id == "certificate" && p.contains("$INSTALLER_TOOL_APP_P12_PASSWORD")),
+        "{findings:#?}"
+    );
 }
