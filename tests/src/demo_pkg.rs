@@ -104,6 +104,24 @@ pub fn stand_in_release(dir: &Path, name: &str, version: &str, updates: &str) ->
     PathBuf::from(report["pkg"].as_str().expect("the report names the pkg"))
 }
 
+/// A new update key at `dir/name` (`generate-update-key`); its path and
+/// the public key it printed.
+pub fn update_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let out = run_ok(
+        "generate-update-key",
+        Command::new(installer_tool())
+            .args(["generate-update-key", "--json", "--output"])
+            .arg(&path),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let public = report["public_ed_key"]
+        .as_str()
+        .expect("a public key")
+        .to_string();
+    (path, public)
+}
+
 pub fn demo_pkg() -> &'static BuiltPkg {
     static BUILT: OnceLock<BuiltPkg> = OnceLock::new();
     BUILT.get_or_init(|| {

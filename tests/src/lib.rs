@@ -16,7 +16,9 @@ mod readers;
 mod workspace;
 pub mod xar_layout;
 
-pub use demo_pkg::{build_ok, build_pkg, build_with_p12s, demo_pkg, stand_in_release, BuiltPkg};
+pub use demo_pkg::{
+    build_ok, build_pkg, build_with_p12s, demo_pkg, stand_in_release, update_key, BuiltPkg,
+};
 pub use identities::{make_p12, CertKind, P12_PASSWORD, TEAM_ID};
 pub use readers::{
     assert_signature_verifies, cms_verify, fingerprint, signed_entitlements, unpack_cpio_gz,

@@ -19,7 +19,7 @@ use std::{
 };
 
 use serde_json::Value;
-use system_tests::{binary, installer_tool, run_ok, stand_in_release, TEAM_ID};
+use system_tests::{binary, installer_tool, run_ok, stand_in_release, update_key, TEAM_ID};
 
 /// An HTTPS server for `root` on a free loopback port.
 struct FeedServer {
@@ -176,21 +176,6 @@ fn release(dir: &Path, version: &str, feed: &str, key: &str) -> PathBuf {
     )
 }
 
-fn public_key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let out = tool(
-        "generate-update-key",
-        &[
-            "generate-update-key",
-            "--json",
-            "--output",
-            path.to_str().unwrap(),
-        ],
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (path, report["public_ed_key"].as_str().unwrap().to_string())
-}
-
 /// Publishes `pkg` (as `served`, its bytes, under its own name) in folder
 /// `name` of the server, with a feed `appcast` signs with `key`.
 fn publish(mac: &Mac, name: &str, pkg: &Path, key: &Path, served: Option<Vec<u8>>) -> String {
@@ -225,8 +210,8 @@ fn only_a_genuine_newer_release_of_the_same_team_reaches_installer() {
     std::fs::create_dir_all(dir.join("tmp")).unwrap();
     let server = FeedServer::start(dir, &www);
     let feed = server.url("good/appcast.xml");
-    let (key, public) = public_key(dir, "update.key");
-    let (other_key, other_public) = public_key(dir, "other.key");
+    let (key, public) = update_key(dir, "update.key");
+    let (other_key, other_public) = update_key(dir, "other.key");
 
     // The installed 1.0.0: the real vpn-app, its Info.plist from the pkg.
     let installed = release(dir, "1.0.0", &feed, &public);

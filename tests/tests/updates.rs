@@ -13,7 +13,9 @@ use std::{
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::Value;
-use system_tests::{build_pkg, installer_tool, release_config_with, run_ok, stand_in_release};
+use system_tests::{
+    build_pkg, installer_tool, release_config_with, run_ok, stand_in_release, update_key,
+};
 
 const SPARKLE: &str = "http://www.andymatuschak.org/xml-namespaces/sparkle";
 const PREFIX: &str = "https://updates.example.com/demovpn/";
@@ -33,22 +35,6 @@ fn succeeded(what: &str, output: Output) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-/// A new update key in `dir`; its public half as printed.
-fn generate_key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let out = succeeded(
-        "generate-update-key",
-        tool(&[
-            "generate-update-key",
-            "--json",
-            "--output",
-            path.to_str().unwrap(),
-        ]),
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (path, report["public_ed_key"].as_str().unwrap().to_string())
 }
 
 /// The demo built with stand-ins at `version`, its app trusting
@@ -167,7 +153,7 @@ fn app_info_plist(pkg: &Path) -> Value {
 #[test]
 fn a_new_key_is_a_private_seed_whose_public_half_openssl_derives_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, public_key) = generate_key(dir.path(), "update.key");
+    let (path, public_key) = update_key(dir.path(), "update.key");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -219,7 +205,7 @@ fn a_new_key_is_a_private_seed_whose_public_half_openssl_derives_the_same() {
 #[test]
 fn the_feed_offers_each_release_signed_newest_first_as_sparkle_reads_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, public_key) = generate_key(dir.path(), "update.key");
+    let (key, public_key) = update_key(dir.path(), "update.key");
     let first = release(dir.path(), "1.0.0", Some(&public_key));
     let second = release(dir.path(), "1.1.0", Some(&public_key));
 
@@ -323,8 +309,8 @@ fn the_feed_offers_each_release_signed_newest_first_as_sparkle_reads_it() {
 #[test]
 fn nothing_is_announced_that_a_mac_would_refuse_and_the_feed_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, public_key) = generate_key(dir.path(), "update.key");
-    let (other_key, other_public) = generate_key(dir.path(), "other.key");
+    let (key, public_key) = update_key(dir.path(), "update.key");
+    let (other_key, other_public) = update_key(dir.path(), "other.key");
     let older = release(dir.path(), "1.0.0", Some(&public_key));
     let newer = release(dir.path(), "1.1.0", Some(&public_key));
     let keyless = release(dir.path(), "1.2.0", None);
