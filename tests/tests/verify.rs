@@ -121,9 +121,13 @@ fn a_flipped_payload_byte_is_named() {
         )
     );
     // The TOC and its signatures still hold; what else is said is of the
-    // payload (it no longer inflates, or a file in it changed).
+    // payload: it no longer inflates, or a file in it changed (and then no
+    // longer matches the BOM). Which one depends on where the flip lands in
+    // the deflate stream, which differs from build to build.
     assert!(
-        errors.iter().all(|(_, file)| file == "DemoVPN.pkg/Payload"),
+        errors
+            .iter()
+            .all(|(_, file)| file == "DemoVPN.pkg/Payload" || file == "DemoVPN.pkg/Bom"),
         "{errors:?}"
     );
 }
