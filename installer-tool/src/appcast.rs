@@ -25,7 +25,7 @@ use crate::{
     verify::{verify, BundleInfo},
 };
 
-pub const SPARKLE_NAMESPACE: &str = "http://www.andymatuschak.org/xml-namespaces/sparkle";
+use vpn_release::update_feed::SPARKLE_NAMESPACE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppcastError {

@@ -122,6 +122,21 @@ pub fn update_key(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, public)
 }
 
+/// `installer-tool appcast` adding `pkg`, published under `prefix`, to
+/// `feed`, signed with `key`.
+pub fn appcast(pkg: &Path, key: &Path, prefix: &str, feed: &Path) -> Command {
+    let mut command = Command::new(installer_tool());
+    command
+        .args(["appcast", "--pkg"])
+        .arg(pkg)
+        .arg("--ed-key")
+        .arg(key)
+        .args(["--download-url-prefix", prefix, "--output"])
+        .arg(feed)
+        .env_remove("INSTALLER_TOOL_UPDATE_KEY");
+    command
+}
+
 pub fn demo_pkg() -> &'static BuiltPkg {
     static BUILT: OnceLock<BuiltPkg> = OnceLock::new();
     BUILT.get_or_init(|| {

@@ -17,7 +17,7 @@ mod workspace;
 pub mod xar_layout;
 
 pub use demo_pkg::{
-    build_ok, build_pkg, build_with_p12s, demo_pkg, stand_in_release, update_key, BuiltPkg,
+    appcast, build_ok, build_pkg, build_with_p12s, demo_pkg, stand_in_release, update_key, BuiltPkg,
 };
 pub use identities::{make_p12, CertKind, P12_PASSWORD, TEAM_ID};
 pub use readers::{
@@ -26,5 +26,5 @@ pub use readers::{
 };
 pub use workspace::{
     binary, installer_tool, release_binary, release_config_copy, release_config_with, run_ok, sh,
-    workspace_root, zig,
+    verify_findings, workspace_root, zig,
 };

@@ -119,6 +119,21 @@ pub fn installer_tool() -> &'static Path {
     binary("installer-tool")
 }
 
+/// `installer-tool verify --json PKG`: its exit code and findings (the
+/// report's schema checked).
+pub fn verify_findings(pkg: &Path) -> (i32, Vec<serde_json::Value>) {
+    let output = Command::new(installer_tool())
+        .args(["verify", "--json"])
+        .arg(pkg)
+        .output()
+        .expect("installer-tool runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("verify printed no JSON ({e}): {output:?}"));
+    assert_eq!(report["schema_version"], 1);
+    let findings = report["findings"].as_array().expect("findings").clone();
+    (output.status.code().expect("an exit code"), findings)
+}
+
 /// Runs `command`, describing it in the panic message if it fails.
 pub fn run_ok(what: &str, command: &mut Command) -> Output {
     let output = command

@@ -19,7 +19,7 @@ use std::{
 };
 
 use serde_json::Value;
-use system_tests::{binary, installer_tool, run_ok, stand_in_release, update_key, TEAM_ID};
+use system_tests::{appcast, binary, run_ok, stand_in_release, update_key, TEAM_ID};
 
 /// An HTTPS server for `root` on a free loopback port.
 struct FeedServer {
@@ -157,10 +157,6 @@ impl Mac {
     }
 }
 
-fn tool(what: &str, args: &[&str]) -> Output {
-    run_ok(what, Command::new(installer_tool()).args(args))
-}
-
 fn script(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -182,19 +178,9 @@ fn publish(mac: &Mac, name: &str, pkg: &Path, key: &Path, served: Option<Vec<u8>
     let folder = mac.dir.join("www").join(name);
     std::fs::create_dir_all(&folder).unwrap();
     let feed = folder.join("appcast.xml");
-    tool(
+    run_ok(
         "appcast",
-        &[
-            "appcast",
-            "--pkg",
-            pkg.to_str().unwrap(),
-            "--ed-key",
-            key.to_str().unwrap(),
-            "--download-url-prefix",
-            &mac.server.url(&format!("{name}/")),
-            "--output",
-            feed.to_str().unwrap(),
-        ],
+        &mut appcast(pkg, key, &mac.server.url(&format!("{name}/")), &feed),
     );
     let bytes = served.unwrap_or_else(|| std::fs::read(pkg).unwrap());
     std::fs::write(folder.join(pkg.file_name().unwrap()), bytes).unwrap();

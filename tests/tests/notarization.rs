@@ -19,7 +19,7 @@ use system_tests::{
     json_shape::json_shape,
     make_p12,
     notary_standin::{Behaviour, NotaryStandIn, TimeStampAuthority, UploadTarget},
-    run_ok, unpack_cpio_gz, unpack_xar,
+    run_ok, unpack_cpio_gz, unpack_xar, verify_findings,
     xar_layout::cms_signature,
     CertKind, P12_PASSWORD, TEAM_ID,
 };
@@ -59,15 +59,8 @@ fn timestamped_pkg() -> &'static Path {
 #[test]
 fn verify_finds_the_time_stamp_and_holds_it_to_the_signature() {
     let ids = |pkg: &Path| -> Vec<String> {
-        let output = Command::new(installer_tool())
-            .args(["verify", "--json"])
-            .arg(pkg)
-            .output()
-            .unwrap();
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        report["findings"]
-            .as_array()
-            .unwrap()
+        verify_findings(pkg)
+            .1
             .iter()
             .map(|f| f["id"].as_str().unwrap().to_string())
             .collect()

@@ -52,19 +52,10 @@ fn appcast(pkg: &Path, key: &Path, feed: &Path, extra: &[&str]) -> Output {
 
 /// `appcast` of `pkg` published under `prefix`.
 fn appcast_from(prefix: &str, pkg: &Path, key: &Path, feed: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "appcast",
-        "--pkg",
-        pkg.to_str().unwrap(),
-        "--ed-key",
-        key.to_str().unwrap(),
-        "--download-url-prefix",
-        prefix,
-        "--output",
-        feed.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    tool(&args)
+    system_tests::appcast(pkg, key, prefix, feed)
+        .args(extra)
+        .output()
+        .expect("installer-tool runs")
 }
 
 /// openssl's answer to whether `signature` (base64) is `public_key`'s

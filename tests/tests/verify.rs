@@ -9,21 +9,12 @@
 use std::{path::Path, process::Command};
 
 use apple_xar::reader::XarReader;
-use system_tests::{demo_pkg, installer_tool, workspace_root};
+use system_tests::{demo_pkg, installer_tool, verify_findings, workspace_root};
 
 /// `verify --json`: the exit code and `(id, file)` of each finding.
 fn verify(pkg: &Path) -> (i32, Vec<(String, String)>) {
-    let output = Command::new(installer_tool())
-        .args(["verify", "--json"])
-        .arg(pkg)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("verify printed no JSON ({e}): {output:?}"));
-    assert_eq!(report["schema_version"], 1);
-    let findings = report["findings"]
-        .as_array()
-        .unwrap()
+    let (code, findings) = verify_findings(pkg);
+    let findings = findings
         .iter()
         .map(|f| {
             (
@@ -32,7 +23,7 @@ fn verify(pkg: &Path) -> (i32, Vec<(String, String)>) {
             )
         })
         .collect();
-    (output.status.code().unwrap(), findings)
+    (code, findings)
 }
 
 /// The findings besides the demo pkg's own warnings, in order.
@@ -187,18 +178,6 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> usize {
         .unwrap_or_else(|| panic!("{} is in the payload", String::from_utf8_lossy(needle)))
 }
 
-/// `verify --json`'s findings in full, and its exit code.
-fn findings(pkg: &Path) -> (i32, Vec<serde_json::Value>) {
-    let output = Command::new(installer_tool())
-        .args(["verify", "--json"])
-        .arg(pkg)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let findings = report["findings"].as_array().unwrap().clone();
-    (output.status.code().unwrap(), findings)
-}
-
 /// `gzipped` (a pkg's Scripts or Payload) inflated, changed by `edit`,
 /// and deflated again.
 fn edit_gzipped_cpio(gzipped: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
@@ -329,7 +308,7 @@ fn a_payload_that_disagrees_with_its_bom_is_named() {
         assert_eq!(&cpio[mode..mode + 6], b"100644");
         cpio[mode..mode + 6].copy_from_slice(b"100600");
     });
-    let (code, all) = findings(&path);
+    let (code, all) = verify_findings(&path);
     let mismatches: Vec<&serde_json::Value> = all
         .iter()
         .filter(|f| f["id"].as_str().unwrap().starts_with("bom-"))
@@ -360,7 +339,7 @@ fn a_service_name_the_two_bundles_do_not_share_is_named() {
         let at = find(cpio, value, key);
         cpio[at..at + value.len()].copy_from_slice(b"tunnel.0.9.0</string>");
     });
-    let (code, all) = findings(&path);
+    let (code, all) = verify_findings(&path);
     let problems: Vec<&str> = all
         .iter()
         .filter(|f| f["id"] == "service-name")

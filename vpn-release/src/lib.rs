@@ -6,8 +6,8 @@
 //! of both Info.plists ([`info_plist`]), where the product keeps its data
 //! ([`paths`]), the keys the extension reads from its VPN configuration
 //! ([`provider_configuration`]), the [`RepairPolicy`] a release hands to `upgrade finish`,
-//! the upgrade's state and report ([`upgrade_state`]), and how versions
-//! compare ([`version_order`]).
+//! the upgrade's state and report ([`upgrade_state`]), the update feed's
+//! namespace ([`update_feed`]), and how versions compare ([`version_order`]).
 
 pub mod code_requirement;
 pub mod ids;
@@ -15,6 +15,7 @@ pub mod info_plist;
 pub mod paths;
 pub mod provider_configuration;
 mod repair_policy;
+pub mod update_feed;
 pub mod upgrade_state;
 pub mod version_order;
 

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 use vpn_release::version_order::compare;
 
-pub const SPARKLE_NAMESPACE: &str = "http://www.andymatuschak.org/xml-namespaces/sparkle";
+use vpn_release::update_feed::SPARKLE_NAMESPACE;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FeedItem {
