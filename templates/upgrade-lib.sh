@@ -1,7 +1,9 @@
 # shellcheck shell=sh disable=SC2034 # the variables are for the scripts sourcing this
-# What preinstall and postinstall of {{PRODUCT_NAME}} {{VERSION}} share:
-# paths, the install log, bounded calls and the console user. Sourced by
-# both (it sits next to them in the pkg's Scripts), never run on its own.
+# What the scripts of {{PRODUCT_NAME}} {{VERSION}} share (preinstall and
+# postinstall of the pkg, and the uninstaller's): paths, the install log,
+# bounded calls, the console user, our VPN configurations, the app's
+# process and launchd jobs. Sourced by each (it sits next to them), never
+# run on its own.
 # The sourcing script sets SCRIPT (its name) and TARGET_VOLUME (Installer's
 # $3, "/" for the boot volume) first.
 
@@ -23,6 +25,13 @@ APP_PATTERN="^$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')( -psn_
 # find the lines of `scutil --nc list` it saved.
 APP_ID_RE=$(printf '%s' "$APP_ID" | sed 's/[.]/\\./g')
 NEW_VERSION="{{VERSION}}"
+TEAM_ID="{{TEAM_ID}}"
+EXTENSION_ID="{{EXTENSION_ID}}"
+# The receipt the pkg leaves (pkgutil --pkgs).
+PACKAGE_ID="{{PACKAGE_ID}}"
+# Root-owned: all of the app's data on the volume (the extension's
+# profiles, the upgrade state, an uninstall waiting for a login).
+SYSTEM_DIR="$ROOT/{{SYSTEM_DIR}}"
 # Root-owned: the state preinstall records for the new app to read.
 STATE_DIR="$ROOT/{{STATE_DIR}}"
 STATE="$STATE_DIR/state.json"
@@ -37,6 +46,15 @@ LOCK_STALE_MINUTES=15
 # Runs `upgrade finish` at the next login when nobody was logged in.
 AGENT_LABEL="{{AGENT_LABEL}}"
 AGENT_PLIST="$ROOT/Library/LaunchAgents/$AGENT_LABEL.plist"
+# An uninstall nobody was logged in for: a login agent has the app
+# deactivate the extension, then a launch daemon, run from a copy of the
+# uninstaller's scripts, removes the rest.
+UNINSTALL_LABEL="{{UNINSTALL_LABEL}}"
+UNINSTALL_AGENT="$ROOT/Library/LaunchAgents/$UNINSTALL_LABEL.plist"
+UNINSTALL_DAEMON="$ROOT/Library/LaunchDaemons/$UNINSTALL_LABEL.plist"
+UNINSTALLER_COPY="$SYSTEM_DIR/Uninstaller"
+# Each user's data, under their home.
+USER_DATA="{{USER_DATA_DIR}}"
 
 # Every step goes to the install log (timestamped) and the unified log.
 log() {
@@ -161,6 +179,68 @@ as_console_user() {
     launchctl asuser "$CONSOLE_UID" sudo -u "$CONSOLE_USER" "$@"
 }
 
+# Seconds each of these steps may take.
+SCUTIL_LIMIT=5
+QUIT_LIMIT=3
+DISCONNECT_LIMIT=10
+
+# Our VPN configurations, as "ID STATUS CUT NAME" lines (CUT is 1 when
+# scutil cut the name), from `scutil --nc list`. Apple's scutil fixes the
+# line (configd, scutil.tproj/nc.c):
+#   * (Connected)      <UUID> VPN (<app id>) "<name, padded to 32>" [VPN:<app id>]
+# - the bracket names the app that saved the configuration, never the
+#   provider, whatever name an older version gave it; it is matched whole,
+#   so another vendor's VPN never is;
+# - a disabled configuration starts with a space and shows (Invalid);
+# - the UUID is the key: names need not be unique, and a name of 31
+#   characters or more loses its closing quote (and from 32 on its last
+#   character).
+our_services() {
+    list=$(bounded "$SCUTIL_LIMIT" scutil --nc list) || return 1
+    printf '%s\n' "$list" |
+        sed -n "s/^[* ] (\([A-Za-z]*\)) *\([0-9A-Fa-f-]\{36\}\) VPN ($APP_ID_RE) *\"\(.*\) \[VPN:$APP_ID_RE\]\$/\2 \1 \3/p" |
+        while IFS=' ' read -r id status field; do
+            # `read` dropped the padding; a name that kept its closing
+            # quote is whole.
+            case $field in
+                *\") printf '%s %s 0 %s\n' "$id" "$status" "${field%\"}" ;;
+                *) printf '%s %s 1 %s\n' "$id" "$status" "$field" ;;
+            esac
+        done
+}
+
+# Whether service $1 is Disconnected (or gone); its status is left in
+# `now` (first line of `scutil --nc status`).
+# shellcheck disable=SC2317 # called through wait_until
+disconnected() {
+    now=$(bounded "$SCUTIL_LIMIT" scutil --nc status "$1" 2>/dev/null | head -n 1)
+    [ "${now:-Disconnected}" = Disconnected ]
+}
+
+# End the app: SIGTERM, then SIGKILL after QUIT_LIMIT seconds. Not an
+# AppleScript quit: `osascript` sending Apple events can raise an
+# Automation consent prompt, and an installer must not.
+app_pids() {
+    bounded 5 pgrep -f "$APP_PATTERN" 2>/dev/null
+}
+# shellcheck disable=SC2317 # called through wait_until
+app_gone() {
+    [ -z "$(app_pids)" ]
+}
+end_app() {
+    if [ -z "$(app_pids)" ]; then
+        log "the app is not running"
+        return 0
+    fi
+    log "ending the app (SIGTERM)"
+    bounded 5 pkill -TERM -f "$APP_PATTERN"
+    if ! wait_until "$QUIT_LIMIT" app_gone; then
+        bounded 5 pkill -KILL -f "$APP_PATTERN"
+        log "the app was still running after ${QUIT_LIMIT}s: killed it"
+    fi
+    log "the app has quit"
+}
+
 # The installed app's CFBundleVersion, or nothing.
 installed_version() {
     [ -f "$APP_PATH/Contents/Info.plist" ] || return 0
@@ -245,4 +325,55 @@ take_install_lock() {
 
 release_install_lock() {
     rm -rf "$LOCK_DIR"
+}
+
+xml() { printf '%s' "$1" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g'; }
+
+# write_launchd_plist PLIST LABEL KEYS ARGS...: a launchd job's property
+# list, written whole (0644): Label, KEYS (XML lines, as given) and
+# ProgramArguments. launchd reads it at the next login (an agent) or boot
+# (a daemon), or when bootstrapped.
+write_launchd_plist() {
+    plist_path=$1
+    mkdir -p "$(dirname "$plist_path")"
+    {
+        printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+        printf '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n'
+        printf '<plist version="1.0">\n<dict>\n'
+        printf '\t<key>Label</key>\n\t<string>%s</string>\n' "$(xml "$2")"
+        printf '%s\n' "$3"
+        shift 3
+        printf '\t<key>ProgramArguments</key>\n\t<array>\n'
+        for argument in "$@"; do
+            printf '\t\t<string>%s</string>\n' "$(xml "$argument")"
+        done
+        printf '\t</array>\n</dict>\n</plist>\n'
+    } >"$plist_path.new" && mv -f "$plist_path.new" "$plist_path"
+    chmod 0644 "$plist_path"
+}
+
+# write_login_agent PLIST LABEL ARGS...: a LaunchAgent that opens the app
+# with ARGS at the next login to the GUI. AssociatedBundleIdentifiers
+# shows it under the app in Login Items, not as an unknown item (Apple,
+# "Updating helper executables from earlier versions of macOS").
+write_login_agent() {
+    agent_plist=$1
+    agent_label=$2
+    shift 2
+    write_launchd_plist "$agent_plist" "$agent_label" "$(
+        printf '\t<key>AssociatedBundleIdentifiers</key>\n\t<array>\n\t\t<string>%s</string>\n\t</array>\n' "$(xml "$APP_ID")"
+        printf '\t<key>LimitLoadToSessionType</key>\n\t<string>Aqua</string>\n'
+        printf '\t<key>RunAtLoad</key>\n\t<true/>'
+    )" /usr/bin/open -n -g -a "$APP_PATH" --args "$@"
+}
+
+# Calls off an uninstall that waits for a login: its agent, its daemon
+# (`launchctl bootout system/LABEL` ends it if it runs) and its scripts.
+cancel_deferred_uninstall() {
+    rm -f "$UNINSTALL_AGENT"
+    if [ -f "$UNINSTALL_DAEMON" ]; then
+        rm -f "$UNINSTALL_DAEMON"
+        bounded 10 launchctl bootout "system/$UNINSTALL_LABEL" >/dev/null 2>&1
+    fi
+    rm -rf "$UNINSTALLER_COPY"
 }

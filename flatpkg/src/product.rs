@@ -20,9 +20,10 @@ pub struct Component<'a> {
     /// The component's file name in the archive (`Name.pkg`), which the
     /// Distribution's `pkg-ref` names.
     pub file_name: &'a str,
-    pub bom: &'a [u8],
     pub package_info: &'a str,
-    pub payload: &'a ArchiveSummary,
+    /// The payload and its BOM; `None` for a payload-free component
+    /// (`pkgbuild --nopayload`), which only runs its scripts.
+    pub payload: Option<(&'a ArchiveSummary, &'a [u8])>,
     pub scripts: Option<&'a ArchiveSummary>,
 }
 
@@ -43,13 +44,15 @@ pub fn product_archive(
     }
     for component in components {
         let name = component.file_name;
-        xar.add_compressed(&format!("{name}/Bom"), component.bom)?;
+        if let Some((_, bom)) = component.payload {
+            xar.add_compressed(&format!("{name}/Bom"), bom)?;
+        }
         xar.add_compressed(
             &format!("{name}/PackageInfo"),
             component.package_info.as_bytes(),
         )?;
         let archives = [
-            ("Payload", Some(component.payload)),
+            ("Payload", component.payload.map(|(payload, _)| payload)),
             ("Scripts", component.scripts),
         ];
         for (entry, archive) in archives {

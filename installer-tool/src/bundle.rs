@@ -22,6 +22,8 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Template(#[from] crate::templates::TemplateError),
     #[error("provisioning profile {path} cannot be read")]
     Profile {
         path: PathBuf,
@@ -35,7 +37,7 @@ impl BundleError {
     pub fn help(&self) -> Option<String> {
         match self {
             Self::Profile { .. } => Some("download it from the developer portal, or remove `provisioning-profile` from release.toml".into()),
-            Self::Write { .. } => None,
+            Self::Write { .. } | Self::Template(_) => None,
         }
     }
 }
@@ -136,6 +138,15 @@ pub fn assemble(
         &release.app,
         &info_plist::to_xml(&info_plist::app_info_plist(release)),
         &executables.app,
+    )?;
+    // `vpn-app uninstall` runs it as root for what the user cannot remove.
+    let (uninstall, library) = crate::pkg::uninstaller_scripts(release)?;
+    let script = app.join(vpn_release::paths::APP_UNINSTALLER);
+    write(&script, uninstall.as_bytes(), 0o755)?;
+    write(
+        &script.with_file_name("upgrade-lib.sh"),
+        library.as_bytes(),
+        0o644,
     )?;
     Ok(AssembledApp {
         path: app,

@@ -308,6 +308,7 @@ pub fn print_report(report: &BuildReport) {
     if let Some(unsigned) = &report.unsigned_pkg {
         println!("  unsigned product archive: {}", unsigned.display());
     }
+    println!("  uninstaller: {}", report.uninstaller.display());
     println!(
         "  payload: {} entries, {} bytes -> {} bytes gzip; {} ms in all",
         report.payload.entries,

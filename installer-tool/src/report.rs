@@ -16,6 +16,9 @@ pub struct BuildReport {
     pub pkg_size: u64,
     pub pkg_sha256: String,
     pub unsigned_pkg: Option<PathBuf>,
+    /// The payload-free pkg that uninstalls the product, signed (and
+    /// notarized) as the pkg is.
+    pub uninstaller: PathBuf,
     pub product: String,
     pub version: String,
     pub app_bundle_id: String,
@@ -27,7 +30,8 @@ pub struct BuildReport {
     /// True when the pkg carries stand-in executables, not the real VPN.
     pub stand_ins: bool,
     pub identities: Vec<IdentitySummary>,
-    /// The app's then the pkg's notarization (`--notarize`), else empty.
+    /// The app's, the pkg's and the uninstaller's notarization
+    /// (`--notarize`), else empty.
     pub notarization: Vec<NotarizeReport>,
     pub payload: PayloadReport,
     pub timings: StepTimings,

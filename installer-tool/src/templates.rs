@@ -10,8 +10,13 @@ pub enum TemplateId {
     PackageInfo,
     Preinstall,
     Postinstall,
-    /// Shared by preinstall and postinstall, sourced from next to them.
+    /// Shared by preinstall, postinstall and the uninstaller, sourced from
+    /// next to them.
     UpgradeLib,
+    /// The uninstaller pkg's postinstall, also in the app's Resources.
+    Uninstall,
+    /// The uninstaller's component: scripts, no payload.
+    UninstallerPackageInfo,
 }
 
 /// How values are escaped where a template is rendered.
@@ -34,6 +39,8 @@ impl TemplateId {
             Self::Preinstall => "preinstall",
             Self::Postinstall => "postinstall",
             Self::UpgradeLib => "upgrade-lib.sh",
+            Self::Uninstall => "uninstall",
+            Self::UninstallerPackageInfo => "uninstaller-PackageInfo.xml",
         }
     }
 
@@ -46,14 +53,20 @@ impl TemplateId {
             Self::Preinstall => include_str!("../../templates/preinstall"),
             Self::Postinstall => include_str!("../../templates/postinstall"),
             Self::UpgradeLib => include_str!("../../templates/upgrade-lib.sh"),
+            Self::Uninstall => include_str!("../../templates/uninstall"),
+            Self::UninstallerPackageInfo => {
+                include_str!("../../templates/uninstaller-PackageInfo.xml")
+            }
         }
     }
 
     fn syntax(self) -> Syntax {
         match self {
             Self::AppInfoPlist | Self::ExtensionInfoPlist => Syntax::Plist,
-            Self::Distribution | Self::PackageInfo => Syntax::Xml,
-            Self::Preinstall | Self::Postinstall | Self::UpgradeLib => Syntax::Shell,
+            Self::Distribution | Self::PackageInfo | Self::UninstallerPackageInfo => Syntax::Xml,
+            Self::Preinstall | Self::Postinstall | Self::UpgradeLib | Self::Uninstall => {
+                Syntax::Shell
+            }
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct CodeDirectory<'a> {
     pub page_size: usize,
     pub code_limit: u64,
     pub identifier: String,
+    /// The signer's team (`teamOffset`, version 0x20200 and later); none
+    /// when ad-hoc.
+    pub team_id: Option<String>,
     /// `code_slots[i]` is the recorded hash of page `i`.
     pub code_slots: Vec<&'a [u8]>,
     /// `special_slot(n)` is the hash recorded for special slot `n` (1 = Info.plist,
@@ -160,11 +163,18 @@ fn parse_code_directory(cd: &[u8]) -> CodeDirectory<'_> {
     } else {
         u64::from(code_limit32)
     };
-    let identifier = cd[ident_offset..]
-        .split(|&b| b == 0)
-        .next()
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .unwrap();
+    let string_at = |offset: usize| {
+        cd[offset..]
+            .split(|&b| b == 0)
+            .next()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .unwrap()
+    };
+    let identifier = string_at(ident_offset);
+    let team_id = match be32(cd, 48) as usize {
+        offset if version >= 0x20200 && offset != 0 => Some(string_at(offset)),
+        _ => None,
+    };
     let slot = |i: usize| &cd[i..i + hash_size];
     CodeDirectory {
         version,
@@ -174,6 +184,7 @@ fn parse_code_directory(cd: &[u8]) -> CodeDirectory<'_> {
         page_size,
         code_limit,
         identifier,
+        team_id,
         code_slots: (0..code_slots)
             .map(|i| slot(hash_offset + i * hash_size))
             .collect(),

@@ -6,25 +6,19 @@
 //! cannot be), the tunnel, the VPN configuration and its keys, and the
 //! install log; each prints the tunnel's downtime.
 
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use system_tests::{
-    demo_pkg,
     json_shape::json_shape,
     macos_sim::{
-        harness::{Install, PkgUnderTest, SimMac},
-        model::{
-            Approval, ConsoleUser, Extension, Mac, RunningApp, Service, CONNECT_MS, CONNECT_RULE,
+        harness::{Install, SimMac},
+        model::{Approval, Mac, RunningApp, CONNECT_MS, CONNECT_RULE},
+        scenario::{
+            alice, installed, pkg, running_app, service, versioned, APP_ID, NEW, PROVIDER, TEAM,
         },
         tools::OPEN_OUTSIDE_A_SESSION,
     },
 };
-
-const TEAM: &str = "ABCDE12345";
-const APP_ID: &str = "com.example.demovpn";
-const PROVIDER: &str = "com.example.demovpn.tunnel";
-/// The demo pkg's version: the workspace's.
-const NEW: &str = "1.0.0";
 
 /// What the app does when the installed version is installed again: the
 /// old app's `prepare` ends the system's session (`stopVPNTunnel`), the new
@@ -38,86 +32,6 @@ const SAME_VERSION_CALLS: [&str; 6] = [
     "connect",
     "tunnel_status",
 ];
-
-fn pkg() -> &'static PkgUnderTest {
-    static PKG: OnceLock<PkgUnderTest> = OnceLock::new();
-    PKG.get_or_init(|| {
-        let built = demo_pkg();
-        PkgUnderTest::from_built(built, built.dir.path())
-    })
-}
-
-fn versioned(version: &str) -> String {
-    format!("{TEAM}.group.{APP_ID}.tunnel.{version}")
-}
-
-fn service(id: &str, name: &str, provider: &str, connected: bool) -> Service {
-    Service {
-        id: id.into(),
-        name: name.into(),
-        app_id: APP_ID.into(),
-        provider_id: provider.into(),
-        profile: "home".into(),
-        key: "key-of-home".into(),
-        status: if connected {
-            "Connected"
-        } else {
-            "Disconnected"
-        }
-        .into(),
-        enabled: true,
-        server: "vpn.example.com".into(),
-        ..Service::default()
-    }
-}
-
-/// `version` of the app installed and running, its extension active under
-/// `service_name`, the configuration "Demo VPN" (profile "home") saved,
-/// alice at the console.
-fn installed(version: &str, service_name: &str, tunnel_up: bool) -> SimMac {
-    let sim = SimMac::new(Mac {
-        provider_id: PROVIDER.into(),
-        ..Mac::default()
-    });
-    sim.put_app(&pkg().app, Some(version), Some(service_name));
-    let executable = sim.app_executable().display().to_string();
-    sim.update(|mac| {
-        mac.console = alice();
-        mac.extension = Some(Extension {
-            version: version.into(),
-            service_name: service_name.into(),
-        });
-        mac.ingested.push(version.into());
-        mac.app_profiles.insert("home".into(), "key-of-home".into());
-        // The engine runs behind a connected session.
-        mac.engine = tunnel_up.then(|| "home".into());
-        mac.add_service(service(
-            "1A2B3C4D-0000-4000-8000-000000000001",
-            "Demo VPN",
-            PROVIDER,
-            tunnel_up,
-        ));
-        mac.running_apps.push(running_app(executable, 4242));
-    });
-    sim
-}
-
-fn alice() -> Option<ConsoleUser> {
-    Some(ConsoleUser {
-        name: "alice".into(),
-        uid: 501,
-    })
-}
-
-fn running_app(executable: String, pid: u32) -> RunningApp {
-    RunningApp {
-        pid,
-        bundle_id: APP_ID.into(),
-        executable,
-        args: Vec::new(),
-        ignores_term: false,
-    }
-}
 
 /// The login agent postinstall left, checked; the arguments it gives the
 /// app.

@@ -15,7 +15,8 @@ use std::{
 use notary::staple::{stapled_ticket, Stapleable};
 use sha2::{Digest, Sha256};
 use system_tests::{
-    binary, build_pkg, build_with_p12s, cms_verify, demo_pkg, fingerprint, installer_tool,
+    binary, build_ok, build_pkg, build_with_p12s, cms_verify, demo_pkg, fingerprint,
+    installer_tool,
     json_shape::json_shape,
     make_p12,
     notary_standin::{Behaviour, NotaryStandIn, TimeStampAuthority, UploadTarget},
@@ -133,14 +134,30 @@ fn build_pkg_notarizes_the_app_then_the_pkg_and_staples_both() {
         .iter()
         .map(|n| n["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["app", "pkg"], "the app first, then the pkg");
+    assert_eq!(
+        kinds,
+        ["app", "pkg", "pkg"],
+        "the app first, then the pkg, then the uninstaller"
+    );
     for n in notarization {
         assert_eq!(n["status"], "Accepted");
         assert_eq!(n["stapled"], true);
     }
     let app_record = notarization[0]["ticket_record"].as_str().unwrap();
     let pkg_record = notarization[1]["ticket_record"].as_str().unwrap();
-    assert_eq!(standin.records().len(), 2);
+    assert_eq!(standin.records().len(), 3);
+    // The uninstaller carries its own ticket.
+    let uninstaller = PathBuf::from(report["uninstaller"].as_str().unwrap());
+    let uninstaller_record = notarization[2]["ticket_record"].as_str().unwrap();
+    assert_eq!(
+        stapled_ticket(&uninstaller).unwrap().as_deref(),
+        Some(
+            standin
+                .ticket(uninstaller_record)
+                .expect("the stand-in issued it")
+                .as_slice()
+        )
+    );
 
     // The pkg: its ticket trailer is the last thing in the file.
     let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
@@ -333,13 +350,8 @@ fn a_pkg_is_judged_by_the_mach_o_files_in_its_payload() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut command = build_pkg(&out);
-    run_ok("build-pkg --dev", command.args(["--stand-ins", "--dev"]));
-    let pkg = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "pkg"))
-        .expect("build-pkg wrote a pkg");
+    let report = build_ok("build-pkg --dev", command.args(["--stand-ins", "--dev"]));
+    let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
     let stderr = fails(&standin, &mut notarize(&standin, &pkg, &[]));
     assert!(stderr.contains("is Invalid"), "{stderr}");
     assert!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use system_tests::macos_sim::{
     app::SimPlatform,
-    model::{AppIdentity, Approval, Extension, Mac, Service, CONNECT_RULE},
+    model::{AppIdentity, Approval, Mac, Service, CONNECT_RULE},
 };
 use vpn_app::upgrade::{
     finish, finish_command, Attendance, FinishOptions, Limits, Outcome, Prepared, RepairPolicy,
@@ -22,6 +22,7 @@ fn app(version: &str) -> AppIdentity {
         version: version.into(),
         service_name: format!("{GROUP}.tunnel.{version}"),
         provider_id: PROVIDER.into(),
+        team_id: "ABCDE12345".into(),
         product_name: "Demo VPN".into(),
         extension_groups: vec![GROUP.into()],
     }
@@ -32,10 +33,7 @@ fn app(version: &str) -> AppIdentity {
 fn upgraded() -> SimPlatform<Mac> {
     let mut mac = Mac {
         provider_id: PROVIDER.into(),
-        extension: Some(Extension {
-            version: "2".into(),
-            service_name: app("2").service_name,
-        }),
+        extension: Some(app("2").extension()),
         ..Mac::default()
     };
     mac.app_profiles.insert("home".into(), "key-of-home".into());

@@ -68,6 +68,16 @@ pub enum Command {
         #[command(subcommand)]
         command: UpdateCommand,
     },
+    /// Remove the VPN: stop the tunnel, remove its VPN configurations,
+    /// deactivate the extension (macOS may ask for an administrator's
+    /// password), remove your data, then, as root after an administrator's
+    /// password, the app and its system files.
+    Uninstall {
+        /// Leave the app and the system's files: the uninstaller pkg, which
+        /// runs this as the console user, removes them itself.
+        #[arg(long)]
+        leave_system_files: bool,
+    },
     /// The extension itself.
     Extension {
         #[command(subcommand)]

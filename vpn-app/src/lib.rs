@@ -1,6 +1,6 @@
 //! The host app as a library: the command line (`main.rs`) runs over it,
 //! and the simulated macOS under `tests/` drives its upgrade commands with
-//! a platform of its own.
+//! a platform of its own, and its uninstall.
 
 pub mod channel;
 pub mod cli;
@@ -11,6 +11,7 @@ pub mod macos;
 pub mod menu_bar;
 pub mod report;
 pub mod system_extension;
+pub mod uninstall;
 pub mod update;
 pub mod upgrade;
 

@@ -12,7 +12,7 @@ mod menu_bar_app;
 use std::process::ExitCode;
 
 use clap::Parser;
-use commands::{doctor, extension, tunnel, update, upgrade};
+use commands::{doctor, extension, tunnel, uninstall, update, upgrade};
 use vpn_app::{
     cli::{Cli, Command, ExtensionCommand},
     report::{self, Report},
@@ -66,6 +66,7 @@ fn run(cli: &Cli, command: &Command) -> anyhow::Result<Report> {
         Command::Doctor => Ok(doctor::report(cli)),
         Command::Upgrade { command } => upgrade::run(cli, command),
         Command::Update { command } => update::run(cli, command),
+        Command::Uninstall { leave_system_files } => uninstall::run(cli, *leave_system_files),
         Command::Extension { command } => match command {
             ExtensionCommand::Status => extension::status(cli),
             ExtensionCommand::Activate => extension::activate(cli),

@@ -555,3 +555,42 @@ fn the_system_status_codes_map_as_apple_defines_them() {
         ]
     );
 }
+
+#[test]
+fn uninstall_asks_first_and_quits_only_once_done() {
+    let (mut bar, _) = launched(None);
+    // Offered even when the extension is broken: that is when one
+    // uninstalls.
+    bar.on(Event::Observed(Observed {
+        extension: ExtensionState::Failed("validation failed".into()),
+        ..ready_with_profiles(&[])
+    }));
+    assert!(bar.menu().to_text().contains("Uninstall DemoVPN…"));
+    let effects = bar.on(Event::Chose(Action::Uninstall));
+    let Some(Effect::Show(dialog)) = effects.iter().find(|e| matches!(e, Effect::Show(_))) else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(dialog.title, "Uninstall DemoVPN?");
+    assert_eq!(dialog.confirm, Some(Confirmed::Uninstall));
+    assert!(runs(&effects).is_empty(), "nothing is removed unasked");
+
+    let effects = bar.on(Event::Confirmed(Confirmed::Uninstall));
+    assert_eq!(runs(&effects), [&Task::Uninstall]);
+    snapshot("uninstalling", &bar);
+    // A refused password leaves the app running, and says why.
+    let effects = bar.on(Event::Finished(
+        Task::Uninstall,
+        TaskOutcome::Failed("the extension's deactivation waits for an administrator's password: nothing else was removed".into()),
+    ));
+    assert_eq!(dialog_titles(&effects), ["The VPN was not uninstalled"]);
+    assert!(!effects.contains(&Effect::Quit));
+
+    bar.on(Event::Confirmed(Confirmed::Uninstall));
+    let effects = bar.on(Event::Finished(
+        Task::Uninstall,
+        TaskOutcome::Done(String::new()),
+    ));
+    assert_eq!(notices(&effects), ["DemoVPN is uninstalled"]);
+    assert_eq!(effects.last(), Some(&Effect::Quit));
+    assert!(runs(&effects).is_empty(), "nothing is observed any more");
+}

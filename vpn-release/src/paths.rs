@@ -24,6 +24,11 @@ pub fn embedded_extension(extension_id: &BundleId) -> PathBuf {
         .join(format!("{extension_id}.systemextension"))
 }
 
+/// Where the app carries the uninstaller's script (with the library it
+/// sources next to it), relative to the app bundle: `vpn-app uninstall`
+/// runs it as root to remove what the user cannot.
+pub const APP_UNINSTALLER: &str = "Contents/Resources/Uninstaller/uninstall";
+
 pub struct DataPaths<'a> {
     app_id: &'a str,
 }
@@ -57,18 +62,28 @@ impl<'a> DataPaths<'a> {
         self.system_dir().join("Profiles")
     }
 
+    /// Under a user's home: all of that user's data of the app.
+    pub fn user_dir(&self) -> PathBuf {
+        PathBuf::from("Library/Application Support").join(self.app_id)
+    }
+
     /// Under a user's home: the upgrade ids that user's app finished, one
     /// per line. The next install's preinstall reads it, as root.
     pub fn finished_record(&self) -> PathBuf {
-        PathBuf::from("Library/Application Support")
-            .join(self.app_id)
-            .join("finished-upgrades")
+        self.user_dir().join("finished-upgrades")
     }
 
     /// The launchd label of the agent that runs `upgrade finish` at login
     /// (its plist: `Library/LaunchAgents/<label>.plist` under the volume).
     pub fn login_agent_label(&self) -> String {
         format!("{}.upgrade-finish", self.app_id)
+    }
+
+    /// The launchd label of the login agent and the launch daemon of an
+    /// uninstall that waits for a login (their plists:
+    /// `Library/LaunchAgents/<label>.plist`, `Library/LaunchDaemons/<label>.plist`).
+    pub fn uninstall_label(&self) -> String {
+        format!("{}.uninstall", self.app_id)
     }
 }
 
@@ -96,5 +111,6 @@ mod tests {
             paths.login_agent_label(),
             "com.example.demovpn.upgrade-finish"
         );
+        assert_eq!(paths.uninstall_label(), "com.example.demovpn.uninstall");
     }
 }

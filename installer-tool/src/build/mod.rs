@@ -320,6 +320,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         pkg_size,
         pkg_sha256,
         unsigned_pkg: notarized_pkg.unsigned,
+        uninstaller: notarized_pkg.uninstaller,
         product: release.name.clone(),
         version: release.version.to_string(),
         app_bundle_id: release.app.bundle_id.to_string(),
@@ -328,9 +329,10 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
         executables: request.executables.describe(),
         stand_ins: request.executables == ExecutableSource::StandIns,
         identities,
-        notarization: [notarized_app.notarization, notarized_pkg.notarization]
+        notarization: notarized_app
+            .notarization
             .into_iter()
-            .flatten()
+            .chain(notarized_pkg.notarization)
             .collect(),
         payload: PayloadReport {
             component: product.component,

@@ -65,6 +65,8 @@ pub struct SignedPkg {
     pub path: PathBuf,
     /// The unsigned archive, when asked for.
     pub unsigned: Option<PathBuf>,
+    /// The uninstaller pkg, signed with the same identity.
+    pub uninstaller: PathBuf,
     pub product: ProductSummary,
     pub package_ms: u64,
     pub sign_ms: u64,
@@ -74,7 +76,9 @@ pub struct SignedPkg {
 pub struct NotarizedPkg {
     pub path: PathBuf,
     pub unsigned: Option<PathBuf>,
-    pub notarization: Option<NotarizeReport>,
+    pub uninstaller: PathBuf,
+    /// The pkg's, then the uninstaller's (`--notarize`).
+    pub notarization: Vec<NotarizeReport>,
 }
 
 /// Forwards only what a step waits on, so the app's notarization, which
@@ -142,8 +146,9 @@ impl Pipeline<'_> {
         })
     }
 
-    /// The product archive around the payload, signed. The unsigned archive
-    /// is signed straight from its parts; it is written out only when asked.
+    /// The product archive around the payload, and the uninstaller, signed.
+    /// The unsigned archive is signed straight from its parts; it is written
+    /// out only when asked.
     pub fn sign_pkg(&self, payload: Payload) -> Result<SignedPkg, BuildError> {
         let step = Instant::now();
         let release = self.release;
@@ -174,18 +179,28 @@ impl Pipeline<'_> {
             &self.installer_identity,
             self.pkg_timestamp_url.as_deref(),
         )?;
+        let uninstaller = self.work.join(pkg::uninstaller_file_name(release));
+        signing::sign_package(
+            pkg::uninstaller_archive(release, self.work, &self.inputs)?
+                .reader()
+                .map_err(PkgError::from)?,
+            &uninstaller,
+            &self.installer_identity,
+            self.pkg_timestamp_url.as_deref(),
+        )?;
         self.progress.end();
         Ok(SignedPkg {
             path,
             unsigned,
+            uninstaller,
             product,
             package_ms,
             sign_ms: millis(step),
         })
     }
 
-    /// Moves the pkg to the output directory, then notarizes it where it
-    /// lands: if the wait times out, the pkg is there for `notarize
+    /// Moves the pkgs to the output directory, then notarizes them where
+    /// they land: if a wait times out, the pkg is there for `notarize
     /// --submission-id` to resume on.
     pub fn notarize_pkg(&self, signed: &SignedPkg) -> Result<NotarizedPkg, BuildError> {
         let persist = |from: &Path| {
@@ -201,18 +216,22 @@ impl Pipeline<'_> {
         };
         let unsigned = signed.unsigned.as_deref().map(persist).transpose()?;
         let path = persist(&signed.path)?;
-        let notarization = match &self.request.notarize {
-            Some(notarize) => Some(notary::notarize(
-                &path,
-                &notarize.tokens,
-                &notarize.options,
-                self.progress,
-            )?),
-            None => None,
-        };
+        let uninstaller = persist(&signed.uninstaller)?;
+        let mut notarization = Vec::new();
+        if let Some(notarize) = &self.request.notarize {
+            for pkg in [&path, &uninstaller] {
+                notarization.push(notary::notarize(
+                    pkg,
+                    &notarize.tokens,
+                    &notarize.options,
+                    self.progress,
+                )?);
+            }
+        }
         Ok(NotarizedPkg {
             path,
             unsigned,
+            uninstaller,
             notarization,
         })
     }

@@ -98,9 +98,12 @@ fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
     let paths = DataPaths::new(&release.app.bundle_id);
     let path = |path: std::path::PathBuf| path.display().to_string();
     vec![
+        ("SYSTEM_DIR", path(paths.system_dir())),
         ("STATE_DIR", path(paths.upgrade_state_dir())),
         ("FINISHED_RECORD", path(paths.finished_record())),
+        ("USER_DATA_DIR", path(paths.user_dir())),
         ("AGENT_LABEL", paths.login_agent_label()),
+        ("UNINSTALL_LABEL", paths.uninstall_label()),
         (
             "STATE_SCHEMA_VERSION",
             vpn_release::upgrade_state::STATE_SCHEMA_VERSION.to_string(),
@@ -111,6 +114,8 @@ fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
         ("APP_BUNDLE", release.app_bundle_file_name()),
         ("APP_EXECUTABLE", release.app.executable.clone()),
         ("APP_ID", release.app.bundle_id.to_string()),
+        ("TEAM_ID", release.team_id.to_string()),
+        ("PACKAGE_ID", release.package_identifier.to_string()),
         ("EXTENSION_ID", release.extension.bundle_id.to_string()),
         ("SERVICE_NAME", release.service_name.to_string()),
         ("REPAIR_POLICY", release.repair_policy.to_string()),
@@ -191,16 +196,18 @@ pub fn product_archive(
 
     let install_kbytes = payload.content_size.div_ceil(1024).to_string();
     let component = component_file_name(release);
+    let distribution = distribution(
+        release,
+        release.installer.title_element(),
+        &release.package_identifier.to_string(),
+        &install_kbytes,
+        &component,
+    )?;
     let mut vars = vars;
     vars.extend([
-        ("TITLE", release.installer.title_element().to_string()),
-        ("MINIMUM_MACOS", release.minimum_macos.clone()),
-        ("PACKAGE_ID", release.package_identifier.to_string()),
         ("INSTALL_KBYTES", install_kbytes),
         ("NUMBER_OF_FILES", payload.entries.to_string()),
-        ("COMPONENT_FILE", component.clone()),
     ]);
-    let distribution = render(TemplateId::Distribution, &vars)?;
     // The pages and backgrounds follow the title; built here, with their
     // attributes escaped, since the template escapes whole values.
     let distribution = distribution.replacen(
@@ -233,9 +240,8 @@ pub fn product_archive(
         &resources,
         &[Component {
             file_name: &component,
-            bom: &bom,
             package_info: &package_info,
-            payload: &payload,
+            payload: Some((&payload, &bom)),
             scripts: Some(&scripts),
         }],
         inputs.epoch,
@@ -246,4 +252,95 @@ pub fn product_archive(
         payload,
         bom_size: bom.len() as u64,
     })
+}
+
+/// A Distribution of one component, `package_id` in `component`.
+fn distribution(
+    release: &Release,
+    title: &str,
+    package_id: &str,
+    install_kbytes: &str,
+    component: &str,
+) -> Result<String, TemplateError> {
+    let vars = [
+        ("TITLE", title),
+        ("MINIMUM_MACOS", release.minimum_macos.as_str()),
+        ("PACKAGE_ID", package_id),
+        ("VERSION", &release.version.to_string()),
+        ("INSTALL_KBYTES", install_kbytes),
+        ("COMPONENT_FILE", component),
+    ];
+    templates::render(TemplateId::Distribution, &vars)
+}
+
+/// The uninstaller's script and the library it sources, as the
+/// uninstaller pkg and the app's Resources
+/// ([`vpn_release::paths::APP_UNINSTALLER`]) carry them.
+pub fn uninstaller_scripts(release: &Release) -> Result<(String, String), TemplateError> {
+    let vars = script_vars(release);
+    Ok((
+        render(TemplateId::Uninstall, &vars)?,
+        render(TemplateId::UpgradeLib, &vars)?,
+    ))
+}
+
+/// The uninstaller pkg's file name: `<Name>-Uninstaller-<version>.pkg`.
+pub fn uninstaller_file_name(release: &Release) -> String {
+    format!(
+        "{}-Uninstaller-{}.pkg",
+        release.app.bundle_name, release.version
+    )
+}
+
+/// Lays out the unsigned uninstaller: one payload-free component whose
+/// postinstall is the uninstall script. With no payload, Installer leaves
+/// no receipt of it ("Pseudo-payload-free pkgs with pkgbuild",
+/// managingosx.wordpress.com, 2015-05-20); which other files `pkgbuild
+/// --nopayload` writes (a Bom?) is not published, so it has PackageInfo
+/// and Scripts only, which is all `installer` reads of a component
+/// without a payload.
+pub fn uninstaller_archive(
+    release: &Release,
+    work: &Path,
+    inputs: &ArchiveInputs,
+) -> Result<xar::XarArchive, PkgError> {
+    let (uninstall, library) = uninstaller_scripts(release)?;
+    let scripts = payload::write_archive(
+        &[
+            TreeEntry::directory(""),
+            TreeEntry::file("postinstall", uninstall.into_bytes(), 0o755),
+            TreeEntry::file("upgrade-lib.sh", library.into_bytes(), 0o644),
+        ],
+        &ArchiveSettings {
+            threads: 1,
+            ..payload_settings(inputs)
+        },
+        &work.join("Uninstaller-Scripts"),
+        &flatpkg::NoProgress,
+    )?;
+    let component = format!("{}-Uninstaller.pkg", release.app.bundle_name);
+    let id = format!("{}.uninstaller", release.package_identifier);
+    let distribution = distribution(
+        release,
+        &format!("{} Uninstaller", release.name),
+        &id,
+        "0",
+        &component,
+    )?;
+    let version = release.version.to_string();
+    let package_info = templates::render(
+        TemplateId::UninstallerPackageInfo,
+        &[("UNINSTALLER_ID", &id), ("VERSION", &version)],
+    )?;
+    Ok(product::product_archive(
+        &distribution,
+        &[],
+        &[Component {
+            file_name: &component,
+            package_info: &package_info,
+            payload: None,
+            scripts: Some(&scripts),
+        }],
+        inputs.epoch,
+    )?)
 }

@@ -12,6 +12,7 @@ use clap::Parser;
 use vpn_app::{
     cli::{Cli, Command, UpgradeCommand},
     report,
+    uninstall::{uninstall_report, SystemFiles, UninstallOptions, UninstallPlatform},
     upgrade::{
         self, command, Handshake, Limits, RequestOutcome, SavedConfiguration, UpgradePlatform,
         VpnSession,
@@ -133,6 +134,31 @@ impl<A: MacAccess> UpgradePlatform for SimPlatform<A> {
 
     fn sleep(&mut self, duration: Duration) {
         self.mac.sleep(duration);
+    }
+}
+
+impl<A: MacAccess> UninstallPlatform for SimPlatform<A> {
+    fn remove_configurations(&mut self) -> Result<usize, String> {
+        Ok(self.call("remove_configurations", |mac, app| {
+            mac.remove_configurations(app)
+        }))
+    }
+
+    /// `do shell script ... with administrator privileges`, the password
+    /// given: the script runs as root, outside the user's session.
+    fn run_as_root(&mut self, script: &Path, args: &[std::ffi::OsString]) -> Result<(), String> {
+        self.call("run_as_root", |_, _| ());
+        let output = std::process::Command::new("/bin/sh")
+            .arg(script)
+            .args(args)
+            .env_remove(super::tools::SESSION_VARIABLE)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+        }
     }
 }
 
@@ -277,6 +303,12 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
     let data = std::fs::read(&executable)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", executable.display()));
     let name = executable.display().to_string();
+    // Where macOS reads the team from: the CodeDirectory.
+    let team_id = crate::codesig::signed_slices(&data)
+        .iter()
+        .flat_map(|slice| slice.code_directories())
+        .find_map(|cd| cd.team_id)
+        .unwrap_or_default();
     let extension_groups = signed_entitlements(&name, &data)
         .first()
         .and_then(|e| e.get("com.apple.security.application-groups"))
@@ -293,6 +325,7 @@ pub fn identity_of(executable: &Path) -> AppIdentity {
         version: info.bundle.version.to_string(),
         service_name: info.service_name.to_string(),
         provider_id: info.extension_id.to_string(),
+        team_id,
         product_name: info.bundle.name,
         extension_groups,
     }
@@ -344,9 +377,18 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let Some(Command::Upgrade { command }) = &cli.command else {
-        eprintln!("the simulated app runs only the upgrade commands");
-        return ExitCode::from(2);
+    // Where the macOS app keeps this user's data, as the scripts expect.
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let command = match &cli.command {
+        Some(Command::Upgrade { command }) => command,
+        Some(Command::Uninstall { leave_system_files }) => {
+            let result = uninstall(&executable, app, mac, &home, *leave_system_files);
+            return report::print(result, cli.json);
+        }
+        _ => {
+            eprintln!("the simulated app runs only the upgrade and uninstall commands");
+            return ExitCode::from(2);
+        }
     };
     let result = match command {
         UpgradeCommand::Prepare => {
@@ -375,13 +417,43 @@ pub fn main(executable: PathBuf, args: Vec<String>) -> ExitCode {
                 handshake_interval: Duration::from_millis(50),
                 ..Limits::default()
             };
-            // Where the macOS app records it, as the scripts expect.
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            let record = upgrade::finished_record_in(Path::new(&home), &platform.app.bundle_id);
+            let record = upgrade::finished_record_in(&home, &platform.app.bundle_id);
             let options =
                 command::finish_options(finish, record, limits).expect("prepare is matched above");
             command::finish_report(&mut platform, &options)
         }
     };
     report::print(result, cli.json)
+}
+
+/// `uninstall`, as the app at `executable` runs it.
+fn uninstall(
+    executable: &Path,
+    app: AppIdentity,
+    mac: MacFile,
+    home: &Path,
+    leave_system_files: bool,
+) -> anyhow::Result<report::Report> {
+    let bundle = executable
+        .ancestors()
+        .nth(3)
+        .expect("the executable is in Name.app/Contents/MacOS");
+    let system_files = if leave_system_files {
+        None
+    } else {
+        Some(SystemFiles::of_bundle(bundle).map_err(anyhow::Error::msg)?)
+    };
+    let options = UninstallOptions {
+        user_data: home
+            .join(vpn_release::paths::DataPaths::of_installed(&app.bundle_id).user_dir()),
+        system_files,
+        approval: APPROVAL_LIMIT,
+        stop: Duration::from_secs(10),
+    };
+    let mut platform = SimPlatform {
+        mac,
+        app,
+        ingested_at_launch: true,
+    };
+    Ok(uninstall_report(&mut platform, &options))
 }

@@ -14,7 +14,7 @@ use super::{
     store::{MacAccess, MacFile, STATE_VARIABLE},
     tools::{SESSION_VARIABLE, TOOLS},
 };
-use crate::{binary, run_ok, unpack_cpio_gz, BuiltPkg};
+use crate::{binary, run_ok, unpack_cpio_gz, unpack_xar, BuiltPkg};
 
 pub const APP_BUNDLE: &str = "Applications/DemoVPN.app";
 
@@ -47,12 +47,43 @@ impl Install {
 }
 
 /// The pkg's scripts, extracted from the Scripts archive build-pkg wrote,
-/// its payload's app and its component's PackageInfo.
+/// its payload's app, its component's PackageInfo and BOM.
 pub struct PkgUnderTest {
     pub scripts: PathBuf,
     pub app: PathBuf,
     pub pkg: PathBuf,
     pub package_info: String,
+    pub bom: PathBuf,
+}
+
+/// The uninstaller pkg build-pkg wrote next to the pkg: its scripts,
+/// extracted from its one component.
+pub struct UninstallerUnderTest {
+    pub pkg: PathBuf,
+    pub scripts: PathBuf,
+}
+
+impl UninstallerUnderTest {
+    /// The uninstaller of `built`, unpacked under `into`.
+    pub fn from_built(built: &BuiltPkg, into: &Path) -> Self {
+        let pkg = PathBuf::from(
+            built.report["uninstaller"]
+                .as_str()
+                .expect("the build report names the uninstaller"),
+        );
+        let extracted = into.join("uninstaller");
+        let scripts = into.join("uninstaller-scripts");
+        if !scripts.exists() {
+            unpack_xar(&pkg, &extracted);
+            let component = std::fs::read_dir(&extracted)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "pkg"))
+                .expect("the uninstaller has a component");
+            unpack_cpio_gz(&component.join("Scripts"), &scripts);
+        }
+        Self { pkg, scripts }
+    }
 }
 
 impl PkgUnderTest {
@@ -66,6 +97,7 @@ impl PkgUnderTest {
             scripts,
             app: built.app(),
             pkg: built.pkg.clone(),
+            bom: built.component().join("Bom"),
             package_info: std::fs::read_to_string(&package_info)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", package_info.display())),
         }
@@ -157,6 +189,71 @@ impl SimMac {
             .join("Library/LaunchAgents/com.example.demovpn.upgrade-finish.plist")
     }
 
+    /// The login agent and launch daemon of an uninstall waiting for a
+    /// login.
+    pub fn uninstall_jobs(&self) -> [PathBuf; 2] {
+        ["LaunchAgents", "LaunchDaemons"].map(|dir| {
+            self.volume
+                .join("Library")
+                .join(dir)
+                .join("com.example.demovpn.uninstall.plist")
+        })
+    }
+
+    /// Every file and link left on the volume and in the user's home, and
+    /// every folder named after the app.
+    pub fn leftovers(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for root in [&self.volume, &self.home] {
+            let mut stack = vec![root.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    let named_after_us = path.to_string_lossy().to_lowercase().contains("demovpn");
+                    if path.is_dir() && !path.is_symlink() {
+                        if named_after_us {
+                            left.push(path.clone());
+                        }
+                        stack.push(path);
+                    } else {
+                        left.push(path);
+                    }
+                }
+            }
+        }
+        left
+    }
+
+    /// The receipt Installer leaves for `pkg`'s component: the BOM it
+    /// installed and a property list (the keys of a receipt as
+    /// `defaults read` shows one, visualisere.no, "OSX package management
+    /// from the commandline"), under `/var/db/receipts`.
+    fn write_receipt(&self, pkg: &PkgUnderTest) {
+        let document = roxmltree::Document::parse(&pkg.package_info).unwrap();
+        let info = document.root_element();
+        let id = info
+            .attribute("identifier")
+            .expect("PackageInfo names its id");
+        let receipts = self.volume.join("var/db/receipts");
+        std::fs::create_dir_all(&receipts).unwrap();
+        std::fs::copy(&pkg.bom, receipts.join(format!("{id}.bom"))).unwrap();
+        let mut receipt = plist::Dictionary::new();
+        receipt.insert("PackageIdentifier".into(), id.into());
+        receipt.insert(
+            "PackageVersion".into(),
+            info.attribute("version").unwrap_or_default().into(),
+        );
+        receipt.insert("InstallPrefixPath".into(), "/".into());
+        receipt.insert("InstallProcessName".into(), "installer".into());
+        receipt.insert(
+            "InstallDate".into(),
+            plist::Value::Date(std::time::SystemTime::now().into()),
+        );
+        plist::Value::Dictionary(receipt)
+            .to_file_xml(receipts.join(format!("{id}.plist")))
+            .unwrap();
+    }
+
     /// A command with the simulated Mac's environment: fake tools first on
     /// PATH, the state file, the console user's home.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
@@ -228,15 +325,52 @@ impl SimMac {
     }
 
     fn run_script(&self, pkg: &PkgUnderTest, name: &str) -> Output {
+        self.run_installer_script(&pkg.scripts.join(name), &pkg.pkg)
+    }
+
+    /// A script of `pkg` as Installer runs it, as root: the package, the
+    /// target location and the target volume.
+    fn run_installer_script(&self, script: &Path, pkg: &Path) -> Output {
         let volume = format!("{}/", self.volume.display());
-        self.command(pkg.scripts.join(name))
+        self.command(script)
             .current_dir(self.dir.path())
-            .arg(&pkg.pkg)
+            .arg(pkg)
             .arg(&volume)
             .arg(&volume)
             .arg("/")
             .output()
             .unwrap()
+    }
+
+    /// Installer on the payload-free uninstaller: its postinstall alone.
+    pub fn run_uninstaller(&self, uninstaller: &UninstallerUnderTest) -> Output {
+        self.run_installer_script(&uninstaller.scripts.join("postinstall"), &uninstaller.pkg)
+    }
+
+    /// launchd starting the uninstall's daemon (at load, then every
+    /// StartInterval), as root: its ProgramArguments, if it is loaded.
+    pub fn run_launch_daemon(&self) -> Option<Output> {
+        let [_, daemon] = self.uninstall_jobs();
+        let loaded = self
+            .mac()
+            .launch_daemons
+            .contains(&"com.example.demovpn.uninstall".to_string());
+        if !loaded {
+            return None;
+        }
+        let plist = plist::Value::from_file(&daemon).expect("a loaded daemon has its plist");
+        let arguments: Vec<String> = plist.as_dictionary().unwrap()["ProgramArguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_string().unwrap().to_string())
+            .collect();
+        Some(
+            self.command(&arguments[0])
+                .args(&arguments[1..])
+                .output()
+                .unwrap(),
+        )
     }
 
     /// Installer: preinstall; if it succeeded, the payload's app is laid
@@ -267,6 +401,7 @@ impl SimMac {
                 .remove("CFBundleIdentifier")
                 .expect("the payload's app has a bundle id");
             self.lay_app(&pkg.app, pkg.replaces_bundle(&app_id));
+            self.write_receipt(pkg);
             self.run_script(pkg, "postinstall")
         });
         Install {

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod harness;
 pub mod model;
+pub mod scenario;
 pub mod store;
 pub mod tools;
 

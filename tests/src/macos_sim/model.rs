@@ -133,6 +133,9 @@ fn enabled() -> bool {
 pub struct Extension {
     pub version: String,
     pub service_name: String,
+    /// The team of its signature: `systemextensionsctl list` shows it.
+    #[serde(default)]
+    pub team_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -179,6 +182,8 @@ pub struct AppIdentity {
     /// `NEMachServiceName`.
     pub service_name: String,
     pub provider_id: String,
+    /// The team of the embedded extension's signature.
+    pub team_id: String,
     pub product_name: String,
     /// `com.apple.security.application-groups` signed into the embedded
     /// extension's executable.
@@ -186,6 +191,15 @@ pub struct AppIdentity {
 }
 
 impl AppIdentity {
+    /// The extension this app embeds, as activation installs it.
+    pub fn extension(&self) -> Extension {
+        Extension {
+            version: self.version.clone(),
+            service_name: self.service_name.clone(),
+            team_id: self.team_id.clone(),
+        }
+    }
+
     /// sysextd's category check of a network extension: its
     /// `NEMachServiceName` must be a descendant of an app group the
     /// extension is entitled to. Apple DTS: "If your app group is GGG, the
@@ -256,6 +270,14 @@ pub struct Mac {
     /// The app's own store: profile name -> key. Deactivation keeps it.
     pub app_profiles: BTreeMap<String, String>,
     pub running_apps: Vec<RunningApp>,
+    /// Extensions deactivated since the last restart: `systemextensionsctl
+    /// list` shows them `[terminated waiting to uninstall on reboot]`
+    /// until then (shared/macos-reality §3g).
+    #[serde(default)]
+    pub uninstalling: Vec<Extension>,
+    /// Labels of the launch daemons bootstrapped into the system domain.
+    #[serde(default)]
+    pub launch_daemons: Vec<String>,
     pub scutil_hangs: bool,
     /// App versions that predate `upgrade prepare`.
     pub legacy_versions: Vec<String>,
@@ -431,10 +453,7 @@ impl Mac {
                 }
                 self.extension_process_ended();
             }
-            self.extension = Some(Extension {
-                version: app.version.clone(),
-                service_name: app.service_name.clone(),
-            });
+            self.extension = Some(app.extension());
         }
         RequestOutcome::Done
     }
@@ -445,10 +464,7 @@ impl Mac {
             return RequestOutcome::Failed(error);
         }
         if self.reboot_on_activate {
-            self.after_restart = Some(Extension {
-                version: app.version.clone(),
-                service_name: app.service_name.clone(),
-            });
+            self.after_restart = Some(app.extension());
             return RequestOutcome::WillCompleteAfterReboot;
         }
         if let Some(error) = &self.activation_error {
@@ -475,6 +491,7 @@ impl Mac {
         }
         self.xpc_invalidated = false;
         self.running_apps.clear();
+        self.uninstalling.clear();
         self.extension_process_ended();
     }
 
@@ -532,7 +549,7 @@ impl Mac {
     }
 
     fn deactivate_now(&mut self, app: &AppIdentity) -> RequestOutcome {
-        self.extension = None;
+        self.uninstalling.extend(self.extension.take());
         self.services.retain(|s| s.provider_id != app.provider_id);
         self.xpc_invalidated = false;
         self.extension_process_ended();
@@ -546,6 +563,19 @@ impl Mac {
         self.quiesced = false;
         self.protocol_skew = false;
         self.note_tunnel();
+    }
+
+    /// `NETunnelProviderManager.removeFromPreferences` on each of ours:
+    /// its session ends with it.
+    pub fn remove_configurations(&mut self, app: &AppIdentity) -> usize {
+        let before = self.services.len();
+        self.services.retain(|s| s.provider_id != app.provider_id);
+        let removed = before - self.services.len();
+        if removed > 0 && self.provider_id == app.provider_id {
+            self.engine = None;
+            self.note_tunnel();
+        }
+        removed
     }
 
     /// `Hello` over the versioned service name.

@@ -27,6 +27,8 @@ pub const TOOLS: &[&str] = &[
     "pkill",
     "defaults",
     "dscl",
+    "systemextensionsctl",
+    "pkgutil",
 ];
 
 /// Set by `launchctl asuser UID` for what it runs: the user's session.
@@ -61,6 +63,42 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
                 return fail(&format!("Could not switch to audit session {uid}"));
             }
             run(command, Some((SESSION_VARIABLE, uid)))
+        }
+        // A daemon's plist loaded into the system domain, or a loaded one
+        // ended, by label (launchctl(1): `bootstrap domain-target path`,
+        // `bootout service-target`).
+        ("launchctl", ["bootstrap", "system", plist]) => {
+            let Some(label) = plist::Value::from_file(plist)
+                .ok()
+                .and_then(|p| Some(p.as_dictionary()?.get("Label")?.as_string()?.to_string()))
+            else {
+                return fail(&format!("{plist}: no Label"));
+            };
+            mac.with(|mac| {
+                if mac.launch_daemons.contains(&label) {
+                    return fail(&format!("the simulated Mac has {label} loaded already"));
+                }
+                mac.launch_daemons.push(label);
+                ExitCode::SUCCESS
+            })
+        }
+        ("launchctl", ["bootout", target]) => {
+            let label = target.strip_prefix("system/").unwrap_or(target).to_string();
+            mac.with(|mac| {
+                let before = mac.launch_daemons.len();
+                mac.launch_daemons.retain(|l| *l != label);
+                if mac.launch_daemons.len() == before {
+                    return fail(&format!("the simulated Mac has no {target} loaded"));
+                }
+                ExitCode::SUCCESS
+            })
+        }
+        ("systemextensionsctl", ["list"]) => {
+            systemextensionsctl_list(&mac.read());
+            ExitCode::SUCCESS
+        }
+        ("pkgutil", ["--volume", volume, verb @ ("--pkg-info" | "--forget"), id]) => {
+            pkgutil(volume, verb, id)
         }
         ("sudo", ["-u", _user, command @ ..]) => run(command, None),
         // spctl writes its verdict to stderr, `<path>: accepted|rejected`
@@ -348,4 +386,87 @@ fn open(app: &str, args: &[&str]) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("LSOpenURLsWithRole() failed for {app}: {e}")),
     }
+}
+
+/// Another vendor's network extension, a row of shared/macos-reality §3a
+/// as LuLu's user posted it: the uninstaller must leave it alone.
+const OTHER_VENDOR_ROW: &str = "*\t*\tVBG97UB4TA\tcom.objective-see.lulu.extension (2.3.0/2.3.0)\tExtension\t[activated enabled]";
+
+/// `systemextensionsctl list` in the macOS 15+ form (shared/macos-reality
+/// §3b): the count, the category line with its "Go to" suffix, the header,
+/// then TAB-separated rows, `enabled` and `active` being `*` or empty. Ours
+/// has no name column, as in §3d, and a stray log line comes on stderr
+/// (§3d); an extension deactivated since the restart shows `[terminated
+/// waiting to uninstall on reboot]` (§3g).
+fn systemextensionsctl_list(mac: &Mac) {
+    let row = |marks: &str, extension: &super::model::Extension, state: &str| {
+        format!(
+            "{marks}{}\t{} ({}/{})\t[{state}]",
+            extension.team_id, mac.provider_id, extension.version, extension.version
+        )
+    };
+    let mut rows = vec![OTHER_VENDOR_ROW.to_string()];
+    rows.extend(
+        mac.extension
+            .iter()
+            .map(|e| row("*\t*\t", e, "activated enabled")),
+    );
+    rows.extend(
+        mac.uninstalling
+            .iter()
+            .map(|e| row("\t\t", e, "terminated waiting to uninstall on reboot")),
+    );
+    println!("{} extension(s)", rows.len());
+    println!("--- com.apple.system_extension.network_extension (Go to 'System Settings > General > Login Items & Extensions > Network Extensions' to modify these system extension(s))");
+    println!("enabled\tactive\tteamID\tbundleID (version)\tname\t[state]");
+    eprintln!("2023-09-29 22:19:25.924 systemextensionsctl[53794:3282207] Cannot getLocalizedStringForKey: Completely failed to resolve bundle info, returning empty results");
+    for row in rows {
+        println!("{row}");
+    }
+}
+
+/// `pkgutil --volume V --pkg-info|--forget ID` over the receipts the
+/// simulated Installer writes (`V/var/db/receipts/ID.{plist,bom}`, where
+/// macOS keeps them). `--pkg-info` prints `package-id:`, `version:`,
+/// `volume:`, `location:`, `install-time:` lines, and a missing receipt is
+/// `No receipt for 'ID' found at '/'.` (both in gh-tools' pkgutil notes,
+/// find_string id 44394342471; the message also in ClickToFlash's README);
+/// `--forget` prints `Forgot package 'ID' on '/'.` (rdar://23022827). The
+/// exit status of a missing receipt is unpublished: 1 here.
+fn pkgutil(volume: &str, verb: &str, id: &str) -> ExitCode {
+    let receipts = Path::new(volume).join("var/db/receipts");
+    let plist = receipts.join(format!("{id}.plist"));
+    let Ok(receipt) = plist::Value::from_file(&plist) else {
+        return fail(&format!("No receipt for '{id}' found at '{volume}'."));
+    };
+    if verb == "--forget" {
+        for file in [plist, receipts.join(format!("{id}.bom"))] {
+            if let Err(e) = std::fs::remove_file(&file) {
+                return fail(&format!("cannot remove {}: {e}", file.display()));
+            }
+        }
+        println!("Forgot package '{id}' on '{volume}'.");
+        return ExitCode::SUCCESS;
+    }
+    let receipt = receipt.as_dictionary().cloned().unwrap_or_default();
+    let text = |key: &str| {
+        receipt
+            .get(key)
+            .and_then(plist::Value::as_string)
+            .unwrap_or_default()
+            .to_string()
+    };
+    println!(
+        "package-id: {id}\nversion: {}\nvolume: {volume}\nlocation: {}\ninstall-time: {}",
+        text("PackageVersion"),
+        text("InstallPrefixPath"),
+        receipt
+            .get("InstallDate")
+            .and_then(plist::Value::as_date)
+            .map(|d| std::time::SystemTime::from(d)
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()))
+            .unwrap_or_default()
+    );
+    ExitCode::SUCCESS
 }

@@ -4,6 +4,7 @@
 pub mod doctor;
 pub mod extension;
 pub mod tunnel;
+pub mod uninstall;
 pub mod update;
 pub mod upgrade;
 

@@ -11,6 +11,8 @@ use anyhow::{bail, Context};
 /// What the app knows of its own bundle.
 #[derive(Clone, Debug)]
 pub struct AppBundle {
+    /// `Name.app`.
+    pub path: std::path::PathBuf,
     /// `CFBundleIdentifier`: it names the folders of the app's data.
     pub id: String,
     /// `CFBundleName`: the name the VPN configuration is shown under.
@@ -45,6 +47,7 @@ pub fn app_bundle() -> anyhow::Result<AppBundle> {
         );
     }
     Ok(AppBundle {
+        path: app.to_path_buf(),
         id: plist.bundle.bundle_id.to_string(),
         name: plist.bundle.name,
         extension_id,

@@ -50,6 +50,8 @@ pub enum Task {
     CheckForUpdates,
     /// `update install`: download, check, hand to Installer.
     InstallUpdate,
+    /// `uninstall`: the app is gone when it is done.
+    Uninstall,
 }
 
 /// How a task ended.
@@ -79,6 +81,7 @@ pub enum Confirmed {
     Repair,
     OpenApprovalSettings,
     InstallUpdate,
+    Uninstall,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,6 +190,7 @@ impl MenuBar {
             Event::FilesOpened(files) => self.files_opened(files),
             Event::Confirmed(Confirmed::Repair) => self.run(Task::Repair),
             Event::Confirmed(Confirmed::InstallUpdate) => self.run(Task::InstallUpdate),
+            Event::Confirmed(Confirmed::Uninstall) => self.run(Task::Uninstall),
             Event::Confirmed(Confirmed::OpenApprovalSettings) => {
                 vec![Effect::OpenApprovalSettings]
             }
@@ -293,6 +297,18 @@ impl MenuBar {
             })],
             Action::CopyDiagnostics => self.run(Task::CollectDiagnostics),
             Action::CheckForUpdates => self.run(Task::CheckForUpdates),
+            Action::Uninstall => vec![Effect::Show(Dialog {
+                title: format!("Uninstall {}?", self.app.name),
+                message: format!(
+                    "{name} stops the tunnel and removes its VPN configurations, its \
+                     extension, the tunnels you imported and then itself. macOS asks for \
+                     an administrator's password to remove the extension, and again for \
+                     the app's files.",
+                    name = self.app.name
+                ),
+                button: "Uninstall".into(),
+                confirm: Some(Confirmed::Uninstall),
+            })],
             Action::ToggleLaunchAtLogin => match self.observed.login_item {
                 // Registered but switched off by the user: only they can
                 // switch it on again, in System Settings.
@@ -413,6 +429,15 @@ impl MenuBar {
                     title: format!("{} is up to date", self.app.name),
                     body: format!("{} is the newest version.", self.app.version),
                 }));
+            }
+            (Task::Uninstall, TaskOutcome::Done(_)) => {
+                effects.push(Effect::Notify(Notice {
+                    title: format!("{} is uninstalled", self.app.name),
+                    body: "Its extension, VPN configurations and files are removed.".into(),
+                }));
+                // The app's files are gone: nothing is left to observe.
+                effects.push(Effect::Quit);
+                return effects;
             }
             (Task::InstallUpdate, TaskOutcome::Done(_)) => {
                 effects.push(Effect::Notify(Notice {
@@ -563,6 +588,13 @@ impl MenuBar {
             Action::CheckForUpdates,
             ready,
         ));
+        // Offered whatever the state: a broken install is what one
+        // uninstalls most.
+        items.push(Item::action(
+            format!("Uninstall {}…", self.app.name),
+            Action::Uninstall,
+            !self.running.contains(&Task::Uninstall),
+        ));
         items.push(Item::Separator);
         let login_title = match observed.login_item {
             LoginItem::RequiresApproval => "Launch at Login (allow in System Settings…)",
@@ -631,6 +663,7 @@ fn working_on(task: &Task) -> String {
         Task::SetLaunchAtLogin(_) => "Changing Launch at Login…".into(),
         Task::CheckForUpdates => "Checking for updates…".into(),
         Task::InstallUpdate => "Downloading the update…".into(),
+        Task::Uninstall => "Uninstalling…".into(),
     }
 }
 
@@ -643,6 +676,7 @@ fn failure_title(task: &Task) -> String {
         Task::SetLaunchAtLogin(false) => "Launch at Login could not be turned off".into(),
         Task::CheckForUpdates => "Checking for updates failed".into(),
         Task::InstallUpdate => "The update was not installed".into(),
+        Task::Uninstall => "The VPN was not uninstalled".into(),
         other => format!("{} failed", working_on(other).trim_end_matches('…')),
     }
 }

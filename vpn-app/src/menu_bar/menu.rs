@@ -50,6 +50,7 @@ pub enum Action {
     Repair,
     CopyDiagnostics,
     CheckForUpdates,
+    Uninstall,
     ToggleLaunchAtLogin,
     About,
     Quit,

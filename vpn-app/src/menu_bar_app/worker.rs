@@ -135,6 +135,7 @@ impl Worker {
                 &self.cli,
                 &UpdateCommand::Install { feed: None },
             )),
+            Task::Uninstall => done(commands::uninstall::run(&self.cli, false)),
         };
         Event::Finished(task, outcome)
     }
@@ -283,6 +284,7 @@ impl Worker {
 
 fn done(result: anyhow::Result<vpn_app::report::Report>) -> TaskOutcome {
     match result {
+        Ok(report) if report.failed => TaskOutcome::Failed(report.text),
         Ok(report) => TaskOutcome::Done(report.text),
         Err(e) => TaskOutcome::Failed(format!("{e:#}")),
     }
