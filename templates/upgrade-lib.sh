@@ -20,7 +20,8 @@ APP_ID="{{APP_ID}}"
 # finish` (another installation's, or the login agent's) is not taken for
 # the app.
 # shellcheck disable=SC2016 # the $ is a character to escape, not an expansion
-APP_PATTERN="^$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')( -psn_[0-9_]+)?\$"
+APP_EXE_RE=$(printf '%s' "$APP_EXE" | sed 's/[][\\.*^$()+?{}|]/\\&/g')
+APP_PATTERN="^$APP_EXE_RE( -psn_[0-9_]+)?\$"
 # The app's bundle id as a basic regular expression (its dots escaped), to
 # find the lines of `scutil --nc list` it saved.
 APP_ID_RE=$(printf '%s' "$APP_ID" | sed 's/[.]/\\./g')
@@ -306,9 +307,9 @@ read_capped() {
 # seconds for another installation to give it back; fails if it does not.
 # A lock older than LOCK_STALE_MINUTES is taken over.
 take_install_lock() {
-    mkdir -p "$STATE_DIR" || return 1
     lock_waited=0
-    until mkdir "$LOCK_DIR" 2>/dev/null; do
+    # The folder is made each time: an uninstall removes it with the lock.
+    until mkdir -p "$STATE_DIR" && mkdir "$LOCK_DIR" 2>/dev/null; do
         lock_owner=$(cat "$LOCK_DIR/owner" 2>/dev/null)
         if [ -n "$(find "$LOCK_DIR" -maxdepth 0 -mmin +"$LOCK_STALE_MINUTES" 2>/dev/null)" ]; then
             log "taking over the lock of an installation that stopped halfway ($lock_owner)"

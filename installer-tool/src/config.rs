@@ -153,6 +153,8 @@ pub struct Release {
     pub updates: UpdateSettings,
     /// Directory of the config file; templates and stand-ins are found from here.
     pub root: PathBuf,
+    /// The config file itself, which findings about its fields name.
+    pub config_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +305,7 @@ impl Release {
             &version,
         );
         Ok(Self {
+            config_file: path.to_path_buf(),
             name: config.product.name,
             team_id: config.product.team_id,
             version,

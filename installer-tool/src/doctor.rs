@@ -137,7 +137,25 @@ pub fn release_findings(release: &Release, now: DateTime<Utc>) -> Vec<Finding> {
         findings.extend(debugging_entitlements(entitlements));
     }
     findings.extend(profiles(release, now));
+    findings.extend(minimum_macos(release));
     findings
+}
+
+/// A minimum macOS older than an API the app calls: Installer would put
+/// the app on a Mac where it fails.
+fn minimum_macos(release: &Release) -> Option<Finding> {
+    let api = vpn_release::macos_apis::newest();
+    is_newer(api.since, &release.minimum_macos).then(|| Finding {
+        id: "minimum-macos-below-apis",
+        severity: Severity::Error,
+        file: release.config_file.clone(),
+        field: "product.minimum-macos".into(),
+        problem: format!(
+            "the pkg installs on macOS {}, but the app calls {} ({}), which macOS {} introduced",
+            release.minimum_macos, api.name, api.used_for, api.since
+        ),
+        fix: format!("set `minimum-macos = \"{}\"` or later", api.since),
+    })
 }
 
 fn config_finding(error: &ConfigError) -> Finding {

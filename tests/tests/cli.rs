@@ -364,11 +364,16 @@ fn dev_mode_signs_the_app_ad_hoc_and_the_pkg_for_real() {
     assert_eq!(report["identities"][1]["purpose"], "installer");
     let pkg = PathBuf::from(report["pkg"].as_str().unwrap());
     assert!(pkg.exists());
-    let names: Vec<_> = std::fs::read_dir(&out)
+    let mut names: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 1, "only the pkg is left: {names:?}");
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["DemoVPN-1.0.0.pkg", "DemoVPN-Uninstaller-1.0.0.pkg"],
+        "only the pkg and its uninstaller are left"
+    );
     // Text output tells a person where the pkg is and that it holds stand-ins.
     let output = run_ok(
         "build-pkg (text)",

@@ -14,7 +14,7 @@ use system_tests::{
     json_shape::json_shape,
     make_p12,
     profiles::{profile_plist, project_with_profiles, write_profile},
-    release_config_copy, CertKind, P12_PASSWORD, TEAM_ID,
+    release_config_copy, workspace_root, CertKind, P12_PASSWORD, TEAM_ID,
 };
 
 /// `installer-tool doctor --json` on `config` with `args`: its exit code
@@ -328,4 +328,54 @@ fn the_signing_identities_are_held_to_their_kind_team_and_expiry() {
             .any(|(id, p)| id == "certificate" && p.contains("$INSTALLER_TOOL_APP_P12_PASSWORD")),
         "{findings:#?}"
     );
+}
+
+#[test]
+fn a_minimum_macos_older_than_an_api_the_app_calls_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("minimum-macos = \"13.0\""), "{text}");
+    // 12.x loads (a system network extension needs 11), but Launch at
+    // Login's SMAppService came with 13.
+    std::fs::write(
+        &config,
+        text.replace("minimum-macos = \"13.0\"", "minimum-macos = \"12.6\""),
+    )
+    .unwrap();
+    let (code, findings) = doctor(&config, &[]);
+    assert_eq!(code, 1);
+    let finding = only(&findings, "minimum-macos-below-apis");
+    assert_eq!(finding["field"], "product.minimum-macos");
+    assert_eq!(finding["file"], config.to_str().unwrap());
+    let problem = finding["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("macOS 12.6") && problem.contains("SMAppService"),
+        "{problem}"
+    );
+    assert_eq!(finding["fix"], "set `minimum-macos = \"13.0\"` or later");
+}
+
+#[test]
+fn every_api_the_minimum_macos_is_held_to_is_called_by_the_app() {
+    let mut sources = String::new();
+    let mut dirs = vec![workspace_root().join("vpn-app/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources += &std::fs::read_to_string(path).unwrap();
+            }
+        }
+    }
+    for api in vpn_release::macos_apis::APIS {
+        assert!(
+            sources.contains(api.symbol),
+            "{} ({}) is no longer called: update vpn-release/src/macos_apis.rs",
+            api.name,
+            api.symbol
+        );
+    }
 }

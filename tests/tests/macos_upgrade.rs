@@ -12,7 +12,7 @@ use system_tests::{
     json_shape::json_shape,
     macos_sim::{
         harness::{Install, SimMac},
-        model::{Approval, Mac, RunningApp, CONNECT_MS, CONNECT_RULE},
+        model::{Approval, Mac, RunningApp, CONNECT_MS, CONNECT_RULE, SAVE_MS},
         scenario::{
             alice, installed, pkg, running_app, service, versioned, APP_ID, NEW, PROVIDER, TEAM,
         },
@@ -150,7 +150,7 @@ fn assert_healthy(scenario: &str, sim: &SimMac, install: &Install, tunnel_was_up
             .expect("the tunnel went down");
         // Next to what the simulated system alone takes to connect.
         println!(
-            "downtime, {scenario}: {} ms (the simulated connect alone: {CONNECT_MS} ms)",
+            "downtime, {scenario}: {} ms (the simulated connect alone: {CONNECT_MS} ms, a save {SAVE_MS} ms)",
             downtime.as_millis()
         );
         assert!(

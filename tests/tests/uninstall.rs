@@ -14,8 +14,8 @@ use system_tests::{
     demo_pkg,
     macos_sim::{
         harness::{SimMac, UninstallerUnderTest},
-        model::{Approval, Service},
-        scenario::{alice, installed, pkg, service, versioned, NEW, PROVIDER, TEAM},
+        model::{Approval, RunningApp, Service},
+        scenario::{alice, installed, pkg, running_app, service, versioned, NEW, PROVIDER, TEAM},
     },
     run_ok, unpack_xar,
 };
@@ -32,12 +32,25 @@ fn uninstaller() -> &'static UninstallerUnderTest {
 
 /// The demo release installed by its own pkg, connected, alice at the
 /// console, with another vendor's VPN configured too; the user's data
-/// folder holds the upgrades alice's app finished.
+/// folder holds the upgrades alice's app finished. The app is in the menu
+/// bar as the postinstall started it, registered for Launch at Login, and
+/// its deactivation asks for an administrator's password, which alice
+/// gives (macOS asks unless an MDM profile made the extension removable:
+/// upgrade/macos.rs).
 fn installed_and_connected() -> SimMac {
     let sim = installed("0.9.0", &versioned("0.9.0"), true);
     let install = sim.install(pkg());
     assert!(install.succeeded(), "{}", sim.install_log());
+    let executable = sim.app_executable().display().to_string();
     sim.update(|mac| {
+        mac.running_apps.push(RunningApp {
+            args: ["upgrade", "finish", "--policy", "on-failure", "--stay"]
+                .map(String::from)
+                .to_vec(),
+            ..running_app(executable, 5151)
+        });
+        mac.login_item = true;
+        mac.deactivation_approval = Approval::AfterMs(300);
         mac.add_service(Service {
             app_id: "com.othervendor.vpn".into(),
             ..service(
@@ -53,6 +66,10 @@ fn installed_and_connected() -> SimMac {
         .join("var/db/receipts/com.example.demovpn.pkg.plist");
     assert!(receipt.is_file(), "the install left its receipt");
     assert!(sim.mac().tunnel_connected());
+    assert!(
+        sim.leftovers().len() > 10,
+        "the check below has something to find"
+    );
     sim
 }
 
@@ -61,8 +78,9 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Nothing of ours on the volume or in alice's home; our configuration,
-/// extension, app process and daemon gone from the system; the other
-/// vendor's VPN untouched.
+/// extension (deactivated, as `systemextensionsctl` shows until the
+/// restart), app processes, login item and daemon gone from the system;
+/// the other vendor's VPN untouched.
 fn assert_nothing_left(sim: &SimMac) {
     let left = sim.leftovers();
     assert!(left.is_empty(), "left behind: {left:#?}");
@@ -78,12 +96,24 @@ fn assert_nothing_left(sim: &SimMac) {
         mac.services
     );
     assert_eq!(mac.extension, None, "the extension is still active");
-    // Deactivated, as systemextensionsctl shows until the restart.
     assert_eq!(mac.uninstalling.len(), 1, "{:?}", mac.uninstalling);
     assert_eq!(mac.uninstalling[0].team_id, TEAM);
-    assert!(mac.running_apps.is_empty());
+    assert!(mac.running_apps.is_empty(), "{:?}", mac.running_apps);
+    assert!(!mac.login_item, "still registered for Launch at Login");
     assert!(mac.launch_daemons.is_empty(), "{:?}", mac.launch_daemons);
     assert!(!mac.tunnel_connected());
+}
+
+/// After a restart, no row of ours in `systemextensionsctl list`.
+fn assert_no_extension_after_restart(sim: &SimMac) {
+    sim.update(|mac| mac.restart());
+    let list = run_ok(
+        "systemextensionsctl list",
+        sim.command("systemextensionsctl").arg("list"),
+    );
+    let list = text(&list.stdout);
+    assert!(!list.contains(PROVIDER), "{list}");
+    assert!(list.contains("com.objective-see.lulu.extension"), "{list}");
 }
 
 #[test]
@@ -204,7 +234,13 @@ fn with_someone_at_the_console_everything_goes_and_a_second_run_is_a_no_op() {
     let mac = sim.mac();
     // The app did its part as alice, through the fake launchctl asuser.
     let app_calls = mac.calls_of("app");
-    for call in ["stop_vpn_tunnel", "remove_configurations", "deactivate"] {
+    for call in [
+        "stop_vpn_tunnel",
+        "deactivate",
+        "wait_for_approval",
+        "remove_configurations",
+        "unregister_login_item",
+    ] {
         assert!(app_calls.contains(&call.to_string()), "{app_calls:?}");
     }
     assert!(
@@ -231,6 +267,7 @@ fn with_someone_at_the_console_everything_goes_and_a_second_run_is_a_no_op() {
         !new_tools.contains(&"vpn-app") && !new_tools.contains(&"launchctl"),
         "a second run has nothing to ask of anyone: {new_tools:?}"
     );
+    assert_no_extension_after_restart(&sim);
 }
 
 #[test]
@@ -259,13 +296,12 @@ fn with_nobody_logged_in_the_deactivation_waits_for_a_login_then_a_daemon_finish
     assert!(agent.is_file() && daemon.is_file());
     assert_eq!(mac.launch_daemons, ["com.example.demovpn.uninstall"]);
 
-    // Its first runs find the extension active: they wait.
+    // Its runs find the extension active: they wait, and say nothing.
+    let log = sim.install_log();
     let early = sim.run_launch_daemon().expect("the daemon is loaded");
     assert!(early.status.success(), "{}", text(&early.stderr));
     assert!(sim.app_executable().exists());
-    assert!(sim
-        .install_log()
-        .contains("the extension is still active: waiting"));
+    assert_eq!(sim.install_log(), log);
 
     // alice logs in: the agent opens the app with what it was given.
     sim.update(|mac| mac.console = alice());
@@ -284,6 +320,7 @@ fn with_nobody_logged_in_the_deactivation_waits_for_a_login_then_a_daemon_finish
     assert!(last.status.success(), "{}", text(&last.stderr));
     assert_nothing_left(&sim);
     assert_eq!(sim.run_launch_daemon().map(|o| o.status), None);
+    assert_no_extension_after_restart(&sim);
 }
 
 #[test]
@@ -300,7 +337,9 @@ fn the_apps_own_uninstall_removes_everything_after_the_password() {
         "20261201T000000Z-1\n",
     )
     .unwrap();
-    // What the menu's "Uninstall DemoVPN…" runs, as alice.
+    // What the menu's "Uninstall DemoVPN…" runs, as alice, in the menu bar
+    // app itself, which quits once done.
+    sim.update(|mac| mac.running_apps.clear());
     let report = sim.run_app(&["uninstall"]);
     assert_eq!(report["outcome"], "removed", "{report:#}");
     assert!(sim
@@ -308,6 +347,7 @@ fn the_apps_own_uninstall_removes_everything_after_the_password() {
         .calls_of("app")
         .contains(&"run_as_root".to_string()));
     assert_nothing_left(&sim);
+    assert_no_extension_after_restart(&sim);
 }
 
 #[test]
@@ -321,11 +361,15 @@ fn an_app_too_old_to_uninstall_is_removed_and_the_log_says_what_stays() {
     // Nothing but the app deactivates: the extension stays, said where
     // the user removes it.
     assert!(mac.extension.is_some());
-    let logged = mac.calls_of("logger").join("\n");
+    // Said to whoever ran it, and to the unified log: the install log
+    // is gone with the rest.
+    let said = "has no `uninstall`: its extension stays active";
     assert!(
-        logged.contains("has no `uninstall`: its extension stays active"),
-        "{logged}"
+        text(&output.stdout).contains(said),
+        "{}",
+        text(&output.stdout)
     );
+    assert!(mac.calls_of("logger").join("\n").contains(said));
 }
 
 #[test]

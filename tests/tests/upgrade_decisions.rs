@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use system_tests::macos_sim::{
     app::SimPlatform,
-    model::{AppIdentity, Approval, Mac, Service, CONNECT_RULE},
+    model::{AppIdentity, Approval, Mac, Service, CONNECT_MS, CONNECT_RULE, SAVE_MS},
 };
 use vpn_app::upgrade::{
     finish, finish_command, Attendance, FinishOptions, Limits, Outcome, Prepared, RepairPolicy,
-    SavedConfiguration, UpgradeReport, UpgradeState, VpnSession,
+    SavedConfiguration, UpgradePlatform, UpgradeReport, UpgradeState, VpnSession,
 };
 
 const PROVIDER: &str = "com.example.demovpn.tunnel";
@@ -503,4 +503,24 @@ fn a_repair_waits_for_the_administrators_password_deactivation_asks_for() {
     assert_eq!(report.outcome, Outcome::ApprovalPending, "{report:#?}");
     assert_eq!(configuration(&mac), home());
     assert!(mac.mac.extension.is_some());
+}
+
+#[test]
+fn saving_and_connecting_take_the_time_real_systems_take() {
+    // The simulated clock advances by what a save and a connect cost on
+    // a real Mac (each cited in the model), so the downtime the upgrade
+    // tests print is not script overhead alone.
+    let mut platform = upgraded();
+    let before = platform.mac.simulated_ms;
+    platform.save(&home_configuration()).unwrap();
+    assert_eq!(platform.mac.simulated_ms - before, SAVE_MS);
+    let before = platform.mac.simulated_ms;
+    platform
+        .connect(Some("home"), Duration::from_secs(5))
+        .unwrap();
+    let took = platform.mac.simulated_ms - before;
+    assert!(
+        (CONNECT_MS..CONNECT_MS + 100).contains(&took),
+        "connected after {took} ms"
+    );
 }

@@ -7,11 +7,13 @@
 //! ([`paths`]), the keys the extension reads from its VPN configuration
 //! ([`provider_configuration`]), the [`RepairPolicy`] a release hands to `upgrade finish`,
 //! the upgrade's state and report ([`upgrade_state`]), the update feed's
-//! namespace ([`update_feed`]), and how versions compare ([`version_order`]).
+//! namespace ([`update_feed`]), how versions compare ([`version_order`]),
+//! and the newest macOS API the app calls ([`macos_apis`]).
 
 pub mod code_requirement;
 pub mod ids;
 pub mod info_plist;
+pub mod macos_apis;
 pub mod paths;
 pub mod provider_configuration;
 mod repair_policy;

@@ -144,6 +144,12 @@ impl<A: MacAccess> UninstallPlatform for SimPlatform<A> {
         }))
     }
 
+    fn unregister_login_item(&mut self) -> Result<bool, String> {
+        Ok(self.call("unregister_login_item", |mac, _| {
+            std::mem::take(&mut mac.login_item)
+        }))
+    }
+
     /// `do shell script ... with administrator privileges`, the password
     /// given: the script runs as root, outside the user's session.
     fn run_as_root(&mut self, script: &Path, args: &[std::ffi::OsString]) -> Result<(), String> {
@@ -171,10 +177,14 @@ impl<A: MacAccess> VpnSession for SimPlatform<A> {
         Ok(self.mac.with(|mac| mac.configuration(app)))
     }
 
+    /// `saveToPreferences`: done once its completion handler runs,
+    /// [`SAVE_MS`](super::model::SAVE_MS) later.
     fn save(&mut self, configuration: &SavedConfiguration) -> Result<(), String> {
-        self.call("save_configuration", |mac, app| {
-            mac.save_configuration(app, configuration)
-        });
+        self.call("save_configuration", |_, _| ());
+        self.mac.sleep(Duration::from_millis(super::model::SAVE_MS));
+        let app = &self.app;
+        self.mac
+            .with(|mac| mac.save_configuration(app, configuration));
         Ok(())
     }
 

@@ -67,20 +67,50 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
         // A daemon's plist loaded into the system domain, or a loaded one
         // ended, by label (launchctl(1): `bootstrap domain-target path`,
         // `bootout service-target`).
+        // A job with RunAtLoad starts at once (launchd.plist(5)), here as
+        // root, alongside whoever bootstrapped it.
         ("launchctl", ["bootstrap", "system", plist]) => {
-            let Some(label) = plist::Value::from_file(plist)
+            let Some(job) = plist::Value::from_file(plist)
                 .ok()
-                .and_then(|p| Some(p.as_dictionary()?.get("Label")?.as_string()?.to_string()))
+                .and_then(|p| p.into_dictionary())
             else {
+                return fail(&format!("{plist} is not a property list"));
+            };
+            let Some(label) = job.get("Label").and_then(plist::Value::as_string) else {
                 return fail(&format!("{plist}: no Label"));
             };
-            mac.with(|mac| {
-                if mac.launch_daemons.contains(&label) {
-                    return fail(&format!("the simulated Mac has {label} loaded already"));
+            let loaded = mac.with(|mac| {
+                let fresh = !mac.launch_daemons.iter().any(|l| l == label);
+                if fresh {
+                    mac.launch_daemons.push(label.to_string());
                 }
-                mac.launch_daemons.push(label);
-                ExitCode::SUCCESS
-            })
+                fresh
+            });
+            if !loaded {
+                return fail(&format!("the simulated Mac has {label} loaded already"));
+            }
+            let arguments: Vec<&str> = job
+                .get("ProgramArguments")
+                .and_then(plist::Value::as_array)
+                .map(|a| a.iter().filter_map(plist::Value::as_string).collect())
+                .unwrap_or_default();
+            let run_at_load = job
+                .get("RunAtLoad")
+                .and_then(plist::Value::as_boolean)
+                .unwrap_or(false);
+            if let (true, Some((program, args))) = (run_at_load, arguments.split_first()) {
+                let started = Command::new(program)
+                    .args(args)
+                    .env_remove(SESSION_VARIABLE)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn();
+                if let Err(e) = started {
+                    return fail(&format!("cannot start {label}: {e}"));
+                }
+            }
+            ExitCode::SUCCESS
         }
         ("launchctl", ["bootout", target]) => {
             let label = target.strip_prefix("system/").unwrap_or(target).to_string();
@@ -97,9 +127,7 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             systemextensionsctl_list(&mac.read());
             ExitCode::SUCCESS
         }
-        ("pkgutil", ["--volume", volume, verb @ ("--pkg-info" | "--forget"), id]) => {
-            pkgutil(volume, verb, id)
-        }
+        ("pkgutil", ["--volume", volume, "--forget", id]) => pkgutil_forget(volume, id),
         ("sudo", ["-u", _user, command @ ..]) => run(command, None),
         // spctl writes its verdict to stderr, `<path>: accepted|rejected`
         // then `source=` (forums.developer.apple.com thread 680357), and
@@ -425,48 +453,25 @@ fn systemextensionsctl_list(mac: &Mac) {
     }
 }
 
-/// `pkgutil --volume V --pkg-info|--forget ID` over the receipts the
-/// simulated Installer writes (`V/var/db/receipts/ID.{plist,bom}`, where
-/// macOS keeps them). `--pkg-info` prints `package-id:`, `version:`,
-/// `volume:`, `location:`, `install-time:` lines, and a missing receipt is
-/// `No receipt for 'ID' found at '/'.` (both in gh-tools' pkgutil notes,
-/// find_string id 44394342471; the message also in ClickToFlash's README);
-/// `--forget` prints `Forgot package 'ID' on '/'.` (rdar://23022827). The
-/// exit status of a missing receipt is unpublished: 1 here.
-fn pkgutil(volume: &str, verb: &str, id: &str) -> ExitCode {
+/// `pkgutil --volume V --forget ID` over the receipts the simulated
+/// Installer writes (`V/var/db/receipts/ID.{plist,bom}`, where macOS keeps
+/// them): `Forgot package 'ID' on '/'.` (rdar://23022827), or `No receipt
+/// for 'ID' found at '/'.` (the message quoted in ClickToFlash's README;
+/// its exit status is unpublished: 1 here).
+fn pkgutil_forget(volume: &str, id: &str) -> ExitCode {
     let receipts = Path::new(volume).join("var/db/receipts");
-    let plist = receipts.join(format!("{id}.plist"));
-    let Ok(receipt) = plist::Value::from_file(&plist) else {
+    let files = [
+        receipts.join(format!("{id}.plist")),
+        receipts.join(format!("{id}.bom")),
+    ];
+    if !files[0].is_file() {
         return fail(&format!("No receipt for '{id}' found at '{volume}'."));
-    };
-    if verb == "--forget" {
-        for file in [plist, receipts.join(format!("{id}.bom"))] {
-            if let Err(e) = std::fs::remove_file(&file) {
-                return fail(&format!("cannot remove {}: {e}", file.display()));
-            }
-        }
-        println!("Forgot package '{id}' on '{volume}'.");
-        return ExitCode::SUCCESS;
     }
-    let receipt = receipt.as_dictionary().cloned().unwrap_or_default();
-    let text = |key: &str| {
-        receipt
-            .get(key)
-            .and_then(plist::Value::as_string)
-            .unwrap_or_default()
-            .to_string()
-    };
-    println!(
-        "package-id: {id}\nversion: {}\nvolume: {volume}\nlocation: {}\ninstall-time: {}",
-        text("PackageVersion"),
-        text("InstallPrefixPath"),
-        receipt
-            .get("InstallDate")
-            .and_then(plist::Value::as_date)
-            .map(|d| std::time::SystemTime::from(d)
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()))
-            .unwrap_or_default()
-    );
+    for file in files {
+        if let Err(e) = std::fs::remove_file(&file) {
+            return fail(&format!("cannot remove {}: {e}", file.display()));
+        }
+    }
+    println!("Forgot package '{id}' on '{volume}'.");
     ExitCode::SUCCESS
 }

@@ -11,6 +11,10 @@ impl UninstallPlatform for LinuxUpgrade<'_> {
         Ok(0)
     }
 
+    fn unregister_login_item(&mut self) -> Result<bool, String> {
+        Ok(false)
+    }
+
     fn run_as_root(&mut self, _script: &Path, _args: &[OsString]) -> Result<(), String> {
         Err("on Linux the package manager removes the installed files".into())
     }

@@ -1,12 +1,14 @@
 //! Uninstalling on macOS: `NETunnelProviderManager.removeFromPreferences`
-//! for the VPN configurations, and the uninstaller script run as root by
-//! AppleScript's `do shell script ... with administrator privileges`,
-//! which asks for an administrator's password (Apple, Technical Note
-//! TN2065).
+//! for the VPN configurations, `SMAppService` for Launch at Login, and the
+//! uninstaller script run as root by AppleScript's `do shell script ...
+//! with administrator privileges`, which asks for an administrator's
+//! password (Apple, Technical Note TN2065).
 
-use std::{ffi::OsString, os::unix::ffi::OsStrExt, path::Path, process::Command};
+use std::{ffi::OsString, path::Path, process::Command};
 
-use super::UninstallPlatform;
+use objc2_service_management::{SMAppService, SMAppServiceStatus};
+
+use super::{privileged_applescript, UninstallPlatform};
 use crate::{macos::vpn_configuration::VpnConfiguration, upgrade::macos::MacUpgrade};
 
 /// More configurations than any install makes: a removal that does not
@@ -26,22 +28,35 @@ impl UninstallPlatform for MacUpgrade<'_> {
         Ok(removed)
     }
 
+    fn unregister_login_item(&mut self) -> Result<bool, String> {
+        // SAFETY: class method, property getter and method of
+        // ServiceManagement (macOS 13, our minimum); errors are NSErrors.
+        unsafe {
+            let service = SMAppService::mainAppService();
+            if service.status() == SMAppServiceStatus::NotRegistered {
+                return Ok(false);
+            }
+            service
+                .unregisterAndReturnError()
+                .map(|()| true)
+                .map_err(|e| e.localizedDescription().to_string())
+        }
+    }
+
     fn run_as_root(&mut self, script: &Path, args: &[OsString]) -> Result<(), String> {
         let mut command = if nix::unistd::geteuid().is_root() {
             let mut command = Command::new("/bin/sh");
             command.arg(script).args(args);
             command
         } else {
-            let line = std::iter::once(script.as_os_str())
-                .chain(args.iter().map(OsString::as_os_str))
-                .map(|word| shell_quoted(word.as_bytes()))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let prompt = format!(
+                "{} wants to remove its app and system files.",
+                self.bundle.name
+            );
             let mut command = Command::new("/usr/bin/osascript");
-            command.arg("-e").arg(format!(
-                "do shell script \"/bin/sh {}\" with administrator privileges",
-                applescript_escaped(&line)
-            ));
+            command
+                .arg("-e")
+                .arg(privileged_applescript(script, args, &prompt));
             command
         };
         let output = command
@@ -54,16 +69,4 @@ impl UninstallPlatform for MacUpgrade<'_> {
             Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
         }
     }
-}
-
-/// One word for /bin/sh: in single quotes, each quote closed, escaped and
-/// reopened.
-fn shell_quoted(word: &[u8]) -> String {
-    format!("'{}'", String::from_utf8_lossy(word).replace('\'', "'\\''"))
-}
-
-/// The inside of an AppleScript string literal: backslash and double
-/// quote escaped (AppleScript Language Guide, "text").
-fn applescript_escaped(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
 }

@@ -6,11 +6,12 @@
 //! `tests/` runs this same code.
 //!
 //! Steps, in this order, so that a deactivation refused leaves everything
-//! working:
+//! but the session as it was:
 //! 1. end the session (the tunnel);
-//! 2. remove our VPN configurations;
-//! 3. deactivate the extension, waiting (bounded) for an administrator's
+//! 2. deactivate the extension, waiting (bounded) for an administrator's
 //!    password when macOS asks;
+//! 3. remove our VPN configurations (deactivation deletes them; this
+//!    covers one it left) and the app's Launch at Login registration;
 //! 4. remove this user's data;
 //! 5. unless the uninstaller pkg runs this (`--leave-system-files`), run
 //!    the uninstaller script the app carries as root, for the app, the
@@ -39,6 +40,8 @@ pub trait UninstallPlatform: UpgradePlatform {
     /// Removes every VPN configuration whose provider is our extension;
     /// how many there were.
     fn remove_configurations(&mut self) -> Result<usize, String>;
+    /// Unregisters the app from Launch at Login; whether it was registered.
+    fn unregister_login_item(&mut self) -> Result<bool, String>;
     /// Runs `script` with `args` as root: on macOS after the user gave an
     /// administrator's password.
     fn run_as_root(&mut self, script: &Path, args: &[OsString]) -> Result<(), String>;
@@ -130,12 +133,6 @@ pub fn uninstall(
         Ok(()) => log("the tunnel is down".into()),
         Err(e) => log(format!("the tunnel did not stop: {e}")),
     }
-    // Deactivation deletes them too; removing them first also covers a
-    // deactivation that waits, and one an older macOS leaves half done.
-    match platform.remove_configurations() {
-        Ok(count) => log(format!("VPN configurations removed: {count}")),
-        Err(e) => log(format!("VPN configurations not removed: {e}")),
-    }
     let mut deactivation = platform.deactivate();
     if deactivation == RequestOutcome::NeedsApproval {
         log(format!(
@@ -170,6 +167,15 @@ pub fn uninstall(
             )
         }
     };
+    match platform.remove_configurations() {
+        Ok(count) => log(format!("VPN configurations removed: {count}")),
+        Err(e) => log(format!("VPN configurations not removed: {e}")),
+    }
+    match platform.unregister_login_item() {
+        Ok(true) => log("Launch at Login turned off".into()),
+        Ok(false) => {}
+        Err(e) => log(format!("Launch at Login not turned off: {e}")),
+    }
     match std::fs::remove_dir_all(&options.user_data) {
         Ok(()) => log(format!("removed {}", options.user_data.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -214,6 +220,27 @@ pub fn uninstall_report(
     report
 }
 
+/// The AppleScript that runs `script` with `args` as root, asking for an
+/// administrator's password with `prompt` (`do shell script`, Technical
+/// Note TN2065): each word single-quoted for /bin/sh, then the line
+/// escaped for an AppleScript string (backslash and double quote).
+pub fn privileged_applescript(script: &Path, args: &[OsString], prompt: &str) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let shell_word =
+        |word: &[u8]| format!("'{}'", String::from_utf8_lossy(word).replace('\'', "'\\''"));
+    let line = std::iter::once(script.as_os_str())
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|word| shell_word(word.as_bytes()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let quoted = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "do shell script \"/bin/sh {}\" with prompt \"{}\" with administrator privileges",
+        quoted(&line),
+        quoted(prompt)
+    )
+}
+
 /// This user's data of the app: on macOS the app's folder in the user's
 /// Application Support, elsewhere the state folder.
 pub fn default_user_data() -> anyhow::Result<PathBuf> {
@@ -223,8 +250,50 @@ pub fn default_user_data() -> anyhow::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::SystemFiles;
-    use std::path::Path;
+    use super::{privileged_applescript, SystemFiles};
+    use std::{ffi::OsString, path::Path, process::Command};
+
+    #[test]
+    fn the_applescript_gives_sh_each_word_as_it_is() {
+        let script = Path::new("/Volumes/Jo's \"HD\" \\ 2/App.app/uninstall");
+        let args = [
+            OsString::from("--from-app"),
+            OsString::from("/Volumes/Jo's \"HD\" \\ 2"),
+        ];
+        let applescript = privileged_applescript(script, &args, "Demo \"VPN\" wants to finish");
+        assert!(
+            applescript.ends_with(
+                "with prompt \"Demo \\\"VPN\\\" wants to finish\" with administrator privileges"
+            ),
+            "{applescript}"
+        );
+        // Undo AppleScript's string escaping, as its parser does, and let
+        // sh split the line: the words come back unchanged.
+        let literal = applescript
+            .strip_prefix("do shell script \"")
+            .and_then(|rest| rest.split_once("\" with prompt"))
+            .unwrap()
+            .0;
+        let mut line = String::new();
+        let mut chars = literal.chars();
+        while let Some(c) = chars.next() {
+            line.push(if c == '\\' { chars.next().unwrap() } else { c });
+        }
+        let line = line.strip_prefix("/bin/sh ").unwrap();
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\n' {line}"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            format!(
+                "{}\n--from-app\n{}\n",
+                script.display(),
+                args[1].to_string_lossy()
+            )
+        );
+    }
 
     #[test]
     fn the_script_and_volume_come_from_an_installed_bundle() {
