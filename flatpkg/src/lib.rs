@@ -12,6 +12,7 @@
 //! `apple-xar`, GNU cpio, bsdtar and a classic `mkbom` pkg.
 
 pub mod bom;
+pub mod bom_reader;
 pub mod cksum;
 pub mod notarization_trailer;
 pub mod payload;

@@ -167,3 +167,38 @@ fn our_bom_lists_like_mkbom_for_the_same_tree() {
     );
     assert_eq!(theirs.len(), 10);
 }
+
+#[test]
+fn our_reader_reads_mkboms_bom_as_apple_bom_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let extracted = dir.path().join("pkg");
+    unpack_xar(&fixture(), &extracted);
+    let theirs = std::fs::read(extracted.join("classic.pkg/Bom")).unwrap();
+    let mut ours: Listing = flatpkg::bom_reader::read_bom(&theirs)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let link = match e.kind {
+                bom::BomKind::Symlink { target } => Some(target),
+                _ => None,
+            };
+            // apple-bom names paths from the root, `.`.
+            let path = if e.path.is_empty() {
+                ".".to_string()
+            } else {
+                format!("./{}", e.path)
+            };
+            (
+                path,
+                e.mode,
+                e.uid,
+                e.gid,
+                e.size as usize,
+                e.checksum,
+                link,
+            )
+        })
+        .collect();
+    ours.sort();
+    assert_eq!(ours, listing(&theirs));
+}

@@ -2,30 +2,23 @@
 //! the BOM in the receipt (`pkgutil --files`, `lsbom`), and repairs and
 //! uninstalls go by it. Every path must be in both, with the same type,
 //! mode, owner and, for files and symlinks, the same size, POSIX `cksum`
-//! and target. The BOM is read by apple-bom.
+//! and target. The BOM is read by flatpkg's bounded reader (apple-bom's
+//! trusts the counts and offsets a BOM claims).
 
 use std::collections::BTreeMap;
 
-use apple_bom::{BomPath, BomPathType, ParsedBom};
+use flatpkg::{
+    bom::BomKind,
+    bom_reader::{read_bom, BomEntry},
+    cksum::PosixCksum,
+};
 
 use super::{odc::Entry, Checks};
-use flatpkg::cksum::PosixCksum;
-
-/// What the BOM says of one path.
-struct Recorded {
-    mode: u16,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    cksum: Option<u32>,
-    link: Option<String>,
-    kind: BomPathType,
-}
 
 /// The BOM's paths, each struck off as the payload shows it.
 pub struct BomIndex {
     bom_path: String,
-    paths: BTreeMap<String, Recorded>,
+    paths: BTreeMap<String, BomEntry>,
 }
 
 const FIX: &str =
@@ -41,27 +34,10 @@ fn normalized(path: &str) -> String {
 impl BomIndex {
     /// The BOM at `bom_path` in the archive, parsed from `data`.
     pub fn read(bom_path: &str, data: &[u8]) -> Result<Self, String> {
-        // apple-bom indexes by what the file claims; a hostile BOM could
-        // make it panic, which must not end the whole verification.
-        let parsed = std::panic::catch_unwind(|| -> Result<Vec<BomPath>, String> {
-            let bom = ParsedBom::parse(data).map_err(|e| e.to_string())?;
-            bom.paths().map_err(|e| e.to_string())
-        })
-        .map_err(|_| "the BOM's indexes point outside it".to_string())??;
-        let paths = parsed
+        let paths = read_bom(data)
+            .map_err(|e| e.to_string())?
             .into_iter()
-            .map(|p| {
-                let recorded = Recorded {
-                    mode: p.file_mode(),
-                    uid: p.user_id(),
-                    gid: p.group_id(),
-                    size: p.size() as u64,
-                    cksum: p.crc32(),
-                    link: p.link_name().map(str::to_string),
-                    kind: p.path_type(),
-                };
-                (normalized(p.path()), recorded)
-            })
+            .map(|entry| (entry.path.clone(), entry))
             .collect();
         Ok(Self {
             bom_path: bom_path.to_string(),
@@ -103,14 +79,14 @@ impl BomIndex {
                 recorded.uid, recorded.gid, entry.uid, entry.gid
             ));
         }
-        if matches!(recorded.kind, BomPathType::File | BomPathType::Link) {
-            if recorded.size != entry.size && matches!(recorded.kind, BomPathType::File) {
+        if recorded.kind != BomKind::Directory {
+            if u64::from(recorded.size) != entry.size && recorded.kind == BomKind::File {
                 differences.push(format!(
                     "{} bytes in the BOM, {} in the payload",
                     recorded.size, entry.size
                 ));
             }
-            if let (Some(expected), Some(data)) = (recorded.cksum, data) {
+            if let (Some(expected), Some(data)) = (recorded.checksum, data) {
                 let found = PosixCksum::of(data);
                 if expected != found {
                     differences.push(format!(
@@ -118,9 +94,7 @@ impl BomIndex {
                     ));
                 }
             }
-            if let (Some(link), Some(data), BomPathType::Link) =
-                (&recorded.link, data, recorded.kind)
-            {
+            if let (BomKind::Symlink { target: link }, Some(data)) = (&recorded.kind, data) {
                 let target = String::from_utf8_lossy(data);
                 if *link != target {
                     differences.push(format!(

@@ -701,7 +701,7 @@ fn check_component<R: Input>(
                         "bom-unreadable",
                         &bom_path,
                         "",
-                        format!("is not a BOM apple-bom reads: {problem}"),
+                        format!("is not a readable BOM: {problem}"),
                         "rebuild the pkg (mkbom, or installer-tool build-pkg)",
                     )
                 })
