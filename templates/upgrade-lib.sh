@@ -316,7 +316,7 @@ take_install_lock() {
             rm -rf "$LOCK_DIR"
             continue
         fi
-        [ "$lock_waited" = 0 ] && log "waiting for another installation to finish ($lock_owner)"
+        [ "$lock_waited" = 0 ] && [ "$LOCK_WAIT" -gt 0 ] && log "waiting for another installation to finish ($lock_owner)"
         [ "$lock_waited" -ge "$LOCK_WAIT" ] && return 1
         sleep 1
         lock_waited=$((lock_waited + 1))

@@ -36,15 +36,37 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Entitlements(#[from] EntitlementsError),
+    /// Every problem found, when there is more than one: the checks that
+    /// do not depend on each other all run.
+    #[error("{} problems; the first: {}", .0.len(), .0[0])]
+    Several(Vec<ConfigError>),
 }
 
 impl ConfigError {
-    /// What to change, in one line.
+    /// What to change, in one line (for several problems, the first's).
     pub fn help(&self) -> Option<String> {
         match self {
             Self::Invalid { help, .. } => Some(help.clone()),
             Self::Entitlements(error) => error.help(),
+            Self::Several(problems) => problems[0].help(),
             Self::Read { .. } | Self::Parse { .. } => None,
+        }
+    }
+
+    /// `problems` (at least one) as one error.
+    fn of(mut problems: Vec<ConfigError>) -> Self {
+        if problems.len() == 1 {
+            problems.remove(0)
+        } else {
+            Self::Several(problems)
+        }
+    }
+
+    /// Each problem on its own.
+    pub fn into_problems(self) -> Vec<ConfigError> {
+        match self {
+            Self::Several(problems) => problems,
+            one => vec![one],
         }
     }
 }
@@ -215,12 +237,13 @@ impl Release {
             problem,
             help,
         };
+        let mut problems = Vec::new();
         if !config
             .extension
             .bundle_id
             .is_strictly_under(&config.app.bundle_id)
         {
-            return Err(invalid(
+            problems.push(invalid(
                 "extension.bundle-id",
                 format!(
                     "`{}` is not prefixed by app.bundle-id `{}`",
@@ -238,7 +261,7 @@ impl Release {
             ("extension.executable", &config.extension.executable),
         ] {
             if value.is_empty() || value.contains('/') || value.starts_with('.') {
-                return Err(invalid(
+                problems.push(invalid(
                     field,
                     format!("`{value}` is not a plain file name"),
                     "use a name without `/` that does not start with `.`".into(),
@@ -246,7 +269,7 @@ impl Release {
             }
         }
         if !is_objc_identifier(&config.extension.provider_class) {
-            return Err(invalid(
+            problems.push(invalid(
                 "extension.provider-class",
                 format!(
                     "`{}` is not an Objective-C class name",
@@ -263,7 +286,7 @@ impl Release {
                 .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
             || parts[0].parse::<u32>().map_or(true, |major| major < 11)
         {
-            return Err(invalid(
+            problems.push(invalid(
                 "product.minimum-macos",
                 format!("`{minimum}` is not a macOS version from 11.0 on"),
                 "system network extensions with arm64 need macOS 11 or later: write e.g. `13.0`"
@@ -273,7 +296,7 @@ impl Release {
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { root.join(p) };
         let resources = config.app.resources.map(resolve);
         if let Some(dir) = resources.as_ref().filter(|d| !d.is_dir()) {
-            return Err(invalid(
+            problems.push(invalid(
                 "app.resources",
                 format!("{} is not a directory", dir.display()),
                 "point it at the folder whose contents go into Contents/Resources, or remove the key".into(),
@@ -284,20 +307,45 @@ impl Release {
             Role::App,
             &config.product.team_id,
             &config.app.bundle_id,
-        )?;
+        );
         let extension_entitlements = Entitlements::load(
             &resolve(config.extension.entitlements),
             Role::Extension,
             &config.product.team_id,
             &config.extension.bundle_id,
-        )?;
+        );
+        let installer = InstallerPages::load(config.installer, &config.product.name, &root, path);
+        let mdm = config.mdm.check(path);
+        let updates = UpdateSettings::check(config.updates, path);
         // The service group first: its message says why a group is needed.
-        let service_group =
-            entitlements::mach_service_group(&app_entitlements, &extension_entitlements)?;
-        entitlements::check_shared_groups(&app_entitlements, &extension_entitlements)?;
-        let installer = InstallerPages::load(config.installer, &config.product.name, &root, path)?;
-        config.mdm.check(path)?;
-        let updates = UpdateSettings::check(config.updates, path)?;
+        let service_group = |app: &Entitlements, extension: &Entitlements| {
+            let group = entitlements::mach_service_group(app, extension)?;
+            entitlements::check_shared_groups(app, extension)?;
+            Ok::<_, ConfigError>(group)
+        };
+        let (app_entitlements, extension_entitlements, service_group, installer, updates) = match (
+            app_entitlements,
+            extension_entitlements,
+            installer,
+            mdm,
+            updates,
+        ) {
+            (Ok(app), Ok(extension), Ok(installer), Ok(()), Ok(updates)) if problems.is_empty() => {
+                let group = service_group(&app, &extension)?;
+                (app, extension, group, installer, updates)
+            }
+            (app, extension, installer, mdm, updates) => {
+                if let (Ok(app), Ok(extension)) = (&app, &extension) {
+                    problems.extend(service_group(app, extension).err());
+                }
+                problems.extend(app.err().map(ConfigError::from));
+                problems.extend(extension.err().map(ConfigError::from));
+                problems.extend(installer.err());
+                problems.extend(mdm.err());
+                problems.extend(updates.err());
+                return Err(ConfigError::of(problems));
+            }
+        };
         let service_name = ServiceName::versioned(
             &service_group,
             &config.app.bundle_id,

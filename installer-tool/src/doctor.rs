@@ -2,8 +2,9 @@
 //! compiled, every problem reported at once, each as a [`Finding`] with a
 //! stable id, the file and field, and the fix in one line.
 //!
-//! It starts from the gates `release.toml` must pass to load at all (one
-//! finding, as the loader stops at the first), then checks what a release
+//! It starts from the gates `release.toml` must pass to load at all (a
+//! finding for each: the loader runs every check that does not need
+//! another to pass first), then checks what a release
 //! must not ship and what is about to go wrong: debugging entitlements,
 //! provisioning profiles that fail their checks or expire soon, a notary
 //! key others can read, and a version that would not replace the one
@@ -111,7 +112,7 @@ pub fn doctor(request: &DoctorRequest) -> DoctorReport {
         findings.extend(notary_key(key));
     }
     match Release::load(&request.config) {
-        Err(error) => findings.push(config_finding(&error)),
+        Err(error) => findings.extend(error.into_problems().iter().map(config_finding)),
         Ok(release) => {
             findings.extend(release_findings(&release, request.now));
             for identity in &request.identities {
@@ -170,6 +171,7 @@ fn config_finding(error: &ConfigError) -> Finding {
         ConfigError::Read { path, .. } | ConfigError::Parse { path, .. } => {
             (path.clone(), String::new())
         }
+        ConfigError::Several(problems) => return config_finding(&problems[0]),
     };
     let mut problem = error.to_string();
     if let Some(source) = std::error::Error::source(error) {

@@ -84,16 +84,59 @@ fn a_config_that_does_not_load_is_one_finding_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let config = release_config_copy(dir.path(), "2.0.0");
     let text = std::fs::read_to_string(&config).unwrap();
+    let broken = text.replace(
+        "provider-class = \"PacketTunnelProvider\"",
+        "provider-class = \"Packet-Tunnel\"",
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&config, broken).unwrap();
+    let (code, findings) = doctor(&config, &[]);
+    assert_eq!(code, 1);
+    let finding = only(&findings, "config");
+    assert_eq!(finding["field"], "extension.provider-class");
+    assert_eq!(finding["file"], config.to_str().unwrap());
+}
+
+#[test]
+fn every_problem_that_stops_the_config_loading_is_a_finding_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_config_copy(dir.path(), "2.0.0");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let broken = text
+        .replace("com.example.demovpn.tunnel", "com.other.tunnel")
+        .replace("executable = \"vpn-app\"", "executable = \"bin/vpn-app\"")
+        .replace("minimum-macos = \"13.0\"", "minimum-macos = \"10.15\"");
+    assert_ne!(broken, text);
+    std::fs::write(&config, broken).unwrap();
+    // A third problem in another file: an entitlement the loader refuses.
+    let entitlements = project_root(&config).join("signing/extension.entitlements");
+    let plist = std::fs::read_to_string(&entitlements).unwrap();
     std::fs::write(
-        &config,
-        text.replace("com.example.demovpn.tunnel", "com.other.tunnel"),
+        &entitlements,
+        plist.replace(
+            "packet-tunnel-provider-systemextension",
+            "packet-tunnel-provider",
+        ),
     )
     .unwrap();
     let (code, findings) = doctor(&config, &[]);
     assert_eq!(code, 1);
-    let finding = only(&findings, "config");
-    assert_eq!(finding["field"], "extension.bundle-id");
-    assert_eq!(finding["file"], config.to_str().unwrap());
+    let fields: Vec<&str> = findings
+        .iter()
+        .map(|f| {
+            assert_eq!(f["id"], "config", "{f:#}");
+            assert!(!f["fix"].as_str().unwrap().is_empty(), "{f:#}");
+            f["field"].as_str().unwrap()
+        })
+        .collect();
+    for field in [
+        "extension.bundle-id",
+        "app.executable",
+        "product.minimum-macos",
+        "com.apple.developer.networking.networkextension",
+    ] {
+        assert!(fields.contains(&field), "{field} in {fields:?}");
+    }
 }
 
 #[test]
