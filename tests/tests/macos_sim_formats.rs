@@ -97,3 +97,73 @@ fn scutil_cuts_names_of_31_characters_or_more() {
     )
     .starts_with("  (Invalid)        ID "));
 }
+
+/// pgrep(1) and pkill(1) of BSD and macOS: "0: One or more processes were
+/// matched. 1: No processes were matched." The scripts log what they did
+/// rather than test the status, so the fakes' own statuses are held to it
+/// here.
+#[test]
+fn pgrep_and_pkill_exit_1_when_nothing_matched() {
+    use system_tests::macos_sim::{
+        harness::SimMac,
+        model::{Mac, RunningApp},
+    };
+    let sim = SimMac::new(Mac::default());
+    let status =
+        |tool: &str, args: &[&str]| sim.command(tool).args(args).output().unwrap().status.code();
+    assert_eq!(status("pgrep", &["-f", "^/Applications/X$"]), Some(1));
+    assert_eq!(
+        status("pkill", &["-TERM", "-f", "^/Applications/X$"]),
+        Some(1)
+    );
+    sim.update(|mac| {
+        mac.running_apps.push(RunningApp {
+            pid: 7,
+            bundle_id: "x".into(),
+            executable: "/Applications/X".into(),
+            args: Vec::new(),
+            ignores_term: false,
+        })
+    });
+    assert_eq!(status("pgrep", &["-f", "^/Applications/X$"]), Some(0));
+    assert_eq!(
+        status("pkill", &["-TERM", "-f", "^/Applications/X$"]),
+        Some(0)
+    );
+    assert!(sim.mac().running_apps.is_empty());
+}
+
+/// `systemextensionsctl list` as macOS 15 and later prints it (§3b's
+/// header lines, verbatim), its rows TAB-separated (§3a).
+#[test]
+fn systemextensionsctl_lists_as_macos_15_does() {
+    use system_tests::macos_sim::{
+        harness::SimMac,
+        model::{Extension, Mac},
+    };
+    let sim = SimMac::new(Mac {
+        provider_id: "com.example.demovpn.tunnel".into(),
+        extension: Some(Extension {
+            version: "1.0.0".into(),
+            service_name: String::new(),
+            team_id: "ABCDE12345".into(),
+        }),
+        ..Mac::default()
+    });
+    let output = sim
+        .command("systemextensionsctl")
+        .arg("list")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "2 extension(s)");
+    assert_eq!(lines[1], "--- com.apple.system_extension.network_extension (Go to 'System Settings > General > Login Items & Extensions > Network Extensions' to modify these system extension(s))");
+    assert_eq!(
+        lines[2],
+        "enabled\tactive\tteamID\tbundleID (version)\tname\t[state]"
+    );
+    assert!(lines.contains(
+        &"*\t*\tABCDE12345\tcom.example.demovpn.tunnel (1.0.0/1.0.0)\t[activated enabled]"
+    ));
+}

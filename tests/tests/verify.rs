@@ -372,3 +372,34 @@ fn a_file_that_is_not_a_pkg_is_malformed() {
     assert_eq!(code, 1);
     assert_eq!(ids(&findings), ["malformed"]);
 }
+
+#[test]
+fn a_signature_pointing_outside_its_mach_o_is_a_finding_not_a_crash() {
+    // Found by the verify fuzz target: apple-codesign slices the file where
+    // LC_CODE_SIGNATURE says, and panicked.
+    let pkg = workspace_root().join("tests/fixtures/fuzz-found/signature-outside-linkedit.pkg");
+    let output = std::process::Command::new(installer_tool())
+        .args(["verify", "--json"])
+        .arg(&pkg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, findings) = verify_findings(&pkg);
+    assert_eq!(code, 1);
+    let finding = findings
+        .iter()
+        .find(|f| f["id"] == "code-signature")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(
+        finding["field"],
+        "Applications/Classic.app/Contents/MacOS/Classic"
+    );
+    assert!(
+        finding["problem"]
+            .as_str()
+            .unwrap()
+            .contains("lies outside __LINKEDIT"),
+        "{finding:#}"
+    );
+}

@@ -117,8 +117,82 @@ pub fn check_payload(
     Ok(signed)
 }
 
+/// Whether each slice's code signature lies inside its `__LINKEDIT`
+/// segment as the file holds it. apple-codesign slices where the load
+/// commands say and panics when that is outside the file: fuzzing verify
+/// found a payload that did it.
+fn signature_in_bounds(data: &[u8]) -> Result<(), String> {
+    use goblin::mach::{load_command::CommandVariant, Mach, MachO, SingleArch};
+    let slices: Vec<MachO> = match Mach::parse(data).map_err(|e| e.to_string())? {
+        Mach::Binary(macho) => vec![macho],
+        Mach::Fat(fat) => (0..fat.narches)
+            .map(|i| match fat.get(i).map_err(|e| e.to_string())? {
+                SingleArch::MachO(macho) => Ok(macho),
+                SingleArch::Archive(_) => Err("a static archive in a universal binary".to_string()),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    for macho in slices {
+        let linkedit = macho
+            .segments
+            .iter()
+            .find(|segment| segment.name().ok() == Some("__LINKEDIT"));
+        for command in &macho.load_commands {
+            let CommandVariant::CodeSignature(signature) = command.command else {
+                continue;
+            };
+            let linkedit = linkedit.ok_or("a code signature but no __LINKEDIT segment")?;
+            let start = u64::from(signature.dataoff);
+            let end = start + u64::from(signature.datasize);
+            let segment_end = linkedit.fileoff + linkedit.data.len() as u64;
+            if start < linkedit.fileoff || end > segment_end {
+                return Err(format!(
+                    "its code signature (bytes {start}..{end}) lies outside __LINKEDIT as the file holds it ({}..{segment_end})",
+                    linkedit.fileoff
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One Mach-O's signature; the team of its first slice's CodeDirectory.
 fn check_macho(data: &[u8], payload_path: &str, path: &str, checks: &mut Checks) -> Option<String> {
+    const FIX: &str =
+        "sign it with the Developer ID Application identity, inside out, after its last change";
+    if let Err(problem) = signature_in_bounds(data) {
+        checks.error(
+            "code-signature",
+            payload_path,
+            path,
+            format!("its code signature cannot be read: {problem}"),
+            FIX,
+        );
+        return None;
+    }
+    // apple-codesign trusts the offsets inside a signature too: a panic
+    // there is this Mach-O's finding, not the end of the verification.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        signature_findings(data, payload_path, path, checks)
+    }))
+    .unwrap_or_else(|_| {
+        checks.error(
+            "code-signature",
+            payload_path,
+            path,
+            "its code signature cannot be read: apple-codesign could not parse it".into(),
+            FIX,
+        );
+        None
+    })
+}
+
+fn signature_findings(
+    data: &[u8],
+    payload_path: &str,
+    path: &str,
+    checks: &mut Checks,
+) -> Option<String> {
     let problems = verify_macho_data(data);
     if let Some(problem) = problems.first() {
         checks.error(
