@@ -16,7 +16,7 @@ use system_tests::{
         scenario::{
             alice, installed, pkg, running_app, service, versioned, APP_ID, NEW, PROVIDER, TEAM,
         },
-        tools::OPEN_OUTSIDE_A_SESSION,
+        tools::{launchd_job, program_arguments, OPEN_OUTSIDE_A_SESSION},
     },
 };
 
@@ -36,19 +36,13 @@ const SAME_VERSION_CALLS: [&str; 6] = [
 /// The login agent postinstall left, checked; the arguments it gives the
 /// app.
 fn login_agent_arguments(sim: &SimMac) -> Vec<String> {
-    let agent = plist::Value::from_file(sim.agent_plist()).expect("the agent is a property list");
-    let agent = agent.as_dictionary().unwrap();
+    let agent = launchd_job(&sim.agent_plist());
     assert_eq!(
         agent["Label"].as_string(),
         Some("com.example.demovpn.upgrade-finish")
     );
     assert_eq!(agent["RunAtLoad"].as_boolean(), Some(true));
-    let arguments: Vec<String> = agent["ProgramArguments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_string().unwrap().to_string())
-        .collect();
+    let arguments = program_arguments(&agent);
     assert_eq!(arguments[..2], ["/usr/bin/open", "-n"]);
     assert!(
         arguments.contains(&sim.state_file().display().to_string()),

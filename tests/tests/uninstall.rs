@@ -16,6 +16,7 @@ use system_tests::{
         harness::{SimMac, UninstallerUnderTest},
         model::{Approval, RunningApp, Service},
         scenario::{alice, installed, pkg, running_app, service, versioned, NEW, PROVIDER, TEAM},
+        tools::{launchd_job, program_arguments},
     },
     run_ok, unpack_xar,
 };
@@ -305,15 +306,10 @@ fn with_nobody_logged_in_the_deactivation_waits_for_a_login_then_a_daemon_finish
 
     // alice logs in: the agent opens the app with what it was given.
     sim.update(|mac| mac.console = alice());
-    let agent = plist::Value::from_file(&agent).unwrap();
-    let arguments: Vec<&str> = agent.as_dictionary().unwrap()["ProgramArguments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_string().unwrap())
-        .collect();
-    let after = arguments.iter().position(|a| *a == "--args").unwrap() + 1;
-    let report = sim.run_app(&arguments[after..]);
+    let arguments = program_arguments(&launchd_job(&agent));
+    let after = arguments.iter().position(|a| a == "--args").unwrap() + 1;
+    let arguments: Vec<&str> = arguments[after..].iter().map(String::as_str).collect();
+    let report = sim.run_app(&arguments);
     assert_eq!(report["outcome"], "removed", "{report:#}");
 
     let last = sim.run_launch_daemon().expect("the daemon is loaded");

@@ -161,29 +161,22 @@ fn secrets_reach_only_the_steps_that_need_them_and_never_cargo() {
 fn the_release_writes_identities_for_its_owner_only_and_always_removes_them() {
     let release = workflow("release.yml");
     let steps = steps(&release);
-    let writes: Vec<&Value> = steps
-        .iter()
-        .map(|(_, step)| step)
-        .filter(|step| {
-            step["run"]
-                .as_str()
-                .is_some_and(|s| s.contains("base64 -d >"))
-        })
-        .collect();
+    // The steps whose script holds `needle`.
+    let running = |needle: &'static str| {
+        steps
+            .iter()
+            .map(|(_, step)| step)
+            .filter(move |step| step["run"].as_str().is_some_and(|s| s.contains(needle)))
+    };
+    let writes: Vec<&Value> = running("base64 -d >").collect();
     assert_eq!(writes.len(), 1, "{writes:#?}");
     let script = writes[0]["run"].as_str().unwrap();
     assert!(
         script.trim_start().starts_with("umask 077"),
         "the files are made 0600 from the start: {script}"
     );
-    let removal = steps
-        .iter()
-        .map(|(_, step)| step)
-        .find(|step| {
-            step["run"]
-                .as_str()
-                .is_some_and(|s| s.contains("rm -rf \"$RUNNER_TEMP/identities\""))
-        })
+    let removal = running("rm -rf \"$RUNNER_TEMP/identities\"")
+        .next()
         .expect("a step removes the identities");
     assert_eq!(removal["if"], "always()", "{removal}");
     // The build, with no secret in reach, comes before the first secret.

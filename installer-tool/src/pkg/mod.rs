@@ -184,15 +184,7 @@ pub fn product_archive(
             0o644,
         ),
     ];
-    let scripts = payload::write_archive(
-        &scripts_tree,
-        &ArchiveSettings {
-            threads: 1,
-            ..payload_settings(inputs)
-        },
-        &work.join("Scripts"),
-        &flatpkg::NoProgress,
-    )?;
+    let scripts = scripts_archive(&scripts_tree, inputs, &work.join("Scripts"))?;
 
     let install_kbytes = payload.content_size.div_ceil(1024).to_string();
     let component = component_file_name(release);
@@ -254,6 +246,25 @@ pub fn product_archive(
     })
 }
 
+/// A component's Scripts archive at `path`: cpio like the payload, small
+/// enough for one thread.
+fn scripts_archive(
+    tree: &[TreeEntry],
+    inputs: &ArchiveInputs,
+    path: &Path,
+) -> Result<ArchiveSummary, PkgError> {
+    let settings = ArchiveSettings {
+        threads: 1,
+        ..payload_settings(inputs)
+    };
+    Ok(payload::write_archive(
+        tree,
+        &settings,
+        path,
+        &flatpkg::NoProgress,
+    )?)
+}
+
 /// A Distribution of one component, `package_id` in `component`.
 fn distribution(
     release: &Release,
@@ -297,26 +308,22 @@ pub fn uninstaller_file_name(release: &Release) -> String {
 /// no receipt of it ("Pseudo-payload-free pkgs with pkgbuild",
 /// managingosx.wordpress.com, 2015-05-20); which other files `pkgbuild
 /// --nopayload` writes (a Bom?) is not published, so it has PackageInfo
-/// and Scripts only, which is all `installer` reads of a component
-/// without a payload.
+/// and Scripts only (docs/mac-first-run.md §6 asks a Mac to confirm
+/// Installer takes that).
 pub fn uninstaller_archive(
     release: &Release,
     work: &Path,
     inputs: &ArchiveInputs,
 ) -> Result<xar::XarArchive, PkgError> {
     let (uninstall, library) = uninstaller_scripts(release)?;
-    let scripts = payload::write_archive(
+    let scripts = scripts_archive(
         &[
             TreeEntry::directory(""),
             TreeEntry::file("postinstall", uninstall.into_bytes(), 0o755),
             TreeEntry::file("upgrade-lib.sh", library.into_bytes(), 0o644),
         ],
-        &ArchiveSettings {
-            threads: 1,
-            ..payload_settings(inputs)
-        },
+        inputs,
         &work.join("Uninstaller-Scripts"),
-        &flatpkg::NoProgress,
     )?;
     let component = format!("{}-Uninstaller.pkg", release.app.bundle_name);
     let id = format!("{}.uninstaller", release.package_identifier);

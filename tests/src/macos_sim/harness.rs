@@ -358,13 +358,7 @@ impl SimMac {
         if !loaded {
             return None;
         }
-        let plist = plist::Value::from_file(&daemon).expect("a loaded daemon has its plist");
-        let arguments: Vec<String> = plist.as_dictionary().unwrap()["ProgramArguments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_string().unwrap().to_string())
-            .collect();
+        let arguments = super::tools::program_arguments(&super::tools::launchd_job(&daemon));
         Some(
             self.command(&arguments[0])
                 .args(&arguments[1..])

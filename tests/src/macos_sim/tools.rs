@@ -89,11 +89,7 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
             if !loaded {
                 return fail(&format!("the simulated Mac has {label} loaded already"));
             }
-            let arguments: Vec<&str> = job
-                .get("ProgramArguments")
-                .and_then(plist::Value::as_array)
-                .map(|a| a.iter().filter_map(plist::Value::as_string).collect())
-                .unwrap_or_default();
+            let arguments = program_arguments(&job);
             let run_at_load = job
                 .get("RunAtLoad")
                 .and_then(plist::Value::as_boolean)
@@ -414,6 +410,28 @@ fn open(app: &str, args: &[&str]) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("LSOpenURLsWithRole() failed for {app}: {e}")),
     }
+}
+
+/// A launchd job's `ProgramArguments`, as launchd runs it: the program,
+/// then its arguments (launchd.plist(5)).
+pub fn program_arguments(job: &plist::Dictionary) -> Vec<String> {
+    job.get("ProgramArguments")
+        .and_then(plist::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(plist::Value::as_string)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The job in the launchd property list at `path`.
+pub fn launchd_job(path: &Path) -> plist::Dictionary {
+    plist::Value::from_file(path)
+        .ok()
+        .and_then(plist::Value::into_dictionary)
+        .unwrap_or_else(|| panic!("{} is not a launchd property list", path.display()))
 }
 
 /// Another vendor's network extension, a row of shared/macos-reality §3a
