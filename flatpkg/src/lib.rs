@@ -2,8 +2,11 @@
 //! `productbuild` write, on any OS. Nothing here knows what is packaged.
 //!
 //! - [`tree`]: the file tree a package installs, read from a directory;
-//! - [`payload`]: `Payload` and `Scripts` (cpio odc, pigz-style parallel
-//!   gzip), each file read once for the archive and its BOM checksum;
+//! - [`payload`]: `Payload` and `Scripts` (cpio odc, parallel gzip), each
+//!   file read once for the archive and its BOM checksum;
+//! - [`parallel_gzip`]: one gzip member deflated by libdeflate on every
+//!   core, its pieces joined at the bit where [`deflate_blocks`] finds
+//!   each one's final block;
 //! - [`bom`]: the bill of materials, in `mkbom`'s layout;
 //! - [`xar`]: the unsigned xar container (its signature is `apple-xar`'s);
 //! - [`product`]: a product archive (`Distribution` and components).
@@ -14,7 +17,9 @@
 pub mod bom;
 pub mod bom_reader;
 pub mod cksum;
+pub mod deflate_blocks;
 pub mod notarization_trailer;
+pub mod parallel_gzip;
 pub mod payload;
 pub mod product;
 pub mod tree;

@@ -2,10 +2,9 @@
 //!
 //! One pass over the tree: each file is read once, and that read feeds the
 //! cpio stream, the file's POSIX cksum for the BOM and the progress bar. The
-//! cpio stream is compressed by `gzp` the way pigz does it (blocks deflated in
-//! parallel, each primed with the previous 32 KiB, CRCs combined) into one
-//! standard gzip member, and the compressed bytes are hashed on their way to
-//! disk for the xar TOC.
+//! cpio stream is deflated on every core into one standard gzip member
+//! ([`ParallelGzipWriter`]), and the compressed bytes are hashed on their
+//! way to disk for the xar TOC.
 
 use std::{
     fs::File,
@@ -14,16 +13,12 @@ use std::{
 };
 
 use cpio_archive::{odc::OdcBuilder, odc::OdcHeader};
-use gzp::{
-    deflate::Gzip,
-    par::compress::{ParCompress, ParCompressBuilder},
-    Compression, ZWriter,
-};
 use sha1::{Digest, Sha1};
 
 use crate::{
     bom::{BomKind, BomRecord},
     cksum::PosixCksum,
+    parallel_gzip::ParallelGzipWriter,
     tree::{EntryKind, FileSource, TreeEntry},
     ArchiveProgress,
 };
@@ -48,8 +43,8 @@ pub enum PayloadError {
     },
     #[error("cannot write the cpio stream: {0}")]
     Cpio(String),
-    #[error("parallel gzip failed: {0}")]
-    Gzip(String),
+    #[error("parallel gzip failed")]
+    Gzip(#[source] io::Error),
     #[error("{path} changed size while being archived")]
     Changed { path: String },
     #[error(
@@ -137,7 +132,7 @@ fn cpio_name(path: &str) -> String {
     }
 }
 
-type GzipFile = ParCompress<'static, Gzip, DigestingWriter<BufWriter<File>>>;
+type GzipFile = ParallelGzipWriter<DigestingWriter<BufWriter<File>>>;
 
 /// A gzipped cpio odc archive written entry by entry, so that entries known
 /// early can be compressed while later ones are still being produced.
@@ -160,11 +155,8 @@ impl ArchiveWriter {
             sha1: Sha1::new(),
             written: 0,
         };
-        let gzip: GzipFile = ParCompressBuilder::<Gzip>::new()
-            .num_threads(settings.threads.max(1))
-            .map_err(|e| PayloadError::Gzip(e.to_string()))?
-            .compression_level(Compression::new(settings.level))
-            .from_writer(digesting);
+        let gzip: GzipFile = ParallelGzipWriter::new(digesting, settings.level, settings.threads)
+            .map_err(PayloadError::Gzip)?;
         let mut cpio = OdcBuilder::new(BufWriter::with_capacity(1 << 20, gzip));
         // Every header, the trailer included, comes from these defaults: left
         // alone, the trailer would carry the current time.
@@ -204,12 +196,10 @@ impl ArchiveWriter {
         let cpio_error = |e: cpio_archive::Error| PayloadError::Cpio(e.to_string());
         self.cpio.finish().map_err(cpio_error)?;
         let buffered = self.cpio.into_inner().map_err(cpio_error)?;
-        let mut gzip = buffered
+        let gzip = buffered
             .into_inner()
-            .map_err(|e| PayloadError::Gzip(e.to_string()))?;
-        let mut digesting = gzip
-            .finish()
-            .map_err(|e| PayloadError::Gzip(e.to_string()))?;
+            .map_err(|e| PayloadError::Gzip(e.into_error()))?;
+        let mut digesting = gzip.finish().map_err(PayloadError::Gzip)?;
         digesting.flush().map_err(write_error)?;
         Ok(ArchiveSummary {
             compressed_size: digesting.written,

@@ -11,13 +11,19 @@
 //!
 //! The zig wrappers and the toolchain are [`crate::toolchain`]'s.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Instant,
+};
 
 use crate::{
     config::Release,
     executables::ExecutablesError,
     macho::{self, REQUIRED_ARCHITECTURES},
-    toolchain::{run, CrossToolchain, ToolError},
+    toolchain::{failure, CrossToolchain, ToolError},
 };
 
 /// Where the interface stubs live, relative to the workspace root.
@@ -26,8 +32,18 @@ pub const STUBS_DIR: &str = "installer-tool/apple-stubs";
 /// The packages whose macOS code `check` type-checks.
 pub const CHECKED_PACKAGES: [&str; 3] = ["vpn-ipc", "vpn-app", "vpn-extension"];
 
-/// Builds `names` (binaries of the workspace) for both Apple targets and
-/// joins each into a universal binary.
+const BUILD_HELP: &str =
+    "see docs/build-pkg.md, \"Built on Linux\"; --stand-ins packages stand-in executables instead";
+
+fn apple_targets() -> Vec<&'static str> {
+    REQUIRED_ARCHITECTURES
+        .iter()
+        .map(|arch| arch.rust_target())
+        .collect()
+}
+
+/// Builds `names` (binaries of the workspace) for both Apple targets in one
+/// cargo run, reporting its progress, and joins each into a universal binary.
 pub fn build(
     release: &Release,
     names: &[&str],
@@ -41,12 +57,11 @@ pub fn build(
     // the C compiler by path, and a new path would rebuild everything.
     let wrappers = target_dir.join("wrappers");
     let stubs = release.root.join(STUBS_DIR);
-    let mut slices: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
-    for arch in REQUIRED_ARCHITECTURES {
-        let target = arch.rust_target();
+    let targets = apple_targets();
+    let cargo = |extra: &[&str]| -> Result<Command, ExecutablesError> {
         let mut command = toolchain.cargo_for_apple(
             "build",
-            target,
+            &targets,
             &release.minimum_macos,
             &wrappers,
             Some(&stubs),
@@ -56,13 +71,20 @@ pub fn build(
             .args(["--release", "--workspace", "--target-dir"])
             .arg(&target_dir)
             .args(names.iter().flat_map(|name| ["--bin", name]))
+            .args(extra)
             // rustc strips through rust-objcopy, which Debian does not ship;
             // signing does not need stripped binaries.
             .env("CARGO_PROFILE_RELEASE_STRIP", "false");
-        run(
-            &mut command,
-            "see docs/build-pkg.md, \"Built on Linux\"; --stand-ins packages stand-in executables instead",
-        )?;
+        Ok(command)
+    };
+    let units = unit_count(&mut cargo(&["-Zunstable-options", "--unit-graph"])?);
+    run_reporting_progress(
+        &mut cargo(&["--message-format=json-render-diagnostics"])?,
+        units,
+        &targets,
+    )?;
+    let mut slices: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    for target in &targets {
         for name in names {
             let path = target_dir.join(target).join("release").join(name);
             let data = macho::read(&path, "cargo did not write the binary where expected")?;
@@ -78,41 +100,124 @@ pub fn build(
         .collect()
 }
 
+/// How many units (compilations and build-script runs) the build has, from
+/// cargo's unit graph; `None` when cargo cannot say.
+fn unit_count(command: &mut Command) -> Option<usize> {
+    let output = command.stderr(Stdio::null()).output().ok()?;
+    let graph: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    graph["units"].as_array().map(Vec::len)
+}
+
+/// Runs a cargo build whose stdout is `--message-format json`, logging each
+/// tenth of its units as they finish: a first build runs for minutes, and
+/// a person (or a CI log) should see it move.
+fn run_reporting_progress(
+    command: &mut Command,
+    units: Option<usize>,
+    targets: &[&str],
+) -> Result<(), ToolError> {
+    let shown = format!("{command:?}").replace('"', "");
+    let spawn_error = |e: std::io::Error| ToolError {
+        command: shown.clone(),
+        detail: e.to_string(),
+        help: BUILD_HELP.into(),
+    };
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    tracing::info!(
+        "cross-building for {}: {} units{}",
+        targets.join(" and "),
+        units.map_or("an unknown number of".into(), |n| n.to_string()),
+        " (the first build takes minutes; later ones reuse it)"
+    );
+    let step = units.map_or(50, |n| (n / 10).max(1));
+    let mut done = 0usize;
+    let stdout = child.stdout.take().expect("piped");
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let (name, path) = match message["reason"].as_str() {
+            Some("compiler-artifact") => (
+                message["target"]["name"].as_str(),
+                message["filenames"][0].as_str(),
+            ),
+            Some("build-script-executed") => {
+                (message["package_id"].as_str(), message["out_dir"].as_str())
+            }
+            _ => continue,
+        };
+        done += 1;
+        if done.is_multiple_of(step) {
+            let target = path
+                .and_then(|path| targets.iter().find(|t| path.contains(&format!("/{t}/"))))
+                .copied()
+                .unwrap_or("the build machine");
+            tracing::info!(
+                "cross build: {done}/{} units after {} s ({} for {target})",
+                units.map_or("?".into(), |n| n.to_string()),
+                started.elapsed().as_secs(),
+                name.unwrap_or("?"),
+            );
+        }
+    }
+    let status = child.wait().map_err(spawn_error)?;
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(failure(shown, status, &stderr, BUILD_HELP));
+    }
+    tracing::info!(
+        "cross build done: {done} units in {} s",
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
 /// Type-checks the macOS code of [`CHECKED_PACKAGES`] for both Apple
 /// targets, with the toolchain and C compiler a cross build uses; nothing is
 /// linked, so no framework stubs are involved. The compiler's messages go
 /// straight to stderr: they are what the person running it reads.
 pub fn check(release: &Release, target_dir: &std::path::Path) -> Result<(), ExecutablesError> {
     let toolchain = CrossToolchain::find()?;
-    for arch in REQUIRED_ARCHITECTURES {
-        let target = arch.rust_target();
-        let mut command = toolchain.cargo_for_apple(
-            "check",
-            target,
-            &release.minimum_macos,
-            &target_dir.join("wrappers"),
-            None,
-        )?;
-        command
-            .current_dir(&release.root)
-            // Code only the Mac compiles is held to the lints the rest is.
-            .env("RUSTFLAGS", "-D warnings")
-            .args(["-q", "--target-dir"])
-            .arg(target_dir)
-            .args(CHECKED_PACKAGES.iter().flat_map(|name| ["-p", name]));
-        let status = command.status().map_err(|e| ToolError {
-            command: format!("cargo check --target {target}"),
-            detail: e.to_string(),
-            help: "run .ci/setup-debian".into(),
-        })?;
-        if !status.success() {
-            return Err(ToolError {
-                command: format!("cargo check --target {target}"),
-                detail: status.to_string(),
-                help: "fix the errors above; they are in code only the Mac compiles".into(),
-            }
-            .into());
+    let targets = apple_targets();
+    let mut command = toolchain.cargo_for_apple(
+        "check",
+        &targets,
+        &release.minimum_macos,
+        &target_dir.join("wrappers"),
+        None,
+    )?;
+    command
+        .current_dir(&release.root)
+        // Code only the Mac compiles is held to the lints the rest is.
+        .env("RUSTFLAGS", "-D warnings")
+        .args(["-q", "--target-dir"])
+        .arg(target_dir)
+        .args(CHECKED_PACKAGES.iter().flat_map(|name| ["-p", name]));
+    let shown = format!("cargo check --target {}", targets.join(" --target "));
+    let status = command.status().map_err(|e| ToolError {
+        command: shown.clone(),
+        detail: e.to_string(),
+        help: "run .ci/setup-debian".into(),
+    })?;
+    if !status.success() {
+        return Err(ToolError {
+            command: shown,
+            detail: status.to_string(),
+            help: "fix the errors above; they are in code only the Mac compiles".into(),
         }
+        .into());
     }
     Ok(())
 }

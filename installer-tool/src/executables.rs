@@ -90,7 +90,7 @@ pub fn provide(
     release: &Release,
     work: &Path,
 ) -> Result<Executables, ExecutablesError> {
-    // Both at once: one cargo run per target builds the two binaries.
+    // Both at once: one cargo run builds the two binaries for both targets.
     let mut cross = match source {
         ExecutableSource::CrossCompiled => cross_build::build(
             release,

@@ -118,9 +118,9 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     // apple-codesign reports routine progress as warnings; keep it quiet
-    // unless asked.
+    // unless asked. The cross build's progress shows: it runs for minutes.
     let default = match verbose {
-        0 => "warn,apple_codesign=error,apple_xar=error",
+        0 => "warn,installer_tool::cross_build=info,apple_codesign=error,apple_xar=error",
         1 => "info",
         _ => "debug",
     };

@@ -61,15 +61,27 @@ pub fn run(command: &mut Command, help: &str) -> Result<(), ToolError> {
     if output.status.success() {
         return Ok(());
     }
-    Err(ToolError {
-        command: shown,
-        detail: format!(
-            "{}\n{}",
-            output.status,
-            what_went_wrong(&String::from_utf8_lossy(&output.stderr))
-        ),
+    Err(failure(
+        shown,
+        output.status,
+        &String::from_utf8_lossy(&output.stderr),
+        help,
+    ))
+}
+
+/// A tool that exited with `status`, with the part of its stderr worth
+/// showing.
+pub fn failure(
+    command: String,
+    status: std::process::ExitStatus,
+    stderr: &str,
+    help: &str,
+) -> ToolError {
+    ToolError {
+        command,
+        detail: format!("{status}\n{}", what_went_wrong(stderr)),
         help: help.to_string(),
-    })
+    }
 }
 
 /// The part of a tool's stderr worth showing: from its first error (a
@@ -149,21 +161,20 @@ impl CrossToolchain {
         Ok(Self { rustc, cargo })
     }
 
-    /// `cargo <subcommand>` for an Apple `target` (a Rust triple), building
-    /// std from source, with zig as the C compiler and archiver and, when
-    /// `stubs` is given, as the linker against those framework stubs.
+    /// `cargo <subcommand>` for Apple `targets` (Rust triples) at once,
+    /// building std from source, with zig as the C compiler and archiver
+    /// and, when `stubs` is given, as the linker against those framework
+    /// stubs. One cargo for every target builds the host's proc macros and
+    /// build scripts once and keeps both cores busy while one target links.
     /// Nothing of a surrounding `cargo run` leaks in, and no secret.
     pub fn cargo_for_apple(
         &self,
         subcommand: &str,
-        target: &str,
+        targets: &[&str],
         minimum_macos: &str,
         wrappers: &Path,
         stubs: Option<&Path>,
     ) -> std::io::Result<Command> {
-        let zig_arch = target.split('-').next().expect("a triple");
-        let wrapper = AppleWrappers::write(wrappers, zig_arch, minimum_macos, stubs)?;
-        let underscored = target.replace('-', "_");
         let mut command = tool_command(&self.cargo);
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
@@ -172,22 +183,24 @@ impl CrossToolchain {
             }
         }
         command
-            .args([
-                subcommand,
-                "-Zbuild-std=std,panic_abort",
-                "--target",
-                target,
-            ])
+            .args([subcommand, "-Zbuild-std=std,panic_abort"])
             .env("RUSTC", &self.rustc)
             .env("RUSTC_BOOTSTRAP", "1")
-            .env("MACOSX_DEPLOYMENT_TARGET", minimum_macos)
-            .env(format!("CC_{underscored}"), &wrapper.cc)
-            .env(format!("AR_{underscored}"), &wrapper.ar);
-        if let Some(linker) = &wrapper.linker {
-            command.env(
-                format!("CARGO_TARGET_{}_LINKER", underscored.to_uppercase()),
-                linker,
-            );
+            .env("MACOSX_DEPLOYMENT_TARGET", minimum_macos);
+        for target in targets {
+            let zig_arch = target.split('-').next().expect("a triple");
+            let wrapper = AppleWrappers::write(wrappers, zig_arch, minimum_macos, stubs)?;
+            let underscored = target.replace('-', "_");
+            command
+                .args(["--target", target])
+                .env(format!("CC_{underscored}"), &wrapper.cc)
+                .env(format!("AR_{underscored}"), &wrapper.ar);
+            if let Some(linker) = &wrapper.linker {
+                command.env(
+                    format!("CARGO_TARGET_{}_LINKER", underscored.to_uppercase()),
+                    linker,
+                );
+            }
         }
         Ok(command)
     }
