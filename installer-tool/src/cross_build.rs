@@ -108,6 +108,19 @@ fn unit_count(command: &mut Command) -> Option<usize> {
     graph["units"].as_array().map(Vec::len)
 }
 
+/// The name in a cargo package id: `registry+https://…#name@1.0.0`,
+/// `path+file:///…/name#1.0.0` (the directory is the name), or `name 1.0.0
+/// (…)` from older cargo.
+fn package_name(id: &str) -> &str {
+    match id.rsplit_once('#') {
+        Some((source, fragment)) => match fragment.split_once('@') {
+            Some((name, _)) => name,
+            None => source.rsplit('/').next().unwrap_or(fragment),
+        },
+        None => id.split(' ').next().unwrap_or(id),
+    }
+}
+
 /// Runs a cargo build whose stdout is `--message-format json`, logging each
 /// tenth of its units as they finish: a first build runs for minutes, and
 /// a person (or a CI log) should see it move.
@@ -142,6 +155,7 @@ fn run_reporting_progress(
     );
     let step = units.map_or(50, |n| (n / 10).max(1));
     let mut done = 0usize;
+    let mut compiled = false;
     let stdout = child.stdout.take().expect("piped");
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
@@ -153,13 +167,17 @@ fn run_reporting_progress(
                 message["target"]["name"].as_str(),
                 message["filenames"][0].as_str(),
             ),
-            Some("build-script-executed") => {
-                (message["package_id"].as_str(), message["out_dir"].as_str())
-            }
+            Some("build-script-executed") => (
+                message["package_id"].as_str().map(package_name),
+                message["out_dir"].as_str(),
+            ),
             _ => continue,
         };
         done += 1;
-        if done.is_multiple_of(step) {
+        // An up-to-date build reports every unit fresh within a second:
+        // nothing worth a line until something is compiled.
+        compiled |= message["fresh"] == false;
+        if compiled && done.is_multiple_of(step) {
             let target = path
                 .and_then(|path| targets.iter().find(|t| path.contains(&format!("/{t}/"))))
                 .copied()
@@ -220,4 +238,24 @@ pub fn check(release: &Release, target_dir: &std::path::Path) -> Result<(), Exec
         .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn package_ids_read_as_names() {
+        for (id, name) in [
+            (
+                "registry+https://github.com/rust-lang/crates.io-index#parking_lot_core@0.9.12",
+                "parking_lot_core",
+            ),
+            ("path+file:///work/main/vpn-app#1.0.0", "vpn-app"),
+            (
+                "ring 0.17.14 (registry+https://github.com/rust-lang/crates.io-index)",
+                "ring",
+            ),
+        ] {
+            assert_eq!(super::package_name(id), name);
+        }
+    }
 }

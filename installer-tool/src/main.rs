@@ -7,7 +7,7 @@ mod args;
 mod render;
 mod requests;
 
-use std::process::ExitCode;
+use std::{io::IsTerminal, process::ExitCode};
 
 use anyhow::Context;
 use args::{Cli, Command};
@@ -129,5 +129,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only where a terminal turns them into colour.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
