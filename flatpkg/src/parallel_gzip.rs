@@ -5,8 +5,10 @@
 //! Every chunk but the last is made continuable ([`into_continuable`]) and
 //! the pieces are written in order behind one gzip header, with the CRC-32
 //! of the whole input combined from the chunks'. Unlike pigz no dictionary
-//! is carried from chunk to chunk: at 1 MiB that costs a few hundredths of
-//! a percent of size, and it keeps each chunk a single libdeflate call.
+//! is carried from chunk to chunk: at 1 MiB that costs under a hundredth of
+//! a percent of size (the benchmark's payload: 204.90 MB, against 204.89 MB
+//! from `libdeflate-gzip -6` in one stream), and it keeps each chunk a
+//! single libdeflate call.
 //!
 //! The bytes depend only on the input and the level, never on the number of
 //! threads or their timing: chunk boundaries are fixed and pieces are

@@ -137,7 +137,9 @@ type GzipFile = ParallelGzipWriter<DigestingWriter<BufWriter<File>>>;
 /// A gzipped cpio odc archive written entry by entry, so that entries known
 /// early can be compressed while later ones are still being produced.
 pub struct ArchiveWriter {
-    cpio: OdcBuilder<BufWriter<GzipFile>>,
+    /// No buffer in front of the gzip writer: it gathers 1 MiB chunks
+    /// itself, and one more buffer would copy every byte once more.
+    cpio: OdcBuilder<GzipFile>,
     settings: ArchiveSettings,
     path: PathBuf,
     content_size: u64,
@@ -157,7 +159,7 @@ impl ArchiveWriter {
         };
         let gzip: GzipFile = ParallelGzipWriter::new(digesting, settings.level, settings.threads)
             .map_err(PayloadError::Gzip)?;
-        let mut cpio = OdcBuilder::new(BufWriter::with_capacity(1 << 20, gzip));
+        let mut cpio = OdcBuilder::new(gzip);
         // Every header, the trailer included, comes from these defaults: left
         // alone, the trailer would carry the current time.
         cpio.default_mtime(
@@ -195,10 +197,7 @@ impl ArchiveWriter {
         };
         let cpio_error = |e: cpio_archive::Error| PayloadError::Cpio(e.to_string());
         self.cpio.finish().map_err(cpio_error)?;
-        let buffered = self.cpio.into_inner().map_err(cpio_error)?;
-        let gzip = buffered
-            .into_inner()
-            .map_err(|e| PayloadError::Gzip(e.into_error()))?;
+        let gzip = self.cpio.into_inner().map_err(cpio_error)?;
         let mut digesting = gzip.finish().map_err(PayloadError::Gzip)?;
         digesting.flush().map_err(write_error)?;
         Ok(ArchiveSummary {
