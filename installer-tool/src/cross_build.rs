@@ -148,10 +148,9 @@ fn run_reporting_progress(
     });
     let started = Instant::now();
     tracing::info!(
-        "cross-building for {}: {} units{}",
+        "cross-building for {}: {} units (the first build takes minutes; later ones reuse it)",
         targets.join(" and "),
         units.map_or("an unknown number of".into(), |n| n.to_string()),
-        " (the first build takes minutes; later ones reuse it)"
     );
     let step = units.map_or(50, |n| (n / 10).max(1));
     let mut done = 0usize;
