@@ -347,13 +347,7 @@ mod tests {
 
     /// Text, random bytes (stored blocks), runs (long matches) and nothing.
     fn samples() -> Vec<Vec<u8>> {
-        let mut state = 0x2545_f491_u32;
-        let mut random = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut random = crate::xorshift32(0x2545_f491);
         let text: Vec<u8> = (0..400_000)
             .map(|_| b"tunnel peer route handshake \n"[random() as usize % 29])
             .collect();

@@ -37,3 +37,15 @@ pub struct NoProgress;
 impl ArchiveProgress for NoProgress {
     fn archived(&self, _: u64) {}
 }
+
+/// Deterministic pseudo-random numbers for tests (xorshift32), the same on
+/// every run.
+#[cfg(test)]
+pub(crate) fn xorshift32(mut state: u32) -> impl FnMut() -> u32 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    }
+}

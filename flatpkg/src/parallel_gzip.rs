@@ -253,17 +253,15 @@ mod tests {
     }
 
     fn sample(len: usize) -> Vec<u8> {
-        let mut state = 0x9e37_79b9_u32;
+        let mut random = crate::xorshift32(0x9e37_79b9);
         (0..len)
             .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
+                let value = random();
                 // Text-like for a while, then noise, so chunks differ.
                 if (i / 700_000) % 2 == 0 {
-                    b"packet route peer \n"[state as usize % 19]
+                    b"packet route peer \n"[value as usize % 19]
                 } else {
-                    state as u8
+                    value as u8
                 }
             })
             .collect()
