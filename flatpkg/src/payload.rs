@@ -1,7 +1,8 @@
 //! `Payload` and `Scripts` archives: cpio odc (via `cpio-archive`), gzip.
 //!
 //! One pass over the tree: each file is read once, and that read feeds the
-//! cpio stream, the file's POSIX cksum for the BOM and the progress bar. The
+//! cpio stream, the file's POSIX cksum for the BOM, the progress bar and a
+//! [`ContentObserver`] (build-pkg's code-signing digests). The
 //! cpio stream is deflated on every core into one standard gzip member
 //! ([`ParallelGzipWriter`]), and the compressed bytes are hashed on their
 //! way to disk for the xar TOC.
@@ -108,17 +109,37 @@ impl<W: Write> Write for DigestingWriter<W> {
     }
 }
 
-/// A reader that feeds the BOM checksum and the progress bar.
+/// Sees the bytes of each regular file as the archive reads them, so that
+/// other digests of a file (code signing's) come from the same read.
+pub trait ContentObserver {
+    fn begin(&mut self, entry: &TreeEntry);
+    fn update(&mut self, data: &[u8]);
+    /// The file was read whole (not called when reading it failed).
+    fn end(&mut self);
+}
+
+/// Observes nothing.
+struct Unobserved;
+
+impl ContentObserver for Unobserved {
+    fn begin(&mut self, _: &TreeEntry) {}
+    fn update(&mut self, _: &[u8]) {}
+    fn end(&mut self) {}
+}
+
+/// A reader that feeds the BOM checksum, the progress bar and the observer.
 struct ChecksummingReader<'a, R> {
     inner: R,
     cksum: PosixCksum,
     progress: &'a dyn ArchiveProgress,
+    observer: &'a mut dyn ContentObserver,
 }
 
 impl<R: Read> Read for ChecksummingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.cksum.update(&buf[..n]);
+        self.observer.update(&buf[..n]);
         self.progress.archived(n as u64);
         Ok(n)
     }
@@ -181,8 +202,18 @@ impl ArchiveWriter {
         entries: &[TreeEntry],
         progress: &dyn ArchiveProgress,
     ) -> Result<(), PayloadError> {
+        self.append_observed(entries, progress, &mut Unobserved)
+    }
+
+    /// [`append`](Self::append), showing every file's bytes to `observer`.
+    pub fn append_observed(
+        &mut self,
+        entries: &[TreeEntry],
+        progress: &dyn ArchiveProgress,
+        observer: &mut dyn ContentObserver,
+    ) -> Result<(), PayloadError> {
         for entry in entries {
-            let record = append_entry(&mut self.cpio, entry, &self.settings, progress)?;
+            let record = append_entry(&mut self.cpio, entry, &self.settings, progress, observer)?;
             self.content_size += entry.size;
             self.bom_records.push(record);
         }
@@ -228,6 +259,7 @@ fn append_entry<W: Write>(
     entry: &TreeEntry,
     settings: &ArchiveSettings,
     progress: &dyn ArchiveProgress,
+    observer: &mut dyn ContentObserver,
 ) -> Result<BomRecord, PayloadError> {
     let cpio_error = |e: cpio_archive::Error| PayloadError::Cpio(e.to_string());
     let size = u32::try_from(entry.size).map_err(|_| PayloadError::TooLarge {
@@ -276,10 +308,12 @@ fn append_entry<W: Write>(
                     })?)
                 }
             };
+            observer.begin(entry);
             let mut reader = ChecksummingReader {
                 inner: reader.take(entry.size + 1),
                 cksum: PosixCksum::default(),
                 progress,
+                observer: &mut *observer,
             };
             cpio.append_header_with_reader(header, &mut reader)
                 .map_err(|e| match e {
@@ -290,6 +324,7 @@ fn append_entry<W: Write>(
                 })?;
             record.kind = BomKind::File;
             record.checksum = reader.cksum.finish();
+            observer.end();
         }
     }
     Ok(record)
@@ -368,6 +403,54 @@ mod tests {
             PosixCksum::of(&[b'x'; 300_000])
         );
         assert_eq!(summary.bom_records[3].checksum, PosixCksum::of(b"tool"));
+    }
+
+    /// Records what it is shown, file by file.
+    #[derive(Default)]
+    struct Recorder {
+        files: Vec<(String, Vec<u8>, bool)>,
+    }
+
+    impl ContentObserver for Recorder {
+        fn begin(&mut self, entry: &TreeEntry) {
+            self.files.push((entry.path.clone(), Vec::new(), false));
+        }
+        fn update(&mut self, data: &[u8]) {
+            self.files.last_mut().unwrap().1.extend_from_slice(data);
+        }
+        fn end(&mut self) {
+            self.files.last_mut().unwrap().2 = true;
+        }
+    }
+
+    #[test]
+    fn the_observer_sees_each_file_whole_and_only_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = dir.path().join("data");
+        std::fs::write(&on_disk, vec![7u8; 200_000]).unwrap();
+        let mut entries = entries();
+        entries.push(TreeEntry {
+            path: "data".into(),
+            kind: EntryKind::File(FileSource::Path(on_disk)),
+            permissions: 0o644,
+            size: 200_000,
+            modified: None,
+        });
+        let mut writer =
+            ArchiveWriter::create(&dir.path().join("Payload"), &ArchiveSettings::payload(0))
+                .unwrap();
+        let mut recorder = Recorder::default();
+        writer
+            .append_observed(&entries, &NoProgress, &mut recorder)
+            .unwrap();
+        writer.finish().unwrap();
+        assert_eq!(
+            recorder.files,
+            [
+                ("bin/tool".to_string(), vec![b'x'; 300_000], true),
+                ("data".to_string(), vec![7u8; 200_000], true),
+            ]
+        );
     }
 
     #[test]

@@ -285,7 +285,7 @@ pub fn build(request: &BuildRequest, progress: &dyn Progress) -> Result<BuildRep
             progress,
         )?;
         progress.begin("payload", Some(expected_bytes));
-        let signed_app = pipeline.sign_app(assembled)?;
+        let signed_app = pipeline.sign_app(assembled, archiver.resource_digests())?;
         let signed_app_ms = signed_app.ms;
         let notarized_app = pipeline.notarize_app(signed_app)?;
         let payload = archiver.finish(&notarized_app)?;

@@ -7,12 +7,13 @@
 //!
 //! The payload is the one stage that starts early: what signing leaves alone
 //! is compressed by a [`PayloadArchiver`] while the app is signed and
-//! notarized (hashing on one core; compression wants every core), and what
-//! they wrote is archived once they are done.
+//! notarized, and what they wrote is archived once they are done. The
+//! archiver's read of each resource also gives the signer its digests
+//! ([`ResourceDigests`]), so no resource is read twice.
 
 use std::{
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{mpsc, Arc},
     thread::{Scope, ScopedJoinHandle},
     time::Instant,
 };
@@ -27,7 +28,7 @@ use crate::{
     executables,
     pkg::{self, signing_split, PkgError, ProductSummary},
     progress::{ArchiveProgress, Progress},
-    signing::{self, BundleSigning},
+    signing::{self, BundleSigning, ResourceDigester, ResourceDigests},
 };
 
 /// The app bundle, unsigned, staged where the payload is taken from (it is
@@ -108,7 +109,12 @@ impl Pipeline<'_> {
         })
     }
 
-    pub fn sign_app(&self, assembled: Assembled) -> Result<SignedApp, BuildError> {
+    /// Signs the app, sealing resources with the digests `digests` gives.
+    pub fn sign_app(
+        &self,
+        assembled: Assembled,
+        digests: &ResourceDigests,
+    ) -> Result<SignedApp, BuildError> {
         let step = Instant::now();
         let release = self.release;
         signing::sign_app_bundle_in_place(
@@ -121,6 +127,7 @@ impl Pipeline<'_> {
                 team: &release.team_id,
             },
             &self.app_options,
+            digests,
         )?;
         Ok(SignedApp {
             app: assembled.app,
@@ -244,6 +251,8 @@ impl Pipeline<'_> {
 /// shipping a payload that disagrees with its signature.
 pub struct PayloadArchiver<'scope> {
     stage: PathBuf,
+    /// The early files' digests, published as they are archived.
+    digests: Arc<ResourceDigests>,
     signed_tree: mpsc::Sender<Vec<TreeEntry>>,
     thread: ScopedJoinHandle<'scope, Result<ArchiveSummary, PkgError>>,
     started: Instant,
@@ -262,9 +271,15 @@ impl<'scope> PayloadArchiver<'scope> {
             .map_err(PkgError::from)?;
         let expected_bytes = early.iter().map(|e| e.size).sum::<u64>() + assembled.executables_size;
         let (signed_tree, receive) = mpsc::channel::<Vec<TreeEntry>>();
+        let digests = Arc::new(ResourceDigests::expecting(&early));
+        let published = Arc::clone(&digests);
         let thread = scope.spawn(move || {
+            // First: however this thread ends, dropping the digester tells a
+            // waiting signer that nothing more comes.
+            let mut digester = ResourceDigester::new(&published);
             let mut writer = ArchiveWriter::create(&out, &settings)?;
-            writer.append(&early, progress)?;
+            writer.append_observed(&early, progress, &mut digester)?;
+            drop(digester);
             // A closed channel means a stage failed; its error is reported.
             let signed = receive.recv().map_err(|_| PkgError::Abandoned)?;
             let late = signing_split::remaining_after_signing(&early, signed)?;
@@ -273,11 +288,17 @@ impl<'scope> PayloadArchiver<'scope> {
         });
         let archiver = Self {
             stage: assembled.stage.clone(),
+            digests,
             signed_tree,
             thread,
             started,
         };
         Ok((archiver, expected_bytes))
+    }
+
+    /// What the signer seals resources with.
+    pub fn resource_digests(&self) -> &ResourceDigests {
+        &self.digests
     }
 
     /// Archives what signing and stapling wrote, once `_app` is final.

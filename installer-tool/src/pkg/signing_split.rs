@@ -1,12 +1,11 @@
 //! Archiving while code signing runs.
 //!
-//! Signing a large bundle is mostly hashing, on one core; compressing the
-//! payload wants every core. Resources are not changed by signing, so they
-//! are archived while it runs; what signing writes (Mach-O files, the
-//! `_CodeSignature` directories) is archived after it. Every file archived
-//! early is checked afterwards to be exactly as it was, so a signer that
-//! touched more than expected fails the build instead of shipping a payload
-//! that disagrees with its signature.
+//! Resources are not changed by signing, so they are archived while it runs
+//! (and that read gives the signer their digests); what signing writes
+//! (Mach-O files, the `_CodeSignature` directories) is archived after it.
+//! Every file archived early is checked afterwards to be exactly as it was,
+//! so a signer that touched more than expected fails the build instead of
+//! shipping a payload that disagrees with its signature.
 
 use std::{
     collections::{HashMap, HashSet},

@@ -1,6 +1,7 @@
 //! Signing identities and the two signing steps: the app bundle (inside-out,
-//! by `apple-codesign`'s bundle signer) and the product archive (RSA + CMS,
-//! by `apple-xar`'s signer, as `productsign` does: RSA alone breaks stapling).
+//! as `apple-codesign`'s bundle signer, with the payload's resource digests:
+//! `bundle_signer.rs`) and the product archive (RSA + CMS, by `apple-xar`'s
+//! signer, as `productsign` does: RSA alone breaks stapling).
 //!
 //! Identities: a p12 per purpose for releases (password from the
 //! environment, never a flag, never logged), a freshly generated self-signed
@@ -8,9 +9,13 @@
 //!
 //! `identity.rs` holds where keys come from; this module uses them.
 
+mod bundle_signer;
 mod identity;
+mod resource_digests;
+mod resource_rules;
 
 pub use identity::{ad_hoc_summary, IdentityOrigin, IdentitySummary, Purpose, SigningIdentity};
+pub use resource_digests::{ResourceDigester, ResourceDigests};
 
 use std::{
     fs::{File, OpenOptions},
@@ -20,7 +25,6 @@ use std::{
 
 use apple_codesign::{
     AppleCodesignError, CertificateProfile, CodeSignatureFlags, SettingsScope, SigningSettings,
-    UnifiedSigner,
 };
 use apple_xar::{reader::XarReader, signing::XarSigner};
 use rsa::Pkcs1v15Sign;
@@ -132,17 +136,35 @@ pub struct BundleSigning<'a> {
 }
 
 /// Signs the app bundle at `bundle` in place, nested code first. With no
-/// identity the signature is ad-hoc.
+/// identity the signature is ad-hoc. Resources are sealed with the digests
+/// `digests` gives (the payload archiver's, where it read the file).
 pub fn sign_app_bundle_in_place(
     bundle: &Path,
     identity: Option<&SigningIdentity>,
     what: &BundleSigning<'_>,
     options: &SignOptions,
+    digests: &ResourceDigests,
 ) -> Result<(), SigningError> {
-    let bundle_error = |source| SigningError::Bundle {
+    let settings = app_signing_settings(bundle, identity, what, options)?;
+    bundle_signer::sign_bundle_in_place(bundle, &settings, digests)
+        .map_err(|source| bundle_error(bundle, source))
+}
+
+fn bundle_error(bundle: &Path, source: AppleCodesignError) -> SigningError {
+    SigningError::Bundle {
         path: bundle.to_path_buf(),
         source: Box::new(source),
-    };
+    }
+}
+
+/// apple-codesign's settings for the app: identity, team, time-stamp,
+/// each bundle's entitlements and the hardened runtime.
+fn app_signing_settings<'a>(
+    bundle: &Path,
+    identity: Option<&'a SigningIdentity>,
+    what: &BundleSigning<'_>,
+    options: &SignOptions,
+) -> Result<SigningSettings<'a>, SigningError> {
     let mut settings = SigningSettings::default();
     if let Some(identity) = identity {
         settings.set_signing_key(&identity.key, identity.certificate.clone());
@@ -166,13 +188,11 @@ pub fn sign_app_bundle_in_place(
     ] {
         settings
             .set_entitlements_xml(scope.clone(), entitlements.to_xml())
-            .map_err(bundle_error)?;
+            .map_err(|source| bundle_error(bundle, source))?;
         // Hardened runtime: notarization requires it of every executable.
         settings.set_code_signature_flags(scope, CodeSignatureFlags::RUNTIME);
     }
-    UnifiedSigner::new(settings)
-        .sign_bundle(bundle, bundle)
-        .map_err(bundle_error)
+    Ok(settings)
 }
 
 /// Signs the unsigned product archive read from `unsigned` into `output`
