@@ -68,9 +68,13 @@ pub fn build(
         )?;
         command
             .current_dir(&release.root)
-            .args(["--release", "--workspace", "--target-dir"])
+            .args(["--release", "--target-dir"])
             .arg(&target_dir)
-            .args(names.iter().flat_map(|name| ["--bin", name]))
+            // Each binary is its package's. Selecting only those packages
+            // (not `--workspace`) keeps the features other members ask of a
+            // shared dependency (installer-tool's regex-based log filter)
+            // out of the Apple build.
+            .args(names.iter().flat_map(|name| ["-p", name, "--bin", name]))
             .args(extra)
             // rustc strips through rust-objcopy, which Debian does not ship;
             // signing does not need stripped binaries.
