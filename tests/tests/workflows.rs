@@ -1,6 +1,6 @@
 //! The GitHub workflows users copy (`.github/workflows/`), checked here
 //! since nobody here can run them: every `run:` step rendered as GitHub
-//! runs it (`bash -eo pipefail`, expressions substituted) and judged by
+//! runs it (`shell: bash`: `bash -eo pipefail`, expressions substituted) and judged by
 //! shellcheck; every action pinned by commit; secrets only in the steps
 //! that need them and never in one that runs cargo; the identity files
 //! made readable by their owner only and removed whatever happens.
@@ -54,6 +54,114 @@ fn substituted(script: &str) -> String {
 
 const WORKFLOWS: [&str; 2] = ["ci.yml", "release.yml"];
 
+/// What GitHub runs a step's script with: `shell: bash` is
+/// `bash --noprofile --norc -eo pipefail {0}`; with no shell named a step
+/// runs `bash -e {0}`, without pipefail, so a failing check piped into tee
+/// passes (docs.github.com, workflow syntax, `jobs.<job_id>.steps[*].shell`;
+/// github/docs issue 23853 shows the runner doing so).
+fn rendered(script: &str) -> String {
+    format!(
+        "#!/usr/bin/env bash\nset -eo pipefail\n{}",
+        substituted(script)
+    )
+}
+
+#[test]
+fn every_run_step_runs_in_bash_with_pipefail() {
+    for name in WORKFLOWS {
+        let workflow = workflow(name);
+        assert_eq!(
+            workflow["defaults"]["run"]["shell"], "bash",
+            "{name}: without `defaults: run: shell: bash` a step runs `bash -e`, without pipefail"
+        );
+        for (job, body) in workflow["jobs"].as_object().unwrap() {
+            assert!(body.get("defaults").is_none(), "{name}, job {job}");
+        }
+        for (job, step) in steps(&workflow) {
+            assert!(step.get("shell").is_none(), "{name}, job {job}: {step}");
+        }
+    }
+}
+
+/// Commands named `name` that print their arguments and exit `status`.
+fn fake_command(bin: &std::path::Path, name: &str, status: i32) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = bin.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\necho \"{name} $*\"\nexit {status}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_judging_step_fails_on_a_bad_verdict_after_recording_every_verdict() {
+    let release = workflow("release.yml");
+    let smoke = &release["jobs"]["smoke"]["steps"];
+    let step = |name: &str| {
+        smoke
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no smoke step {name:?}"))
+            .clone()
+    };
+    let judge = step("The pkgs, as Installer and Gatekeeper judge them");
+    let run = |pkgutil_status: i32| {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(dir.path().join("release")).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        for pkg in ["DemoVPN-1.0.pkg", "DemoVPN-Uninstaller-1.0.pkg"] {
+            std::fs::write(dir.path().join("release").join(pkg), b"xar!").unwrap();
+        }
+        fake_command(&bin, "pkgutil", pkgutil_status);
+        fake_command(&bin, "spctl", 0);
+        let script = dir.path().join("step.sh");
+        std::fs::write(&script, rendered(judge["run"].as_str().unwrap())).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let status = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&script)
+            .current_dir(dir.path())
+            .env("PATH", path)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        let mut evidence: Vec<String> = std::fs::read_dir(dir.path().join("evidence"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        evidence.sort();
+        (status.success(), evidence)
+    };
+    let every_verdict: Vec<String> = [
+        "DemoVPN-1.0-check-signature.txt",
+        "DemoVPN-1.0-spctl.txt",
+        "DemoVPN-Uninstaller-1.0-check-signature.txt",
+        "DemoVPN-Uninstaller-1.0-spctl.txt",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(run(0), (true, every_verdict.clone()));
+    // pkgutil refuses the signatures: the step fails, with both pkgs judged.
+    assert_eq!(run(1), (false, every_verdict));
+    // The steps after it still run, and the evidence is uploaded.
+    for later in [
+        "Expand the pkg",
+        "Code signatures, entitlements, slices, load commands",
+        "Both executables start (dyld resolves every framework)",
+        "Install, then look",
+        "Uninstall, then look",
+    ] {
+        assert_eq!(step(later)["if"], "${{ !cancelled() }}", "{later}");
+    }
+    let upload = smoke.as_array().unwrap().last().unwrap();
+    assert_eq!(upload["if"], "always()", "{upload}");
+}
+
 #[test]
 fn every_run_step_passes_shellcheck_as_github_runs_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,18 +171,9 @@ fn every_run_step_passes_shellcheck_as_github_runs_it() {
             let Some(script) = step["run"].as_str() else {
                 continue;
             };
-            // No `shell:` anywhere: GitHub's default on Linux and macOS
-            // runners, `bash --noprofile --norc -eo pipefail {0}`.
             assert!(step.get("shell").is_none(), "{name} {job}: {step}");
             let file = dir.path().join(format!("{name}-{job}-{checked}.sh"));
-            std::fs::write(
-                &file,
-                format!(
-                    "#!/usr/bin/env bash\nset -eo pipefail\n{}",
-                    substituted(script)
-                ),
-            )
-            .unwrap();
+            std::fs::write(&file, rendered(script)).unwrap();
             let output = Command::new("shellcheck").arg(&file).output().unwrap();
             assert!(
                 output.status.success(),

@@ -12,5 +12,16 @@ fn main() -> anyhow::Result<()> {
 
 #[cfg(target_os = "macos")]
 fn main() -> std::process::ExitCode {
+    // `--version` answers as clap does on Linux and exits before the
+    // provider starts (which never returns): the release smoke job runs it
+    // to see dyld load the executable. Any other argument is left alone, in
+    // case the system ever passes one.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "--version")
+    {
+        println!("vpn-extension {}", env!("CARGO_PKG_VERSION"));
+        return std::process::ExitCode::SUCCESS;
+    }
     vpn_extension::platform::macos::run_extension()
 }
