@@ -166,10 +166,11 @@ console_home() {
         sed -n -e 's/^NFSHomeDirectory: //p' -e '/^NFSHomeDirectory:$/{n;s/^ //p;}'
 }
 
-# finished_by_console_user ID: whether the console user's app recorded
-# upgrade ID as finished (in its finished record, which a login agent's
-# `upgrade finish --once` writes to).
-finished_by_console_user() {
+# recorded_by_console_user LINE: whether the console user's app wrote LINE
+# in its finished record: `ID` when it finished upgrade ID (a login
+# agent's `upgrade finish --once` writes there), `ID tunnel-was-up` when a
+# run of it that stopped for the user found the tunnel up.
+recorded_by_console_user() {
     finished_home=$(console_home)
     [ -n "$finished_home" ] &&
         grep -qxF "$1" "$finished_home/{{FINISHED_RECORD}}" 2>/dev/null

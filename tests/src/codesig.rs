@@ -15,6 +15,8 @@ pub const CODE_DIRECTORY_MAGIC: u32 = 0xfade_0c02;
 pub const ENTITLEMENTS_MAGIC: u32 = 0xfade_7171;
 /// `CSSLOT_ENTITLEMENTS`: the special slot holding the entitlements blob's hash.
 pub const ENTITLEMENTS_SLOT: u32 = 5;
+/// `CS_HASHTYPE_SHA1`.
+pub const HASH_SHA1: u8 = 1;
 /// `CS_HASHTYPE_SHA256`.
 pub const HASH_SHA256: u8 = 2;
 /// `CSSLOT_SIGNATURESLOT`: the CMS signature's BlobWrapper (magic

@@ -587,15 +587,23 @@ fn scutil_hangs() {
     assert!(install.took < Duration::from_secs(20), "{:?}", install.took);
 }
 
-#[test]
-fn scutil_hangs_and_the_old_app_predates_prepare() {
-    // Nothing can stop the tunnel: the extension is replaced while
-    // connected, XPC is invalidated, and the new app repairs it.
+/// The repair of an upgrade nothing could stop: the old app predates
+/// `prepare` and `scutil` hangs, so the extension is replaced while
+/// connected and the new app must deactivate and activate it again.
+fn replaced_while_connected() -> SimMac {
     let sim = installed("0.9.0", &versioned("0.9.0"), true);
     sim.update(|mac| {
         mac.scutil_hangs = true;
         mac.legacy_versions.push("0.9.0".into());
     });
+    sim
+}
+
+#[test]
+fn scutil_hangs_and_the_old_app_predates_prepare() {
+    // Nothing can stop the tunnel: the extension is replaced while
+    // connected, XPC is invalidated, and the new app repairs it.
+    let sim = replaced_while_connected();
     let install = sim.install(pkg());
     let report = report(&sim);
     assert_eq!(report["repaired"], true, "{report:#}");
@@ -606,6 +614,95 @@ fn scutil_hangs_and_the_old_app_predates_prepare() {
         .mac()
         .calls_of("app")
         .contains(&"save_configuration".to_string()));
+}
+
+#[test]
+fn a_repair_whose_deactivation_asks_for_the_administrators_password() {
+    // Without MDM's RemovableSystemExtensions, deactivation asks for an
+    // administrator's password (model.rs, `deactivation_approval`). The
+    // user gives it after a while: the repair goes on, and the wait is the
+    // user's, not downtime.
+    let sim = replaced_while_connected();
+    sim.update(|mac| mac.deactivation_approval = Approval::AfterMs(700));
+    let install = sim.install(pkg());
+    let report = report(&sim);
+    assert_eq!(report["repaired"], true, "{report:#}");
+    assert_healthy("deactivation asks, then allowed", &sim, &install, true);
+    assert_configuration_kept(&sim);
+    assert_eq!(sim.mac().user_wait_ms, 700);
+    let steps = report["steps"].to_string();
+    assert!(
+        steps.contains("repair: deactivate: waiting up to"),
+        "{report:#}"
+    );
+}
+
+/// An install whose repair the user refused the password for: nothing is
+/// deleted, and the upgrade is left to finish later.
+fn with_the_deactivation_refused() -> SimMac {
+    let sim = replaced_while_connected();
+    sim.update(|mac| mac.deactivation_approval = Approval::Denies);
+    let install = sim.install(pkg());
+    assert!(install.succeeded(), "a refusal does not fail the installer");
+    let report = report(&sim);
+    assert_eq!(report["outcome"], "approval_pending", "{report:#}");
+    assert_eq!(report["repaired"], false, "{report:#}");
+    // The extension the installer activated stays, unusable, and the
+    // configuration with its key is not deleted by a deactivation that
+    // never happened.
+    let mac = sim.mac();
+    assert_eq!(mac.extension.as_ref().unwrap().version, NEW);
+    assert!(mac.xpc_invalidated);
+    assert!(mac.uninstalling.is_empty(), "{:?}", mac.uninstalling);
+    assert_configuration_kept(&sim);
+    assert!(sim.state_file().exists(), "the unfinished upgrade is kept");
+    assert!(
+        sim.agent_plist().exists(),
+        "it is finished at the next login"
+    );
+    sim
+}
+
+#[test]
+fn a_refused_deactivation_deletes_nothing_and_the_next_login_repairs() {
+    // scutil hung and the old app had no `prepare`: only the new app saw
+    // the tunnel up, before the refusal. The user started this upgrade, so
+    // its login agent is not unattended: at the next login it asks again,
+    // and the password given this time finishes the repair and brings the
+    // tunnel back.
+    let sim = with_the_deactivation_refused();
+    assert!(!login_agent_arguments(&sim).contains(&"--unattended".to_string()));
+    sim.update(|mac| mac.deactivation_approval = Approval::AfterMs(300));
+    let finished = log_in(&sim);
+    assert_eq!(finished["outcome"], "healthy", "{finished:#}");
+    assert_eq!(finished["repaired"], true, "{finished:#}");
+    assert_eq!(finished["tunnel_restored"], true, "{finished:#}");
+    let mac = sim.mac();
+    assert!(mac.tunnel_connected() && !mac.xpc_invalidated);
+    assert_configuration_kept(&sim);
+}
+
+#[test]
+fn a_refused_deactivation_then_the_installer_again_brings_the_tunnel_back() {
+    let sim = with_the_deactivation_refused();
+    sim.update(|mac| mac.deactivation_approval = Approval::AfterMs(300));
+    let again = sim.install(pkg());
+    assert!(
+        sim.install_log()
+            .contains("an unfinished earlier upgrade had the tunnel up"),
+        "{}",
+        sim.install_log()
+    );
+    // The tunnel has been down since the first install, so the downtime
+    // figure of assert_healthy does not apply.
+    assert!(again.succeeded());
+    let report = report(&sim);
+    assert_eq!(report["outcome"], "healthy", "{report:#}");
+    assert_eq!(report["repaired"], true, "{report:#}");
+    assert_eq!(report["tunnel_restored"], true, "{report:#}");
+    let mac = sim.mac();
+    assert!(mac.tunnel_connected() && !mac.xpc_invalidated);
+    assert_configuration_kept(&sim);
 }
 
 /// Our configuration with VPN On Demand on and a Connect rule.

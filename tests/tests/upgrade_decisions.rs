@@ -93,7 +93,7 @@ fn run(
 ) -> UpgradeReport {
     finish(
         platform,
-        state,
+        &mut state.clone(),
         policy,
         Attendance::Attended,
         Limits::default(),
@@ -310,7 +310,7 @@ fn a_session_the_system_shows_connected_with_no_engine_is_not_healthy() {
     };
     let report = finish(
         &mut mac,
-        &was_up(),
+        &mut was_up(),
         RepairPolicy::OnFailure,
         Attendance::Attended,
         limits,
@@ -438,7 +438,7 @@ fn unattended_a_repair_is_left_for_the_user_and_the_configuration_kept() {
     let mut mac = connected(upgraded());
     let report = finish(
         &mut mac,
-        &was_up(),
+        &mut was_up(),
         RepairPolicy::OnFailure,
         Attendance::Unattended,
         Limits::default(),

@@ -11,7 +11,7 @@
 
 use std::{io::Cursor, path::Path};
 
-use apple_codesign::{cryptography::DigestType, CodeSignatureFlags, MachFile};
+use apple_codesign::{CodeSignatureFlags, MachFile};
 use apple_xar::reader::XarReader;
 use bcder::{decode::Constructed, Mode};
 use cryptographic_message_syntax::{asn1::rfc3161::TstInfo, SignedData};
@@ -65,14 +65,10 @@ fn judge_package(name: &str, data: &[u8]) -> Verdict {
             "The package is not signed with a Developer ID Installer certificate.",
         );
     }
-    let style = reader.table_of_contents().checksum.style;
-    let (Ok(mut digest), Ok(kind)) = (reader.checksum_data(), DigestType::try_from(style)) else {
-        return invalid(
-            name,
-            "The package's table of contents checksum is unreadable.",
-        );
+    let record = match package_record_name(data) {
+        Ok(record) => record,
+        Err(reason) => return invalid(name, reason),
     };
-    digest.truncate(20);
     // Apple notarizes what a package installs: every Mach-O in each
     // component's payload is held to the same rules as in an app.
     let unpacked = tempfile::tempdir().expect("a temporary directory");
@@ -97,11 +93,68 @@ fn judge_package(name: &str, data: &[u8]) -> Verdict {
         check_tree(&into, &into, &format!("{name}/{path}"), &mut issues);
     }
     Verdict {
-        record: issues
-            .is_empty()
-            .then(|| format!("2/{}/{}", u8::from(kind), hex::encode(digest))),
+        record: issues.is_empty().then_some(record),
         issues,
     }
+}
+
+/// The ticket record name of a flat package, read by hand from the xar
+/// layout Apple's xar publishes (include/xar.h.in, `xar_header`: big-endian
+/// magic, header size, version, compressed and uncompressed TOC lengths,
+/// and the checksum algorithm, 1 for SHA-1 or 3 for one named after the
+/// 28 fixed bytes; lib/archive.c writes the digest of the compressed TOC at
+/// the heap offset the TOC's `<checksum>` names). The digest is computed
+/// here and must equal the stored one, as xar's reader requires. The name
+/// is `2/<CS_HASHTYPE of the digest (XNU cs_blobs.h)>/<its first 20 bytes,
+/// hex>`, the layout rcodesign's stapler looks up for a pkg.
+fn package_record_name(data: &[u8]) -> Result<String, &'static str> {
+    const UNREADABLE: &str = "The package's table of contents checksum is unreadable.";
+    let be = |at: usize, len: usize| -> Result<u64, &'static str> {
+        let bytes = data.get(at..at + len).ok_or(UNREADABLE)?;
+        Ok(bytes.iter().fold(0, |n, b| n << 8 | u64::from(*b)))
+    };
+    let header_size = be(4, 2)? as usize;
+    let toc_length = usize::try_from(be(8, 8)?).map_err(|_| UNREADABLE)?;
+    let heap = header_size.checked_add(toc_length).ok_or(UNREADABLE)?;
+    let toc = data.get(header_size..heap).ok_or(UNREADABLE)?;
+    let (digest, hash_type): (Vec<u8>, u8) = match be(24, 4)? {
+        1 => (sha1::Sha1::digest(toc).to_vec(), codesig::HASH_SHA1),
+        3 if data
+            .get(28..header_size)
+            .is_some_and(|name| name.starts_with(b"sha256\0")) =>
+        {
+            (Sha256::digest(toc).to_vec(), codesig::HASH_SHA256)
+        }
+        _ => return Err("The package's table of contents checksum is not SHA-1 or SHA-256."),
+    };
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::ZlibDecoder::new(toc), &mut xml)
+        .map_err(|_| UNREADABLE)?;
+    let document = roxmltree::Document::parse(&xml).map_err(|_| UNREADABLE)?;
+    let field = |name: &str| -> Option<usize> {
+        let checksum = document
+            .root_element()
+            .children()
+            .find(|n| n.has_tag_name("toc"))?
+            .children()
+            .find(|n| n.has_tag_name("checksum"))?;
+        checksum
+            .children()
+            .find(|n| n.has_tag_name(name))?
+            .text()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let (offset, size) = field("offset").zip(field("size")).ok_or(UNREADABLE)?;
+    let stored = heap
+        .checked_add(offset)
+        .and_then(|start| data.get(start..start.checked_add(size)?))
+        .ok_or(UNREADABLE)?;
+    if stored != digest.as_slice() {
+        return Err("The package's table of contents does not match its checksum.");
+    }
+    Ok(format!("2/{hash_type}/{}", hex::encode(&digest[..20])))
 }
 
 /// A payload (a gzip'd cpio archive) unpacked under `into` with

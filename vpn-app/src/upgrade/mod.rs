@@ -19,7 +19,8 @@
 //!    when `finish` started) if deactivation deleted it or On Demand was
 //!    turned off;
 //! 5. bring the tunnel back if it was up before the upgrade (as the state
-//!    file says, or as the platform sees it before anything changes), and
+//!    file says, as the platform sees it before anything changes, or as an
+//!    earlier run of this upgrade that stopped for the user saw it), and
 //!    confirm it through the extension's own status: the system may show a
 //!    session Connected with no engine behind it.
 
@@ -403,9 +404,15 @@ pub enum Attendance {
     Unattended,
 }
 
+/// The upgrade as the new app finishes it; see the module's steps.
+///
+/// A tunnel found up before anything changes, which `state` did not say
+/// (preinstall could not ask `scutil`, the old app had no `prepare`), is
+/// added to `state`: a run that stops for the user records it for the
+/// next one.
 pub fn finish(
     platform: &mut impl UpgradePlatform,
-    state: &UpgradeState,
+    state: &mut UpgradeState,
     policy: RepairPolicy,
     attendance: Attendance,
     limits: Limits,
@@ -415,10 +422,11 @@ pub fn finish(
         limits,
         steps: Vec::new(),
     };
-    let was_up = state.tunnel_was_up() || run.platform.tunnel_connected();
-    if was_up && !state.tunnel_was_up() {
+    if !state.tunnel_was_up() && run.platform.tunnel_connected() {
         run.log("the tunnel is up before the replacement: it will be restored".into());
+        state.tunnel_was_up = true;
     }
+    let was_up = state.tunnel_was_up();
     // Read before anything changes: a repair's deactivation deletes it,
     // and an old app without `prepare` recorded nothing.
     let recorded = match state.configuration() {
@@ -537,7 +545,7 @@ pub fn finish_command(
     platform: &mut impl UpgradePlatform,
     options: &FinishOptions,
 ) -> anyhow::Result<UpgradeReport> {
-    let state = match &options.state {
+    let mut state = match &options.state {
         // A login agent's upgrade whose state file the next install
         // retired (or replaced) is over.
         Some(path) if options.upgrade_id.is_some() && !path.exists() => UpgradeState::default(),
@@ -557,12 +565,20 @@ pub fn finish_command(
         );
         return write_report(options, result);
     }
+    let record = std::fs::read_to_string(&options.finished_record).unwrap_or_default();
+    let recorded = |line: &str| record.lines().any(|l| l == line);
     let finished_before = match &state.upgrade_id {
-        Some(id) if options.once => std::fs::read_to_string(&options.finished_record)
-            .map(|record| record.lines().any(|line| line == id))
-            .unwrap_or(false),
+        Some(id) if options.once => recorded(id),
         _ => false,
     };
+    // An earlier run of this upgrade saw the tunnel up, then stopped for
+    // the user: the tunnel is down now, but it is theirs to get back.
+    let seen_up = match &state.upgrade_id {
+        Some(id) => !state.tunnel_was_up() && recorded(&seen_up_line(id)),
+        None => false,
+    };
+    state.tunnel_was_up |= seen_up;
+    let said_up = state.tunnel_was_up();
     let result = if finished_before {
         report(
             Outcome::AlreadyFinished,
@@ -576,16 +592,27 @@ pub fn finish_command(
     } else {
         finish(
             platform,
-            &state,
+            &mut state,
             options.policy,
             options.attendance,
             options.limits,
         )
     };
-    if let (Outcome::Healthy, Some(id)) = (&result.outcome, &state.upgrade_id) {
-        record_finished(&options.finished_record, id)?;
+    if let Some(id) = &state.upgrade_id {
+        if result.outcome == Outcome::Healthy {
+            append_record(&options.finished_record, id)?;
+        } else if !result.outcome.is_success() && state.tunnel_was_up() && !said_up {
+            append_record(&options.finished_record, &seen_up_line(id))?;
+        }
     }
     write_report(options, result)
+}
+
+/// The finished record's line for an upgrade whose unfinished run found
+/// the tunnel up; a finished upgrade's line is its id alone, which is
+/// what preinstall looks for.
+fn seen_up_line(id: &str) -> String {
+    format!("{id} tunnel-was-up")
 }
 
 /// Writes `result` where `--report` asks, and returns it.
@@ -609,7 +636,7 @@ fn read_state(path: &Path) -> anyhow::Result<UpgradeState> {
     })
 }
 
-fn record_finished(record: &Path, id: &str) -> anyhow::Result<()> {
+fn append_record(record: &Path, line: &str) -> anyhow::Result<()> {
     use std::io::Write;
     if let Some(dir) = record.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -618,6 +645,6 @@ fn record_finished(record: &Path, id: &str) -> anyhow::Result<()> {
         .create(true)
         .append(true)
         .open(record)
-        .and_then(|mut file| writeln!(file, "{id}"))
-        .with_context(|| format!("cannot record the finished upgrade in {}", record.display()))
+        .and_then(|mut file| writeln!(file, "{line}"))
+        .with_context(|| format!("cannot record the upgrade in {}", record.display()))
 }
