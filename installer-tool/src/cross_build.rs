@@ -1,7 +1,8 @@
 //! The real executables, built on Linux for both Apple targets.
 //!
 //! No Apple SDK is needed:
-//! - **std:** Debian's Rust toolchain ships its standard library source, and
+//! - **std:** rustup's std for both Apple targets when it is installed;
+//!   otherwise Debian's Rust toolchain, which ships std's source, and
 //!   `-Zbuild-std` builds std for the Apple targets with it.
 //! - **Linker:** zig is the Mach-O linker. It carries libSystem's interface.
 //! - **Frameworks:** the frameworks we link are described by the small
@@ -48,7 +49,13 @@ pub fn build(
     release: &Release,
     names: &[&str],
 ) -> Result<HashMap<String, Vec<u8>>, ExecutablesError> {
-    let toolchain = CrossToolchain::find()?;
+    let targets = apple_targets();
+    let toolchain = CrossToolchain::find(&targets)?;
+    tracing::info!(
+        "cross build with {} ({})",
+        toolchain.rustc.display(),
+        toolchain.std
+    );
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| release.root.join("target"))
@@ -57,7 +64,6 @@ pub fn build(
     // the C compiler by path, and a new path would rebuild everything.
     let wrappers = target_dir.join("wrappers");
     let stubs = release.root.join(STUBS_DIR);
-    let targets = apple_targets();
     let cargo = |extra: &[&str]| -> Result<Command, ExecutablesError> {
         let mut command = toolchain.cargo_for_apple(
             "build",
@@ -210,8 +216,8 @@ fn run_reporting_progress(
 /// linked, so no framework stubs are involved. The compiler's messages go
 /// straight to stderr: they are what the person running it reads.
 pub fn check(release: &Release, target_dir: &std::path::Path) -> Result<(), ExecutablesError> {
-    let toolchain = CrossToolchain::find()?;
     let targets = apple_targets();
+    let toolchain = CrossToolchain::find(&targets)?;
     let mut command = toolchain.cargo_for_apple(
         "check",
         &targets,

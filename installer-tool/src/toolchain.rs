@@ -1,6 +1,6 @@
 //! The outside tools the build drives, and how they are found: zig (the
 //! Mach-O linker, C compiler and archiver for the Apple targets), the Rust
-//! toolchain that can build std for them, and the wrappers that let cargo,
+//! toolchain that builds for them, and the wrappers that let cargo,
 //! rustc and cc-rs use zig as Apple's clang.
 
 use std::{
@@ -122,47 +122,110 @@ pub fn zig_command() -> Command {
     command
 }
 
-/// A Rust toolchain whose std source lets `-Zbuild-std` build std for the
-/// Apple targets.
+/// The sysroot `rustc` prints, if it runs.
+fn sysroot(rustc: &Path) -> Option<PathBuf> {
+    tool_command(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
+/// Where a toolchain's std for the Apple targets comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppleStd {
+    /// Installed for every target (`rustup target add`): nothing of std is
+    /// compiled, which saves a first build compiling it once per target.
+    Prebuilt,
+    /// Compiled from the toolchain's std source with `-Zbuild-std`, as
+    /// Debian's toolchain (which ships no Apple std) must.
+    FromSource,
+}
+
+impl std::fmt::Display for AppleStd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Prebuilt => "prebuilt std",
+            Self::FromSource => "std built from source",
+        })
+    }
+}
+
+/// A Rust toolchain that can build for the Apple targets: one with their
+/// std installed, or one whose std source `-Zbuild-std` compiles.
 pub struct CrossToolchain {
     pub rustc: PathBuf,
     pub cargo: PathBuf,
+    pub std: AppleStd,
 }
 
 impl CrossToolchain {
-    /// Debian's toolchain (`rustc-web`, `cargo-web`, `rust-web-src`) unless
-    /// `INSTALLER_TOOL_CROSS_RUSTC` / `INSTALLER_TOOL_CROSS_CARGO` say otherwise.
-    pub fn find() -> Result<Self, ToolError> {
-        let pick = |env: &str, default: &str| {
-            std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    /// `INSTALLER_TOOL_CROSS_RUSTC` / `INSTALLER_TOOL_CROSS_CARGO` when set.
+    /// Otherwise the first that can build for `targets` of: the toolchain
+    /// `rustc` on PATH names (rustup's, used by its own path so that a
+    /// surrounding `cargo run` cannot switch it), and Debian's (`rustc-web`,
+    /// `cargo-web`, `rust-web-src`).
+    pub fn find(targets: &[&str]) -> Result<Self, ToolError> {
+        let candidates = match (
+            std::env::var_os("INSTALLER_TOOL_CROSS_RUSTC"),
+            std::env::var_os("INSTALLER_TOOL_CROSS_CARGO"),
+        ) {
+            (None, None) => {
+                let on_path = sysroot(Path::new("rustc"))
+                    .map(|root| (root.join("bin/rustc"), root.join("bin/cargo")));
+                on_path
+                    .into_iter()
+                    .chain([("/usr/bin/rustc".into(), "/usr/bin/cargo".into())])
+                    .collect()
+            }
+            (rustc, cargo) => vec![(
+                rustc.map_or_else(|| "/usr/bin/rustc".into(), PathBuf::from),
+                cargo.map_or_else(|| "/usr/bin/cargo".into(), PathBuf::from),
+            )],
         };
-        let rustc = pick("INSTALLER_TOOL_CROSS_RUSTC", "/usr/bin/rustc");
-        let cargo = pick("INSTALLER_TOOL_CROSS_CARGO", "/usr/bin/cargo");
-        let sysroot = tool_command(&rustc)
-            .args(["--print", "sysroot"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-        let has_source = sysroot
-            .as_ref()
-            .is_some_and(|s| s.join("lib/rustlib/src/rust/library/std").is_dir());
-        if !has_source || !cargo.is_file() {
-            return Err(ToolError {
-                command: format!("{} --print sysroot", rustc.display()),
+        Self::first_usable(candidates, targets)
+    }
+
+    /// The first (rustc, cargo) pair that runs and has std for `targets`,
+    /// prebuilt or as source.
+    fn first_usable(
+        candidates: Vec<(PathBuf, PathBuf)>,
+        targets: &[&str],
+    ) -> Result<Self, ToolError> {
+        let tried: Vec<String> = candidates
+            .iter()
+            .map(|(rustc, _)| rustc.display().to_string())
+            .collect();
+        candidates
+            .into_iter()
+            .find_map(|(rustc, cargo)| {
+                let root = sysroot(&rustc).filter(|_| cargo.is_file())?;
+                let rustlib = root.join("lib/rustlib");
+                let std = if targets.iter().all(|t| rustlib.join(t).join("lib").is_dir()) {
+                    AppleStd::Prebuilt
+                } else if rustlib.join("src/rust/library/std").is_dir() {
+                    AppleStd::FromSource
+                } else {
+                    return None;
+                };
+                Some(Self { rustc, cargo, std })
+            })
+            .ok_or_else(|| ToolError {
+                command: format!("rustc --print sysroot ({})", tried.join(", ")),
                 detail: format!(
-                    "no Rust toolchain with its std source at {} (cargo at {})",
-                    rustc.display(),
-                    cargo.display()
+                    "no Rust toolchain with std for {} or with std's source",
+                    targets.join(" and ")
                 ),
-                help: "run .ci/setup-debian (apt-get install rustc-web cargo-web rust-web-src), set INSTALLER_TOOL_CROSS_RUSTC/INSTALLER_TOOL_CROSS_CARGO to a toolchain with rust-src, or pass --stand-ins".into(),
-            });
-        }
-        Ok(Self { rustc, cargo })
+                help: format!(
+                    "run .ci/setup-debian (rustup target add {}, or apt-get install rustc-web cargo-web rust-web-src), set INSTALLER_TOOL_CROSS_RUSTC/INSTALLER_TOOL_CROSS_CARGO to such a toolchain, or pass --stand-ins",
+                    targets.join(" ")
+                ),
+            })
     }
 
     /// `cargo <subcommand>` for Apple `targets` (Rust triples) at once,
-    /// building std from source, with zig as the C compiler and archiver
+    /// building std from source when it is not prebuilt, with zig as the C compiler and archiver
     /// and, when `stubs` is given, as the linker against those framework
     /// stubs. One cargo for every target builds the host's proc macros and
     /// build scripts once and keeps both cores busy while one target links.
@@ -183,8 +246,11 @@ impl CrossToolchain {
             }
         }
         command
-            .args([subcommand, "-Zbuild-std=std,panic_abort"])
+            .arg(subcommand)
+            .args((self.std == AppleStd::FromSource).then_some("-Zbuild-std=std,panic_abort"))
             .env("RUSTC", &self.rustc)
+            // -Zbuild-std, and the unit graph the progress counts, are
+            // unstable options.
             .env("RUSTC_BOOTSTRAP", "1")
             .env("MACOSX_DEPLOYMENT_TARGET", minimum_macos);
         for target in targets {
@@ -268,7 +334,9 @@ done"#;
 
 #[cfg(test)]
 mod tests {
-    use super::{holds_a_secret, what_went_wrong};
+    use std::{os::unix::fs::PermissionsExt, path::PathBuf};
+
+    use super::{holds_a_secret, what_went_wrong, AppleStd, CrossToolchain};
 
     #[test]
     fn a_failure_shows_its_first_error_not_only_the_summary() {
@@ -306,5 +374,61 @@ mod tests {
         ] {
             assert!(!holds_a_secret(name), "{name}");
         }
+    }
+
+    /// A toolchain under `dir`: a `rustc` that prints its sysroot, a
+    /// `cargo`, std prebuilt for `targets`, and std's source if `source`.
+    fn toolchain(dir: &std::path::Path, targets: &[&str], source: bool) -> (PathBuf, PathBuf) {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let rustc = bin.join("rustc");
+        std::fs::write(&rustc, format!("#!/bin/sh\necho {}\n", dir.display())).unwrap();
+        std::fs::set_permissions(&rustc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join("cargo"), "").unwrap();
+        for target in targets {
+            std::fs::create_dir_all(dir.join("lib/rustlib").join(target).join("lib")).unwrap();
+        }
+        if source {
+            std::fs::create_dir_all(dir.join("lib/rustlib/src/rust/library/std")).unwrap();
+        }
+        (rustc, bin.join("cargo"))
+    }
+
+    #[test]
+    fn a_toolchain_with_std_for_both_targets_is_used_without_building_std() {
+        const TARGETS: [&str; 2] = ["aarch64-apple-darwin", "x86_64-apple-darwin"];
+        let dir = tempfile::tempdir().unwrap();
+        let one_target = toolchain(&dir.path().join("one"), &TARGETS[..1], false);
+        let source = toolchain(&dir.path().join("source"), &[], true);
+        let both = toolchain(&dir.path().join("both"), &TARGETS, false);
+        let missing = (dir.path().join("none/rustc"), dir.path().join("none/cargo"));
+
+        let found = CrossToolchain::first_usable(
+            vec![
+                missing.clone(),
+                one_target.clone(),
+                both.clone(),
+                source.clone(),
+            ],
+            &TARGETS,
+        )
+        .unwrap();
+        assert_eq!((found.rustc, found.std), (both.0, AppleStd::Prebuilt));
+        // std for one target only is no use: the next with std's source is.
+        let found =
+            CrossToolchain::first_usable(vec![one_target.clone(), source.clone()], &TARGETS)
+                .unwrap();
+        assert_eq!((found.rustc, found.std), (source.0, AppleStd::FromSource));
+        let Err(error) = CrossToolchain::first_usable(vec![missing, one_target], &TARGETS) else {
+            panic!("no toolchain can build both targets");
+        };
+        assert!(
+            error
+                .help
+                .contains("rustup target add aarch64-apple-darwin x86_64-apple-darwin"),
+            "{}",
+            error.help
+        );
+        assert!(error.command.contains("none/rustc"), "{}", error.command);
     }
 }
