@@ -383,8 +383,8 @@ mod tests {
         macho_builder::MachOBuilder, MachoTarget, Platform, UnifiedSigner, UniversalBinaryBuilder,
     };
     use flatpkg::{
-        payload::{ArchiveSettings, ArchiveWriter},
-        tree::scan,
+        payload::{ArchiveSettings, ArchiveWriter, ContentObserver},
+        tree::{scan, EntryKind, FileSource, TreeEntry},
     };
     use std::os::unix::fs::symlink;
     use vpn_release::TeamId;
@@ -529,39 +529,60 @@ mod tests {
         }
     }
 
+    /// What the tests sign with: one self-signed identity for every
+    /// signature, the entitlements, and a fixed signing time.
+    struct TestSigning {
+        team: TeamId,
+        identity: SigningIdentity,
+        app: Entitlements,
+        extension: Entitlements,
+        options: SignOptions,
+    }
+
+    impl TestSigning {
+        fn new() -> Self {
+            let team: TeamId = "ABCDE12345".parse().unwrap();
+            Self {
+                identity: SigningIdentity::self_signed(Purpose::Application, &team, "Test")
+                    .unwrap(),
+                team,
+                app: entitlements("com.apple.security.app-sandbox"),
+                extension: entitlements("com.apple.developer.networking.networkextension"),
+                options: SignOptions {
+                    timestamp_url: None,
+                    signing_time: chrono::DateTime::from_timestamp(1_700_000_000, 0),
+                },
+            }
+        }
+
+        fn settings(&self, app: &Path) -> SigningSettings<'_> {
+            let what = BundleSigning {
+                app_entitlements: &self.app,
+                extension_path: EXTENSION,
+                extension_entitlements: &self.extension,
+                team: &self.team,
+            };
+            app_signing_settings(app, Some(&self.identity), &what, &self.options).unwrap()
+        }
+    }
+
     /// Signs the same bundle with apple-codesign's `UnifiedSigner` and with
     /// ours, fed by a payload archiver running beside it, and compares every
     /// byte of the two.
     fn signs_as_apple_codesign_does(minimum_os: Option<&str>) {
-        let team: TeamId = "ABCDE12345".parse().unwrap();
-        let identity = SigningIdentity::self_signed(Purpose::Application, &team, "Test").unwrap();
-        let (app_entitlements, extension_entitlements) = (
-            entitlements("com.apple.security.app-sandbox"),
-            entitlements("com.apple.developer.networking.networkextension"),
-        );
-        let what = BundleSigning {
-            app_entitlements: &app_entitlements,
-            extension_path: EXTENSION,
-            extension_entitlements: &extension_entitlements,
-            team: &team,
-        };
-        let options = SignOptions {
-            timestamp_url: None,
-            signing_time: chrono::DateTime::from_timestamp(1_700_000_000, 0),
-        };
+        let signing = TestSigning::new();
         let theirs_dir = tempfile::tempdir().unwrap();
         let ours_dir = tempfile::tempdir().unwrap();
         let theirs = bundle(theirs_dir.path(), minimum_os);
         let ours = bundle(ours_dir.path(), minimum_os);
 
-        let settings = app_signing_settings(&theirs, Some(&identity), &what, &options).unwrap();
-        UnifiedSigner::new(settings)
+        UnifiedSigner::new(signing.settings(&theirs))
             .sign_bundle(&theirs, &theirs)
             .unwrap();
 
         let early = untouched_by_signing(scan(ours_dir.path()).unwrap()).unwrap();
         let digests = ResourceDigests::expecting(&early);
-        let settings = app_signing_settings(&ours, Some(&identity), &what, &options).unwrap();
+        let settings = signing.settings(&ours);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let mut digester = crate::signing::ResourceDigester::new(&digests);
@@ -615,5 +636,46 @@ mod tests {
     #[test]
     fn signs_as_apple_codesign_does_with_sha1_seals_for_old_systems() {
         signs_as_apple_codesign_does(None);
+    }
+
+    /// The seal of a file the archiver read is the archiver's digest, not
+    /// a second read: a digest planted in its place ends up in
+    /// `CodeResources`. A file the archiver does not read is hashed by the
+    /// signer.
+    #[test]
+    fn a_resource_is_sealed_with_the_digest_the_archiver_published() {
+        let signing = TestSigning::new();
+        let dir = tempfile::tempdir().unwrap();
+        let app = bundle(dir.path(), Some("11.0.0"));
+        let read_by_the_archiver = app.join("Contents/Resources/a.txt");
+        let entries = [TreeEntry {
+            path: "Applications/Demo.app/Contents/Resources/a.txt".into(),
+            kind: EntryKind::File(FileSource::Path(read_by_the_archiver)),
+            permissions: 0o644,
+            size: 100_000,
+            modified: None,
+        }];
+        let digests = ResourceDigests::expecting(&entries);
+        {
+            let mut digester = crate::signing::ResourceDigester::new(&digests);
+            digester.begin(&entries[0]);
+            digester.update(b"planted");
+            digester.end();
+        }
+        sign_bundle_in_place(&app, &signing.settings(&app), &digests).unwrap();
+
+        let code_resources: plist::Dictionary =
+            plist::from_file(app.join("Contents/_CodeSignature/CodeResources")).unwrap();
+        let sealed = |path: &str| -> Vec<u8> {
+            let files = code_resources["files2"].as_dictionary().unwrap();
+            files[path].as_dictionary().unwrap()["hash2"]
+                .as_data()
+                .unwrap()
+                .to_vec()
+        };
+        let planted = DualHasher::of(b"planted");
+        assert_eq!(sealed("Resources/a.txt"), planted.sha256);
+        let deep = DualHasher::of_file(&app.join("Contents/Resources/sub/deep.txt")).unwrap();
+        assert_eq!(sealed("Resources/sub/deep.txt"), deep.sha256);
     }
 }
