@@ -673,13 +673,7 @@ fn a_refused_deactivation_deletes_nothing_and_the_next_login_repairs() {
     let sim = with_the_deactivation_refused();
     assert!(!login_agent_arguments(&sim).contains(&"--unattended".to_string()));
     sim.update(|mac| mac.deactivation_approval = Approval::AfterMs(300));
-    let finished = log_in(&sim);
-    assert_eq!(finished["outcome"], "healthy", "{finished:#}");
-    assert_eq!(finished["repaired"], true, "{finished:#}");
-    assert_eq!(finished["tunnel_restored"], true, "{finished:#}");
-    let mac = sim.mac();
-    assert!(mac.tunnel_connected() && !mac.xpc_invalidated);
-    assert_configuration_kept(&sim);
+    assert_repaired_with_the_tunnel_back(&sim, &log_in(&sim));
 }
 
 #[test]
@@ -696,13 +690,18 @@ fn a_refused_deactivation_then_the_installer_again_brings_the_tunnel_back() {
     // The tunnel has been down since the first install, so the downtime
     // figure of assert_healthy does not apply.
     assert!(again.succeeded());
-    let report = report(&sim);
+    assert_repaired_with_the_tunnel_back(&sim, &report(&sim));
+}
+
+/// A finish that repaired the extension and brought the tunnel back, with
+/// the configuration and its key as before.
+fn assert_repaired_with_the_tunnel_back(sim: &SimMac, report: &serde_json::Value) {
     assert_eq!(report["outcome"], "healthy", "{report:#}");
     assert_eq!(report["repaired"], true, "{report:#}");
     assert_eq!(report["tunnel_restored"], true, "{report:#}");
     let mac = sim.mac();
     assert!(mac.tunnel_connected() && !mac.xpc_invalidated);
-    assert_configuration_kept(&sim);
+    assert_configuration_kept(sim);
 }
 
 /// Our configuration with VPN On Demand on and a Connect rule.

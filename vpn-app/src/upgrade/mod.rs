@@ -573,11 +573,9 @@ pub fn finish_command(
     };
     // An earlier run of this upgrade saw the tunnel up, then stopped for
     // the user: the tunnel is down now, but it is theirs to get back.
-    let seen_up = match &state.upgrade_id {
-        Some(id) => !state.tunnel_was_up() && recorded(&seen_up_line(id)),
-        None => false,
-    };
-    state.tunnel_was_up |= seen_up;
+    if let Some(id) = &state.upgrade_id {
+        state.tunnel_was_up |= recorded(&seen_up_line(id));
+    }
     let said_up = state.tunnel_was_up();
     let result = if finished_before {
         report(
@@ -609,8 +607,8 @@ pub fn finish_command(
 }
 
 /// The finished record's line for an upgrade whose unfinished run found
-/// the tunnel up; a finished upgrade's line is its id alone, which is
-/// what preinstall looks for.
+/// the tunnel up. A finished upgrade's line is its id alone; preinstall
+/// reads both (`recorded_by_console_user`).
 fn seen_up_line(id: &str) -> String {
     format!("{id} tunnel-was-up")
 }
