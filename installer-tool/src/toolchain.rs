@@ -225,9 +225,9 @@ impl CrossToolchain {
     }
 
     /// `cargo <subcommand>` for Apple `targets` (Rust triples) at once,
-    /// building std from source when it is not prebuilt, with zig as the C compiler and archiver
-    /// and, when `stubs` is given, as the linker against those framework
-    /// stubs. One cargo for every target builds the host's proc macros and
+    /// building std from source when it is not prebuilt, with zig as the C
+    /// compiler and archiver and, when `stubs` is given, as the linker
+    /// against those framework stubs. One cargo for every target builds the host's proc macros and
     /// build scripts once and keeps both cores busy while one target links.
     /// Nothing of a surrounding `cargo run` leaks in, and no secret.
     pub fn cargo_for_apple(
