@@ -27,6 +27,17 @@ pub fn embedded_extension(extension_id: &BundleId) -> PathBuf {
 /// Where the app carries the uninstaller's script (with the library it
 /// sources next to it), relative to the app bundle: `vpn-app uninstall`
 /// runs it as root to remove what the user cannot.
+/// What follows an upgrade id in a finished-record line written by a run of
+/// that upgrade which found the tunnel up, then stopped for the user
+/// (build-pkg renders it into preinstall).
+pub const TUNNEL_WAS_UP_MARK: &str = "tunnel-was-up";
+
+/// The finished record's line saying that an unfinished run of upgrade `id`
+/// found the tunnel up, which the state file did not say.
+pub fn tunnel_was_up_line(id: &str) -> String {
+    format!("{id} {TUNNEL_WAS_UP_MARK}")
+}
+
 pub const APP_UNINSTALLER: &str = "Contents/Resources/Uninstaller/uninstall";
 
 pub struct DataPaths<'a> {
@@ -68,7 +79,8 @@ impl<'a> DataPaths<'a> {
     }
 
     /// Under a user's home: the upgrade ids that user's app finished, one
-    /// per line. The next install's preinstall reads it, as root.
+    /// per line, and [`tunnel_was_up_line`]s. The next install's
+    /// preinstall reads it, as root.
     pub fn finished_record(&self) -> PathBuf {
         self.user_dir().join("finished-upgrades")
     }

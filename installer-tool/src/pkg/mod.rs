@@ -101,6 +101,10 @@ fn script_vars(release: &Release) -> Vec<(&'static str, String)> {
         ("SYSTEM_DIR", path(paths.system_dir())),
         ("STATE_DIR", path(paths.upgrade_state_dir())),
         ("FINISHED_RECORD", path(paths.finished_record())),
+        (
+            "TUNNEL_WAS_UP_MARK",
+            vpn_release::paths::TUNNEL_WAS_UP_MARK.to_string(),
+        ),
         ("USER_DATA_DIR", path(paths.user_dir())),
         ("AGENT_LABEL", paths.login_agent_label()),
         ("UNINSTALL_LABEL", paths.uninstall_label()),

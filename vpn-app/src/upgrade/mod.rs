@@ -40,6 +40,7 @@ use vpn_ipc::{
     message::{Request, Response, TunnelState, TunnelStatus},
     transport::ControlClient,
 };
+use vpn_release::paths::tunnel_was_up_line;
 
 use crate::channel::expect;
 
@@ -574,7 +575,7 @@ pub fn finish_command(
     // An earlier run of this upgrade saw the tunnel up, then stopped for
     // the user: the tunnel is down now, but it is theirs to get back.
     if let Some(id) = &state.upgrade_id {
-        state.tunnel_was_up |= recorded(&seen_up_line(id));
+        state.tunnel_was_up |= recorded(&tunnel_was_up_line(id));
     }
     let said_up = state.tunnel_was_up();
     let result = if finished_before {
@@ -600,17 +601,10 @@ pub fn finish_command(
         if result.outcome == Outcome::Healthy {
             append_record(&options.finished_record, id)?;
         } else if !result.outcome.is_success() && state.tunnel_was_up() && !said_up {
-            append_record(&options.finished_record, &seen_up_line(id))?;
+            append_record(&options.finished_record, &tunnel_was_up_line(id))?;
         }
     }
     write_report(options, result)
-}
-
-/// The finished record's line for an upgrade whose unfinished run found
-/// the tunnel up. A finished upgrade's line is its id alone; preinstall
-/// reads both (`recorded_by_console_user`).
-fn seen_up_line(id: &str) -> String {
-    format!("{id} tunnel-was-up")
 }
 
 /// Writes `result` where `--report` asks, and returns it.
